@@ -1,0 +1,372 @@
+// Package app owns kpulse's wiring and lifecycle: it builds every part first (config is already
+// validated), then runs the watcher, the incident timer, the dispatcher and the HTTP server under
+// one context and waits for all of them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+
+	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/detect"
+	"github.com/kpulse/kpulse/internal/incident"
+	"github.com/kpulse/kpulse/internal/metrics"
+	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/server"
+	"github.com/kpulse/kpulse/internal/watch"
+)
+
+// Version is set at build time with -ldflags "-X github.com/kpulse/kpulse/internal/app.Version=...".
+var Version = "dev"
+
+// Options are what the caller supplies; zero values get production defaults.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Stdout receives the log channel's lines (default os.Stdout).
+	Stdout io.Writer
+	Clock  clock.WithTicker
+	// Registry receives the metrics (default a new registry with Go and process collectors).
+	Registry *prometheus.Registry
+	// RestConfig overrides kubeconfig loading (tests).
+	RestConfig *rest.Config
+	// Listener overrides Config.Listen (tests pass 127.0.0.1:0).
+	Listener net.Listener
+}
+
+// App is one running kpulse.
+type App struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	clock      clock.WithTicker
+	metrics    *metrics.Metrics
+	registry   *prometheus.Registry
+	watcher    *watch.Watcher
+	engine     *incident.Engine
+	dispatcher *notifiers.Dispatcher
+	server     *server.Server
+	listener   net.Listener
+	// kick wakes the incident timer after an observation may have moved the next deadline.
+	kick chan struct{}
+}
+
+// New builds every part of the daemon; nothing runs until Run.
+func New(opts Options) (*App, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("app: no config")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	stdout := opts.Stdout
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := metrics.New(reg)
+	reasons := make([]string, len(detect.Classes))
+	for i, c := range detect.Classes {
+		reasons[i] = string(c)
+	}
+	m.InitReasons(reasons)
+
+	restCfg := opts.RestConfig
+	if restCfg == nil {
+		var err error
+		if restCfg, err = loadRestConfig(cfg.Kubeconfig); err != nil {
+			return nil, err
+		}
+	}
+	restCfg = rest.CopyConfig(restCfg)
+	restCfg.UserAgent = "kpulse/" + Version
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("app: kubernetes client: %w", err)
+	}
+
+	channels, err := notifiers.Build(cfg.Channels, notifiers.Deps{
+		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	for _, ch := range channels {
+		m.InitChannel(ch.Name)
+		m.ChannelConfigured.WithLabelValues(ch.Name, ch.Type).Set(1)
+	}
+
+	a := &App{
+		cfg:      cfg,
+		log:      log,
+		clock:    clk,
+		metrics:  m,
+		registry: reg,
+		engine: incident.NewEngine(incident.NewMemoryStore(), incident.Settings{
+			StableWindow:   cfg.Incidents.StableWindow,
+			RepeatInterval: cfg.Incidents.RepeatInterval,
+		}),
+		kick: make(chan struct{}, 1),
+	}
+	a.dispatcher = notifiers.NewDispatcher(channels, notifiers.DispatcherOptions{
+		Clock:          clk,
+		Logger:         log,
+		Metrics:        m,
+		Cluster:        cfg.ClusterName,
+		Timeout:        cfg.Delivery.Timeout,
+		InitialBackoff: cfg.Delivery.InitialBackoff,
+		MaxBackoff:     cfg.Delivery.MaxBackoff,
+		MaxAge:         cfg.Delivery.MaxAge,
+		QueueLimit:     cfg.Delivery.QueueLimit,
+	})
+	a.watcher, err = watch.New(watch.Options{
+		Client:   client,
+		Include:  cfg.Namespaces.Include,
+		Exclude:  cfg.Namespaces.Exclude,
+		Logger:   log,
+		OnEvent:  m.WorkqueueEvents.Inc,
+		OnSynced: func() { m.CachesSynced.Set(1) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.server = server.New(server.Options{
+		Logger:    log,
+		Gatherer:  reg,
+		Ready:     a.readiness,
+		Incidents: a.engine.Active,
+		Channels:  func() server.Channels { return a.dispatcher },
+	})
+	a.listener = opts.Listener
+	if a.listener == nil {
+		if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("app: listen on %s (config key listen): %w", cfg.Listen, err)
+		}
+	}
+	return a, nil
+}
+
+// loadRestConfig prefers an explicit kubeconfig, then in-cluster config, then $KUBECONFIG and
+// ~/.kube/config.
+func loadRestConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		if c, err := rest.InClusterConfig(); err == nil {
+			return c, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("app: no Kubernetes connection (not in a cluster, and no usable kubeconfig from --kubeconfig, $KUBECONFIG or ~/.kube/config): %w", err)
+	}
+	return c, nil
+}
+
+// Addr is the HTTP server's address.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Registry is the metrics registry (for tests and the demo).
+func (a *App) Registry() *prometheus.Registry { return a.registry }
+
+func (a *App) readiness() (bool, map[string]string) {
+	checks := map[string]string{"caches": "syncing"}
+	if a.watcher.Synced() {
+		checks["caches"] = "synced"
+	}
+	return a.watcher.Synced(), checks
+}
+
+// Run runs the daemon until ctx ends, then stops intake, drains what it can and returns once
+// every goroutine it started has ended.
+func (a *App) Run(ctx context.Context) error {
+	a.log.Info("kpulse starting", "version", Version, "listen", a.Addr(), "cluster", a.cfg.ClusterName,
+		"channels", a.dispatcher.Names())
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	// The dispatcher outlives the watcher: it gets transitions until the watcher and the timer
+	// have stopped, then drains.
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	defer stopDispatch()
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	run := func(i int, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = f(); errs[i] != nil {
+				stopWatch() // one part failing stops the daemon
+			}
+		}()
+	}
+	var dwg sync.WaitGroup
+	dwg.Add(1)
+	go func() { defer dwg.Done(); a.dispatcher.Run(dispatchCtx) }()
+
+	run(0, func() error { return a.server.Serve(watchCtx, a.listener) })
+	run(1, func() error { return a.watcher.Run(watchCtx, a.handle) })
+	run(2, func() error { a.timer(watchCtx); return nil })
+	wg.Wait()
+	a.metrics.CachesSynced.Set(0)
+	stopDispatch()
+	dwg.Wait()
+	a.log.Info("kpulse stopped")
+	return errors.Join(errs...)
+}
+
+// handle is the workers' decision for one key: re-read, detect, observe, hand transitions on.
+func (a *App) handle(_ context.Context, key watch.Key) error {
+	now := a.clock.Now()
+	var ts []incident.Transition
+	switch key.Kind {
+	case watch.KindPod:
+		ref := incident.MemberRef{Kind: "Pod", Name: key.Name}
+		pod, ok := a.watcher.Pod(key.Namespace, key.Name)
+		if !ok {
+			ts = a.engine.Gone(now, key.Namespace, ref)
+			break
+		}
+		ts = a.engine.Observe(now, incident.Observation{
+			Namespace: pod.Namespace,
+			Workload:  detect.PodWorkload(pod, a.jobWorkload),
+			Member:    ref,
+			Findings:  detect.Pod(pod),
+			Healthy:   detect.PodHealthy(pod),
+		})
+	case watch.KindJob:
+		ref := incident.MemberRef{Kind: "Job", Name: key.Name}
+		job, ok := a.watcher.Job(key.Namespace, key.Name)
+		if !ok {
+			ts = a.engine.Gone(now, key.Namespace, ref)
+			break
+		}
+		siblings := a.siblings(job)
+		f, healthy := detect.Job(job, siblings)
+		var findings []detect.Finding
+		if f != nil {
+			findings = append(findings, *f)
+		}
+		ts = a.engine.Observe(now, incident.Observation{
+			Namespace: job.Namespace,
+			Workload:  detect.JobWorkload(job),
+			Member:    ref,
+			Findings:  findings,
+			Healthy:   healthy,
+		})
+		// A run that succeeded may supersede its CronJob's earlier failed runs: look at them again.
+		if healthy && f == nil {
+			for _, s := range siblings {
+				if s.Name != job.Name {
+					a.watcher.Enqueue(watch.Key{Kind: watch.KindJob, ObjectName: cache.MetaObjectToName(s)})
+				}
+			}
+		}
+	}
+	a.emit(ts)
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (a *App) siblings(job *batchv1.Job) []*batchv1.Job {
+	for _, ref := range job.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller && ref.Kind == "CronJob" {
+			return a.watcher.JobsControlledBy(job.Namespace, string(ref.UID))
+		}
+	}
+	return nil
+}
+
+func (a *App) jobWorkload(ns, name string) (detect.Workload, bool) {
+	j, ok := a.watcher.Job(ns, name)
+	if !ok {
+		return detect.Workload{}, false
+	}
+	return detect.JobWorkload(j), true
+}
+
+// timer runs the time-driven transitions (resolve after the stable window, repeat) at the engine's
+// next deadline, waking early when an observation may have moved it.
+func (a *App) timer(ctx context.Context) {
+	for {
+		a.emit(a.engine.Tick(a.clock.Now()))
+		var wake <-chan time.Time
+		var t clock.Timer
+		if next, ok := a.engine.NextDeadline(); ok {
+			t = a.clock.NewTimer(next.Sub(a.clock.Now()))
+			wake = t.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-a.kick:
+		case <-wake:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// emit records transitions and hands them to every channel.
+func (a *App) emit(ts []incident.Transition) {
+	for _, t := range ts {
+		reason := string(t.Incident.Key.Class)
+		a.metrics.Transitions.WithLabelValues(reason, string(t.Why)).Inc()
+		kind := notifiers.KindFiring
+		if t.Why == incident.WhyResolved {
+			kind = notifiers.KindResolved
+		}
+		a.log.Info("incident "+string(t.Why), "fingerprint", t.Incident.Fingerprint, "reason", reason,
+			"namespace", t.Incident.Key.Namespace, "workload", t.Incident.Key.Workload.Kind+"/"+t.Incident.Key.Workload.Name,
+			"container", t.Incident.Key.Container, "pods", len(t.Incident.Members))
+		a.dispatcher.Enqueue(notifiers.Notification{
+			Kind: kind, Why: t.Why, Cluster: a.cfg.ClusterName, Incident: t.Incident, At: t.At,
+		})
+	}
+	if len(ts) > 0 {
+		a.updateActive()
+	}
+}
+
+func (a *App) updateActive() {
+	counts := map[string]int{}
+	for _, inc := range a.engine.Active() {
+		if inc.Status == incident.Firing {
+			counts[string(inc.Key.Class)]++
+		}
+	}
+	for _, c := range detect.Classes {
+		a.metrics.IncidentsActive.WithLabelValues(string(c)).Set(float64(counts[string(c)]))
+	}
+}

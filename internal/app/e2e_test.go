@@ -1,0 +1,566 @@
+package app_test
+
+// End-to-end tests: the real kpulse run loop against a real kube-apiserver + etcd, with a webhook
+// sink on loopback. The tests play the kubelet (internal/testbed) and wait on conditions with a
+// deadline, never on a fixed sleep.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/kpulse/kpulse/internal/app"
+	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/testbed"
+)
+
+var env *testbed.Env
+
+func TestMain(m *testing.M) { os.Exit(testbed.Main(m, &env)) }
+
+const image = "registry.example.com/shop/api:1.4.2"
+
+// sink is a webhook receiver that records every payload.
+type sink struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []notifiers.Payload
+}
+
+func newSink(t *testing.T) *sink {
+	s := &sink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p notifiers.Payload
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Errorf("sink: payload is not valid JSON: %v\n%s", err, body)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.got = append(s.got, p)
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sink) payloads() []notifiers.Payload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]notifiers.Payload(nil), s.got...)
+}
+
+// matching returns the payloads with this status for this workload name.
+func (s *sink) matching(status, workload string) []notifiers.Payload {
+	var out []notifiers.Payload
+	for _, p := range s.payloads() {
+		if p.Status == status && p.Workload.Name == workload {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// await polls until n payloads with status for workload have arrived, and returns them.
+func (s *sink) await(t *testing.T, status, workload string, n int) []notifiers.Payload {
+	t.Helper()
+	var got []notifiers.Payload
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) {
+			got = s.matching(status, workload)
+			return len(got) >= n, nil
+		})
+	if err != nil {
+		t.Fatalf("waited 30s for %d %q message(s) about %q; got %d; all payloads:\n%s", n, status, workload, len(got), dump(s.payloads()))
+	}
+	return got
+}
+
+func dump(ps []notifiers.Payload) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "  %s %s %s/%s container=%s pods=%v\n", p.Status, p.Reason, p.Workload.Kind, p.Workload.Name, p.Container, p.Pods)
+	}
+	return b.String()
+}
+
+type harness struct {
+	t       *testing.T
+	ns      string
+	sink    *sink
+	app     *app.App
+	kubelet *testbed.Kubelet
+	stdout  *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs kpulse on its own namespace with a webhook channel "sink" (unless edit replaces the
+// channels) and a short stable window.
+func start(t *testing.T, edit func(*config.Config, *sink)) *harness {
+	t.Helper()
+	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}}
+	cfg, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClusterName = "e2e"
+	cfg.Namespaces.Include = []string{h.ns}
+	cfg.Incidents.StableWindow = 2 * time.Second
+	cfg.Delivery.InitialBackoff = 50 * time.Millisecond
+	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
+	cfg.Channels = []config.Channel{{Name: "sink", Webhook: &config.WebhookChannel{URL: h.sink.srv.URL + "/hook"}}}
+	if edit != nil {
+		edit(cfg, h.sink)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app, err = app.New(app.Options{
+		Config:     cfg,
+		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Stdout:     h.stdout,
+		RestConfig: env.Config,
+		Listener:   ln,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.app.Run(ctx) }()
+	t.Cleanup(h.stop)
+	h.awaitReady()
+	return h
+}
+
+// testWriter sends kpulse's logs to the test log, shown when a test fails.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("kpulse stopped with an error: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		h.t.Errorf("kpulse did not stop within 20s of cancellation")
+	}
+}
+
+func (h *harness) url(path string) string { return "http://" + h.app.Addr() + path }
+
+func (h *harness) get(path string) (int, string) {
+	h.t.Helper()
+	resp, err := http.Get(h.url(path))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (h *harness) awaitReady() {
+	h.t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) {
+			code, _ := h.get("/readyz")
+			return code == http.StatusOK, nil
+		})
+	if err != nil {
+		h.t.Fatalf("kpulse not ready after 30s")
+	}
+}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// barrier creates one more failure and waits for its alert. Work queued before it (status writes
+// already made) has had its turn by then, so counts checked after it are final for those writes.
+func (h *harness) barrier(name string) {
+	h.t.Helper()
+	ctx := context.Background()
+	pod := must[*corev1.Pod](h.t)(env.BarePod(ctx, h.ns, name, image))
+	must[*corev1.Pod](h.t)(h.kubelet.ImagePull(ctx, pod, testbed.ReasonErrImagePull))
+	h.sink.await(h.t, "firing", name, 1)
+}
+
+func TestEachFailureArrivesExactlyOnce(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	pod := must[*corev1.Pod](t)
+
+	crash := pod(env.BarePod(ctx, h.ns, "crash", image))
+	pod(h.kubelet.CrashLoop(ctx, crash, testbed.AppContainer, 3))
+	pull := pod(env.BarePod(ctx, h.ns, "pull", "registry.example.com/does-not-exist:latest"))
+	pod(h.kubelet.ImagePull(ctx, pull, testbed.ReasonErrImagePull))
+	oom := pod(env.BarePod(ctx, h.ns, "oom", image))
+	pod(h.kubelet.OOMKilled(ctx, oom, 1))
+	job, _, err := env.Job(ctx, h.ns, "migrate", image, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.kubelet.FailJob(ctx, job, "BackoffLimitExceeded"); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]string{"crash": "CrashLoopBackOff", "pull": "ImagePullBackOff", "oom": "OOMKilled", "migrate": "JobFailed"}
+	for name, reason := range want {
+		got := h.sink.await(t, "firing", name, 1)[0]
+		if got.Reason != reason {
+			t.Errorf("%s: reason %q, want %q", name, got.Reason, reason)
+		}
+		if got.Cluster != "e2e" || got.Namespace != h.ns || got.Fingerprint == "" {
+			t.Errorf("%s: cluster/namespace/fingerprint = %q/%q/%q", name, got.Cluster, got.Namespace, got.Fingerprint)
+		}
+	}
+	crashMsg := h.sink.matching("firing", "crash")[0]
+	if crashMsg.Workload.Kind != "Pod" || crashMsg.Container != testbed.AppContainer || crashMsg.ExitCode == nil || *crashMsg.ExitCode != 1 || crashMsg.RestartCount != 3 || crashMsg.Image != image {
+		t.Errorf("crash message lacks facts: %+v", crashMsg)
+	}
+	oomMsg := h.sink.matching("firing", "oom")[0]
+	if oomMsg.ExitCode == nil || *oomMsg.ExitCode != 137 {
+		t.Errorf("oom message exit code = %v, want 137", oomMsg.ExitCode)
+	}
+	jobMsg := h.sink.matching("firing", "migrate")[0]
+	if jobMsg.Workload.Kind != "Job" || jobMsg.Detail != "BackoffLimitExceeded" {
+		t.Errorf("job message = %+v", jobMsg)
+	}
+
+	// The kubelet keeps writing: more restarts, the pull back-off, the OOM-killed container
+	// restarting and being killed again. None of it is a new incident.
+	pod(h.kubelet.CrashLoopRunning(ctx, crash, testbed.AppContainer, 4))
+	pod(h.kubelet.CrashLoop(ctx, crash, testbed.AppContainer, 4))
+	pod(h.kubelet.ImagePull(ctx, pull, testbed.ReasonImagePullBackOff))
+	pod(h.kubelet.ImagePull(ctx, pull, testbed.ReasonErrImagePull))
+	pod(h.kubelet.OOMKilled(ctx, oom, 2))
+	h.barrier("barrier")
+	for name := range want {
+		if n := len(h.sink.matching("firing", name)); n != 1 {
+			t.Errorf("%s: %d firing messages, want exactly 1", name, n)
+		}
+	}
+	if n := len(h.sink.payloads()); n != 5 {
+		t.Errorf("%d messages in all, want 5 (four failures and the barrier):\n%s", n, dump(h.sink.payloads()))
+	}
+}
+
+func TestFiftyPodsOfOneDeploymentAreOneIncident(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	w, err := env.Deployment(ctx, h.ns, "web", 50, "registry.example.com/web:does-not-exist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range w.Pods {
+		must[*corev1.Pod](t)(h.kubelet.ImagePull(ctx, p, testbed.ReasonImagePullBackOff))
+	}
+	first := h.sink.await(t, "firing", "web", 1)[0]
+	if first.Workload.Kind != "Deployment" || first.Reason != "ImagePullBackOff" {
+		t.Errorf("firing = %+v", first)
+	}
+	h.barrier("barrier")
+	if n := len(h.sink.matching("firing", "web")); n != 1 {
+		t.Fatalf("%d firing messages for 50 pods of one Deployment, want 1", n)
+	}
+	// /incidents lists the one incident with all 50 pods.
+	var inc struct {
+		Count     int `json:"count"`
+		Incidents []struct {
+			Key struct {
+				Workload struct{ Kind, Name string }
+			}
+			Members []json.RawMessage
+		}
+	}
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		_, body := h.get("/incidents")
+		if err := json.Unmarshal([]byte(body), &inc); err != nil {
+			return false, err
+		}
+		for _, i := range inc.Incidents {
+			if i.Key.Workload.Name == "web" {
+				return len(i.Members) == 50, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("/incidents never listed one incident with 50 pods: %+v (%v)", inc, err)
+	}
+	if inc.Count != 2 {
+		t.Errorf("/incidents count = %d, want 2 (web and the barrier)", inc.Count)
+	}
+}
+
+func TestResolvedAfterStableWindowWhenHealthy(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	w, err := env.Deployment(ctx, h.ns, "api", 2, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range w.Pods {
+		must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 2))
+	}
+	h.sink.await(t, "firing", "api", 1)
+	healthyAt := time.Now()
+	for _, p := range w.Pods {
+		must[*corev1.Pod](t)(h.kubelet.Running(ctx, p))
+	}
+	resolved := h.sink.await(t, "resolved", "api", 1)[0]
+	if waited := time.Since(healthyAt); waited < 2*time.Second {
+		t.Errorf("resolved %s after the pods became healthy, before the 2s stable window", waited)
+	}
+	if resolved.ResolvedAt == nil || resolved.Reason != "CrashLoopBackOff" || resolved.PodCount != 2 {
+		t.Errorf("resolved message = %+v", resolved)
+	}
+	if n := len(h.sink.payloads()); n != 2 {
+		t.Errorf("%d messages, want firing + resolved:\n%s", n, dump(h.sink.payloads()))
+	}
+}
+
+func TestResolvedAfterStableWindowWhenDeleted(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "doomed", image))
+	must[*corev1.Pod](t)(h.kubelet.OOMKilled(ctx, p, 1))
+	h.sink.await(t, "firing", "doomed", 1)
+	if err := env.Delete(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got := h.sink.await(t, "resolved", "doomed", 1)[0]
+	if got.Reason != "OOMKilled" {
+		t.Errorf("resolved reason = %q", got.Reason)
+	}
+}
+
+func TestRelapseInsideWindowSendsNothing(t *testing.T) {
+	h := start(t, func(c *config.Config, _ *sink) { c.Incidents.StableWindow = 4 * time.Second })
+	ctx := context.Background()
+	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "flappy", image))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 1))
+	h.sink.await(t, "firing", "flappy", 1)
+
+	// Healthy, then crashing again well inside the 4s window, then healthy for good.
+	must[*corev1.Pod](t)(h.kubelet.Running(ctx, p))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 2))
+	relapsedAt := time.Now()
+	must[*corev1.Pod](t)(h.kubelet.Running(ctx, p))
+	h.sink.await(t, "resolved", "flappy", 1)
+	if since := time.Since(relapsedAt); since < 4*time.Second {
+		t.Errorf("resolved %s after the relapse: the window did not start again", since)
+	}
+	if n := len(h.sink.matching("firing", "flappy")); n != 1 {
+		t.Errorf("%d firing messages, want 1: a relapse inside the window is the same incident", n)
+	}
+}
+
+func TestFailedCronJobRunResolvesWhenNextRunSucceeds(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	cj, err := env.CronJob(ctx, h.ns, "nightly", "0 3 * * *", image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minute := time.Now().Unix() / 60
+	run1, _, err := env.CronJobRun(ctx, cj, minute-60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.kubelet.FailJob(ctx, run1, "BackoffLimitExceeded"); err != nil {
+		t.Fatal(err)
+	}
+	firing := h.sink.await(t, "firing", "nightly", 1)[0]
+	if firing.Workload.Kind != "CronJob" || firing.Reason != "JobFailed" {
+		t.Fatalf("firing = %+v", firing)
+	}
+	run2, _, err := env.CronJobRun(ctx, cj, minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.kubelet.CompleteJob(ctx, run2); err != nil {
+		t.Fatal(err)
+	}
+	resolved := h.sink.await(t, "resolved", "nightly", 1)[0]
+	if resolved.Fingerprint != firing.Fingerprint {
+		t.Errorf("resolved fingerprint %s != firing %s", resolved.Fingerprint, firing.Fingerprint)
+	}
+}
+
+func TestTestChannel(t *testing.T) {
+	const token = "s3cr3t-t0ken"
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upstream exploded", http.StatusInternalServerError)
+	}))
+	t.Cleanup(broken.Close)
+	h := start(t, func(c *config.Config, s *sink) {
+		c.Channels = append(c.Channels, config.Channel{Name: "broken",
+			Webhook: &config.WebhookChannel{URL: broken.URL + "/hooks/" + token + "?token=" + token}})
+	})
+
+	code, body := h.get("/test-channel?name=sink")
+	if code != http.StatusOK || !strings.Contains(body, `"ok": true`) || !strings.Contains(body, `"type": "webhook"`) || !strings.Contains(body, `"durationMs"`) {
+		t.Errorf("working channel: %d %s", code, body)
+	}
+	got := h.sink.payloads()
+	if len(got) != 1 || !got[0].Test || got[0].Status != "test" {
+		t.Errorf("the sink got %+v, want one clearly marked test message", got)
+	}
+
+	code, body = h.get("/test-channel?name=broken")
+	if code != http.StatusBadGateway || !strings.Contains(body, `"ok": false`) || !strings.Contains(body, "500") {
+		t.Errorf("broken channel: %d %s", code, body)
+	}
+	if strings.Contains(body, token) {
+		t.Errorf("the answer leaks the webhook token: %s", body)
+	}
+
+	resp, err := http.Post(h.url("/test-channel?name=nope"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), `"sink"`) || !strings.Contains(string(b), `"broken"`) {
+		t.Errorf("unknown channel: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestMetricsAndIncidents(t *testing.T) {
+	h := start(t, nil)
+	ctx := context.Background()
+	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "crash", image))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 3))
+	h.sink.await(t, "firing", "crash", 1)
+
+	want := []string{
+		`kpulse_incidents_active{reason="CrashLoopBackOff"} 1`,
+		`kpulse_incidents_active{reason="OOMKilled"} 0`,
+		`kpulse_transitions_total{reason="CrashLoopBackOff",transition="first"} 1`,
+		`kpulse_notifications_total{channel="sink",result="success"} 1`,
+		`kpulse_notifications_total{channel="sink",result="dropped"} 0`,
+		`kpulse_delivery_latency_seconds_count{channel="sink"} 1`,
+		`kpulse_caches_synced 1`,
+	}
+	var body string
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, body = h.get("/metrics")
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("/metrics lacks %s", w)
+			}
+		}
+	}
+	if strings.Contains(body, `pod="`) || strings.Contains(body, "crash\"") {
+		t.Errorf("/metrics carries a pod name label")
+	}
+	_, inc := h.get("/incidents")
+	if !strings.Contains(inc, `"count": 1`) || !strings.Contains(inc, `"name": "crash"`) {
+		t.Errorf("/incidents = %s", inc)
+	}
+}
+
+func TestLogChannelIsTheDefault(t *testing.T) {
+	h := start(t, func(c *config.Config, _ *sink) { c.Channels = nil })
+	ctx := context.Background()
+	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "crash", image))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 3))
+	var line notifiers.Payload
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		out := h.stdout.String()
+		if !strings.Contains(out, "\n") {
+			return false, nil
+		}
+		first := out[:strings.Index(out, "\n")]
+		return true, json.Unmarshal([]byte(first), &line)
+	})
+	if err != nil {
+		t.Fatalf("no JSON line on stdout: %v\n%s", err, h.stdout.String())
+	}
+	if line.Status != "firing" || line.Reason != "CrashLoopBackOff" || line.Workload.Name != "crash" {
+		t.Errorf("stdout line = %+v", line)
+	}
+	code, body := h.get("/test-channel?name=stdout")
+	if code != http.StatusOK {
+		t.Errorf("/test-channel?name=stdout = %d %s", code, body)
+	}
+}
+
+func TestShutdownIsPrompt(t *testing.T) {
+	h := start(t, nil)
+	began := time.Now()
+	h.stop()
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("shutdown took %s, want a few seconds", took)
+	}
+	if _, err := http.Get(h.url("/healthz")); err == nil {
+		t.Errorf("the HTTP server still answers after shutdown")
+	}
+	_ = metav1.Now
+}

@@ -1,0 +1,132 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, yaml string, args ...string) (*Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("kpulse", pflag.ContinueOnError)
+	AddFlags(fs)
+	if yaml != "" {
+		path := filepath.Join(t.TempDir(), "kpulse.yaml")
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"--config", path}, args...)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs)
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":8080" || cfg.Incidents.StableWindow != 60*time.Second || cfg.Incidents.RepeatInterval != 0 ||
+		cfg.Delivery.MaxAge != time.Hour || cfg.Delivery.QueueLimit != 10000 || len(cfg.Channels) != 0 {
+		t.Fatalf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Channels) != 2 {
+		t.Fatalf("channels = %d, want 2", len(cfg.Channels))
+	}
+	if typ, settings := cfg.Channels[0].Type(); typ != "log" || settings == nil {
+		t.Errorf("channels[0] type = %q", typ)
+	}
+	if typ, _ := cfg.Channels[1].Type(); typ != "webhook" || cfg.Channels[1].Webhook.Headers["x-team"] != "platform" {
+		t.Errorf("channels[1] = %q %+v", typ, cfg.Channels[1].Webhook)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Setenv("KPULSE_LISTEN", ":9000")
+	t.Setenv("KPULSE_INCIDENTS_STABLEWINDOW", "2m")
+	t.Setenv("KPULSE_CLUSTERNAME", "from-env")
+	cfg, err := load(t, "listen: ':7000'\nclusterName: from-file\n", "--cluster-name", "from-flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":9000" {
+		t.Errorf("listen = %q, want env over file", cfg.Listen)
+	}
+	if cfg.Incidents.StableWindow != 2*time.Minute {
+		t.Errorf("stableWindow = %s, want env", cfg.Incidents.StableWindow)
+	}
+	if cfg.ClusterName != "from-flag" {
+		t.Errorf("clusterName = %q, want flag over env", cfg.ClusterName)
+	}
+}
+
+func TestBadConfigNamesEveryProblem(t *testing.T) {
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"misspelt top-level key", "clustrName: x\n", []string{"clustrName: unknown key"}},
+		{"misspelt nested key", "incidents:\n  stableWindw: 10s\n", []string{"incidents.stableWindw: unknown key"}},
+		{"misspelt channel key", "channels:\n- name: a\n  webhook:\n    urll: https://x\n", []string{"channels[0].webhook.urll: unknown key"}},
+		{"bad duration", "incidents:\n  stableWindow: sixty\n", []string{`incidents.stableWindow: time: invalid duration`, `"sixty"`}},
+		{"zero window", "incidents:\n  stableWindow: 0s\n", []string{"incidents.stableWindow: must be greater than 0"}},
+		{"no type", "channels:\n- name: a\n", []string{"channels[0]: no channel type set; add one of: webhook, log"}},
+		{"two types", "channels:\n- name: a\n  log: {}\n  webhook:\n    url: https://x\n", []string{"channels[0]: more than one channel type set (webhook, log)"}},
+		{"duplicate names", "channels:\n- name: a\n  log: {}\n- name: a\n  log: {}\n", []string{`channels[1].name: "a" is already used by channels[0]`}},
+		{"bad name", "channels:\n- name: A B\n  log: {}\n", []string{`channels[0].name: "A B" must be`}},
+		{"missing name", "channels:\n- log: {}\n", []string{"channels[0].name: required"}},
+		{"bad webhook url", "channels:\n- name: a\n  webhook:\n    url: ftp://x\n", []string{`channels[0].webhook.url: scheme must be http or https`}},
+		{"bad level", "log:\n  level: loud\n", []string{`log.level: "loud" is not one of`}},
+		{"all at once", "clustrName: x\nlog:\n  level: loud\nincidents:\n  stableWindow: 0s\n", []string{"clustrName: unknown key", "log.level:", "incidents.stableWindow: must be"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestWebhookURLNeverEchoed(t *testing.T) {
+	_, err := load(t, "channels:\n- name: a\n  webhook:\n    url: ftp://user:s3cr3t@host/path?token=s3cr3t\n")
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("err = %v: must fail without echoing the secret", err)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	fs := pflag.NewFlagSet("kpulse", pflag.ContinueOnError)
+	AddFlags(fs)
+	_ = fs.Parse([]string{"--config", "/does/not/exist.yaml"})
+	_, err := Load(fs)
+	if err == nil || !strings.Contains(err.Error(), "/does/not/exist.yaml") {
+		t.Fatalf("err = %v", err)
+	}
+}

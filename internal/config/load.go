@@ -1,0 +1,302 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"sigs.k8s.io/yaml"
+)
+
+// Defaults are the values a key takes when neither the file, the environment nor a flag sets it.
+var defaults = map[string]any{
+	"clusterName":              "",
+	"listen":                   ":8080",
+	"kubeconfig":               "",
+	"log.level":                "info",
+	"log.format":               "json",
+	"incidents.stableWindow":   "60s",
+	"incidents.repeatInterval": "0s",
+	"delivery.timeout":         "10s",
+	"delivery.initialBackoff":  "1s",
+	"delivery.maxBackoff":      "1m",
+	"delivery.maxAge":          "1h",
+	"delivery.queueLimit":      10000,
+}
+
+// flagKeys maps command-line flags to config keys. Flags win over the environment, which wins
+// over the file.
+var flagKeys = map[string]string{
+	"listen":        "listen",
+	"kubeconfig":    "kubeconfig",
+	"cluster-name":  "clusterName",
+	"log-level":     "log.level",
+	"log-format":    "log.format",
+	"stable-window": "incidents.stableWindow",
+}
+
+// AddFlags declares the flags Load understands on fs.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "path to the YAML config file (see docs/config.example.yaml)")
+	fs.String("listen", "", "HTTP listen address (default :8080)")
+	fs.String("kubeconfig", "", "kubeconfig file; default in-cluster, then $KUBECONFIG, then ~/.kube/config")
+	fs.String("cluster-name", "", "cluster name shown in every message")
+	fs.String("log-level", "", "log level: debug, info, warn, error")
+	fs.String("log-format", "", "log format: json or text")
+	fs.Duration("stable-window", 0, "how long an incident's pods must stay healthy before it resolves")
+}
+
+// Error is a configuration problem. Problems lists each one as "path: what is wrong"; the
+// daemon prints them all and exits 2.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Load reads the config file named by the --config flag (if any), then KPULSE_* environment
+// variables (KPULSE_LISTEN, KPULSE_INCIDENTS_STABLEWINDOW, ...), then the flags set on fs. The
+// decode is strict: an unknown key is an error naming its path. It returns a *Error listing every
+// problem, decoding and validation alike.
+func Load(fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for k, val := range defaults {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix("KPULSE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	// spelled maps a lower-case key path (viper folds case) back to how the file spelled it.
+	spelled := map[string]string{}
+	if fs != nil {
+		if path, _ := fs.GetString("config"); path != "" {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return nil, &Error{Problems: []string{fmt.Sprintf("config file: %v", err)}}
+			}
+			v.SetConfigType("yaml")
+			if err := v.ReadConfig(strings.NewReader(string(raw))); err != nil {
+				return nil, &Error{Problems: []string{fmt.Sprintf("config file %s: %v", path, err)}}
+			}
+			var tree any
+			if yaml.Unmarshal(raw, &tree) == nil {
+				recordSpelling(tree, "", spelled)
+			}
+		}
+		for flag, key := range flagKeys {
+			if f := fs.Lookup(flag); f != nil && f.Changed {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, fmt.Errorf("config: bind flag --%s: %w", flag, err)
+				}
+			}
+		}
+	}
+
+	var cfg Config
+	var problems []string
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)))
+	if err != nil {
+		problems = append(problems, decodeProblems(err, v, spelled)...)
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			problems = append(problems, ce.Problems...)
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return nil, &Error{Problems: problems}
+	}
+	return &cfg, nil
+}
+
+// decodeProblems turns mapstructure's joined error into one "path: problem" line each.
+func decodeProblems(err error, v *viper.Viper, spelled map[string]string) []string {
+	var leaves []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, c := range j.Unwrap() {
+				walk(c)
+			}
+			return
+		}
+		if u := errors.Unwrap(e); u != nil && !strings.HasPrefix(e.Error(), "'") {
+			walk(u)
+			return
+		}
+		leaves = append(leaves, e)
+	}
+	walk(err)
+
+	var out []string
+	for _, leaf := range leaves {
+		for _, line := range strings.Split(leaf.Error(), "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "'") {
+				continue
+			}
+			end := strings.Index(line[1:], "'")
+			if end < 0 {
+				continue
+			}
+			path, msg := line[1:end+1], strings.TrimSpace(line[end+2:])
+			if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
+				for _, k := range strings.Split(keys, ", ") {
+					full := k
+					if path != "" {
+						full = path + "." + k
+					}
+					out = append(out, fmt.Sprintf("%s: unknown key", respell(full, spelled)))
+				}
+				continue
+			}
+			if raw := v.Get(path); raw != nil {
+				msg = fmt.Sprintf("%s (got %q)", msg, fmt.Sprint(raw))
+			}
+			out = append(out, fmt.Sprintf("%s: %s", respell(path, spelled), msg))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, err.Error())
+	}
+	return out
+}
+
+func recordSpelling(node any, prefix string, into map[string]string) {
+	switch n := node.(type) {
+	case map[string]any:
+		for k, child := range n {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			into[strings.ToLower(p)] = p
+			recordSpelling(child, p, into)
+		}
+	case []any:
+		for i, child := range n {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			into[strings.ToLower(p)] = p
+			recordSpelling(child, p, into)
+		}
+	}
+}
+
+func respell(path string, spelled map[string]string) string {
+	if s, ok := spelled[strings.ToLower(path)]; ok {
+		return s
+	}
+	return path
+}
+
+// Validate checks every field and returns a *Error with all problems, or nil.
+func (c *Config) Validate() error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	if c.Listen == "" || !strings.Contains(c.Listen, ":") {
+		add("listen: %q is not a host:port address", c.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		add("log.format: %q is not json or text", c.Log.Format)
+	}
+	exclude := map[string]bool{}
+	for _, ns := range c.Namespaces.Exclude {
+		exclude[ns] = true
+	}
+	for i, ns := range c.Namespaces.Include {
+		if ns == "" {
+			add("namespaces.include[%d]: empty namespace name", i)
+		}
+		if exclude[ns] {
+			add("namespaces.include[%d]: %q is also excluded", i, ns)
+		}
+	}
+	positive := func(path string, d time.Duration) {
+		if d <= 0 {
+			add("%s: must be greater than 0 (got %s)", path, d)
+		}
+	}
+	positive("incidents.stableWindow", c.Incidents.StableWindow)
+	if c.Incidents.RepeatInterval < 0 {
+		add("incidents.repeatInterval: must be 0 (off) or positive (got %s)", c.Incidents.RepeatInterval)
+	}
+	positive("delivery.timeout", c.Delivery.Timeout)
+	positive("delivery.initialBackoff", c.Delivery.InitialBackoff)
+	positive("delivery.maxBackoff", c.Delivery.MaxBackoff)
+	positive("delivery.maxAge", c.Delivery.MaxAge)
+	if c.Delivery.MaxBackoff < c.Delivery.InitialBackoff {
+		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
+	}
+	if c.Delivery.QueueLimit < 1 {
+		add("delivery.queueLimit: must be at least 1 (got %d)", c.Delivery.QueueLimit)
+	}
+
+	seen := map[string]int{}
+	for i, ch := range c.Channels {
+		path := fmt.Sprintf("channels[%d]", i)
+		switch {
+		case ch.Name == "":
+			add("%s.name: required", path)
+		case !validName(ch.Name):
+			add("%s.name: %q must be 1-63 characters of a-z, 0-9, '-' or '_'", path, ch.Name)
+		default:
+			if j, dup := seen[ch.Name]; dup {
+				add("%s.name: %q is already used by channels[%d]", path, ch.Name, j)
+			}
+			seen[ch.Name] = i
+		}
+		set := setTypes(ch)
+		switch len(set) {
+		case 0:
+			add("%s: no channel type set; add one of: %s", path, strings.Join(ChannelTypes(), ", "))
+		case 1:
+		default:
+			add("%s: more than one channel type set (%s); use one channel entry per type", path, strings.Join(set, ", "))
+		}
+		p = append(p, channelProblems(path, ch)...)
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return &Error{Problems: p}
+}
+
+func setTypes(ch Channel) []string {
+	var names []string
+	for _, b := range ch.typeBlocks() {
+		names = append(names, b.name)
+	}
+	return names
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,93 @@
+// Package metrics owns kpulse's Prometheus metrics: one struct, registered on a Registerer that
+// the caller passes in. Labels are bounded: reason class, channel name, result, transition.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Results of one delivery, the values of the result label.
+const (
+	ResultSuccess = "success" // delivered
+	ResultRetry   = "retry"   // an attempt failed and will be retried
+	ResultFailed  = "failed"  // given up: permanent error or past the maximum age
+	ResultDropped = "dropped" // refused because the channel's queue was full
+)
+
+// Metrics holds every collector kpulse exports.
+type Metrics struct {
+	IncidentsActive   *prometheus.GaugeVec     // reason
+	Transitions       *prometheus.CounterVec   // reason, transition (first|repeat|resolved)
+	Notifications     *prometheus.CounterVec   // channel, result
+	DeliveryDuration  *prometheus.HistogramVec // channel: one attempt, request to answer
+	DeliveryLatency   *prometheus.HistogramVec // channel: transition to successful delivery
+	QueueDepth        *prometheus.GaugeVec     // channel
+	ChannelConfigured *prometheus.GaugeVec     // channel, type: 1 usable, 0 not configured
+	WorkqueueEvents   prometheus.Counter
+	CachesSynced      prometheus.Gauge
+}
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		IncidentsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kpulse_incidents_active",
+			Help: "Incidents currently firing, by reason class.",
+		}, []string{"reason"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_transitions_total",
+			Help: "Incident transitions that were sent to the channels, by reason class and transition (first, repeat, resolved).",
+		}, []string{"reason", "transition"}),
+		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_notifications_total",
+			Help: "Delivery attempts by channel and result (success, retry, failed, dropped).",
+		}, []string{"channel", "result"}),
+		DeliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kpulse_delivery_attempt_duration_seconds",
+			Help:    "Duration of one delivery attempt, by channel.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"channel"}),
+		DeliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kpulse_delivery_latency_seconds",
+			Help:    "Time from an incident transition to its successful delivery, retries included, by channel.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60, 300, 900, 3600},
+		}, []string{"channel"}),
+		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kpulse_queue_depth",
+			Help: "Notifications waiting in a channel's queue, the one being delivered included.",
+		}, []string{"channel"}),
+		ChannelConfigured: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kpulse_channel_configured",
+			Help: "1 when a channel is configured and usable, 0 when it is not (see /readyz for why).",
+		}, []string{"channel", "type"}),
+		WorkqueueEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kpulse_watch_events_total",
+			Help: "Pod and Job keys handed to the workers.",
+		}),
+		CachesSynced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kpulse_caches_synced",
+			Help: "1 once the informer caches have synced.",
+		}),
+	}
+	reg.MustRegister(m.IncidentsActive, m.Transitions, m.Notifications, m.DeliveryDuration,
+		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced)
+	return m
+}
+
+// InitReasons sets every reason's series to zero, so dashboards see them before the first incident.
+func (m *Metrics) InitReasons(reasons []string) {
+	for _, r := range reasons {
+		m.IncidentsActive.WithLabelValues(r)
+		for _, t := range []string{"first", "repeat", "resolved"} {
+			m.Transitions.WithLabelValues(r, t)
+		}
+	}
+}
+
+// InitChannel sets a channel's series to zero.
+func (m *Metrics) InitChannel(name string) {
+	for _, r := range []string{ResultSuccess, ResultRetry, ResultFailed, ResultDropped} {
+		m.Notifications.WithLabelValues(name, r)
+	}
+	m.QueueDepth.WithLabelValues(name)
+}

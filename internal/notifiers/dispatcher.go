@@ -1,0 +1,437 @@
+package notifiers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
+
+	"github.com/kpulse/kpulse/internal/metrics"
+)
+
+// Defaults of DispatcherOptions.
+const (
+	DefaultTimeout        = 10 * time.Second
+	DefaultInitialBackoff = time.Second
+	DefaultMaxBackoff     = time.Minute
+	DefaultMaxAge         = time.Hour
+	DefaultDrainTimeout   = 5 * time.Second
+	DefaultQueueLimit     = 10000
+)
+
+// maxRetryAfter caps the delay a peer may ask for: a Retry-After of a day would otherwise park a
+// channel's queue for a day.
+const maxRetryAfter = time.Hour
+
+// DispatcherOptions tune a Dispatcher. Zero fields get the defaults above.
+type DispatcherOptions struct {
+	Clock   clock.WithTicker
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Cluster is shown in test notifications.
+	Cluster string
+	// Timeout bounds one delivery attempt.
+	Timeout time.Duration
+	// InitialBackoff doubles after each failed attempt up to MaxBackoff; the wait is jittered
+	// down by up to half.
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	// MaxAge is how long after it was queued a notification is retried; past it, it is recorded
+	// as failed.
+	MaxAge time.Duration
+	// DrainTimeout bounds the last attempts made at shutdown.
+	DrainTimeout time.Duration
+	// QueueLimit bounds each channel's queue, the notification being delivered included.
+	QueueLimit int
+	// Jitter returns a number in [0, 1); default math/rand/v2.Float64.
+	Jitter func() float64
+}
+
+func (o DispatcherOptions) withDefaults() DispatcherOptions {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.InitialBackoff <= 0 {
+		o.InitialBackoff = DefaultInitialBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.InitialBackoff)
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.QueueLimit <= 0 {
+		o.QueueLimit = DefaultQueueLimit
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	return o
+}
+
+// Dispatcher gives every channel its own FIFO queue and worker, so a slow or failing channel
+// never delays another. Create it with NewDispatcher, start it with Run, feed it with Enqueue.
+type Dispatcher struct {
+	opts    DispatcherOptions
+	workers []*worker
+	byName  map[string]*worker
+	running atomic.Bool
+}
+
+// TestResult is the outcome of one test send, as /test-channel answers it.
+type TestResult struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+	DurationMs int64  `json:"durationMs"`
+}
+
+// NewDispatcher makes a dispatcher for channels, whose names must be unique (Build ensures it).
+// Their metric series are initialised at zero.
+func NewDispatcher(channels []Channel, opts DispatcherOptions) *Dispatcher {
+	opts = opts.withDefaults()
+	d := &Dispatcher{opts: opts, byName: make(map[string]*worker, len(channels))}
+	for _, ch := range channels {
+		opts.Metrics.InitChannel(ch.Name)
+		n := opts.Metrics.Notifications
+		w := &worker{
+			ch:       ch,
+			opts:     &d.opts,
+			log:      opts.Logger.With("channel", ch.Name, "type", ch.Type),
+			kick:     make(chan struct{}, 1),
+			success:  n.WithLabelValues(ch.Name, metrics.ResultSuccess),
+			retry:    n.WithLabelValues(ch.Name, metrics.ResultRetry),
+			failed:   n.WithLabelValues(ch.Name, metrics.ResultFailed),
+			dropped:  n.WithLabelValues(ch.Name, metrics.ResultDropped),
+			duration: opts.Metrics.DeliveryDuration.WithLabelValues(ch.Name),
+			latency:  opts.Metrics.DeliveryLatency.WithLabelValues(ch.Name),
+			depth:    opts.Metrics.QueueDepth.WithLabelValues(ch.Name),
+		}
+		d.workers = append(d.workers, w)
+		d.byName[ch.Name] = w
+	}
+	return d
+}
+
+// Names returns the channel names in configuration order.
+func (d *Dispatcher) Names() []string {
+	names := make([]string, 0, len(d.workers))
+	for _, w := range d.workers {
+		names = append(names, w.ch.Name)
+	}
+	return names
+}
+
+// Run starts one worker per channel and returns when all have ended: after ctx is cancelled and
+// each has had DrainTimeout to deliver what was queued. Call it once.
+func (d *Dispatcher) Run(ctx context.Context) {
+	if !d.running.CompareAndSwap(false, true) {
+		// A second Run would start a second worker per queue and break FIFO order.
+		d.opts.Logger.Error("notifiers: Dispatcher.Run called twice; the second call does nothing")
+		<-ctx.Done()
+		return
+	}
+	var wg sync.WaitGroup
+	for _, w := range d.workers {
+		wg.Go(func() { w.run(ctx) })
+	}
+	wg.Wait()
+	<-ctx.Done() // with no channel there is no worker to wait for
+}
+
+// Enqueue hands n to every channel's queue without blocking. A channel whose queue is full, or
+// that is shutting down, refuses n: that is logged at error and counted as "dropped".
+func (d *Dispatcher) Enqueue(n Notification) {
+	for _, w := range d.workers {
+		w.enqueue(n)
+	}
+}
+
+// Test sends a test notification through the named channel now, bypassing its queue, within
+// Timeout. found is false when no channel has that name.
+func (d *Dispatcher) Test(ctx context.Context, name string) (result TestResult, found bool) {
+	w, ok := d.byName[name]
+	if !ok {
+		return TestResult{}, false
+	}
+	n := testNotification(d.opts.Cluster, d.opts.Clock.Now())
+	took, err := w.attempt(ctx, n)
+	result = TestResult{Name: w.ch.Name, Type: w.ch.Type, OK: err == nil, DurationMs: took.Milliseconds()}
+	if err != nil {
+		result.Error = err.Error()
+	}
+	return result, true
+}
+
+// item is one queued notification.
+type item struct {
+	n        Notification
+	queued   time.Time
+	attempts int
+}
+
+// worker owns one channel's queue. Only the worker removes from the queue, and only its head,
+// after the head's delivery has ended; so the queue's length counts the one in flight.
+type worker struct {
+	ch   Channel
+	opts *DispatcherOptions
+	log  *slog.Logger
+	// kick wakes the worker after an enqueue; size 1 with a non-blocking send, so kicks merge.
+	kick chan struct{}
+
+	mu     sync.Mutex
+	queue  []*item
+	closed bool // set at shutdown; later notifications are refused
+
+	success, retry, failed, dropped prometheus.Counter
+	duration, latency               prometheus.Observer
+	depth                           prometheus.Gauge
+}
+
+func (w *worker) enqueue(n Notification) {
+	w.mu.Lock()
+	var refused string
+	switch {
+	case w.closed:
+		refused = "channel is shutting down"
+	case len(w.queue) >= w.opts.QueueLimit:
+		refused = "channel queue is full"
+	default:
+		w.queue = append(w.queue, &item{n: n, queued: w.opts.Clock.Now()})
+		w.depth.Set(float64(len(w.queue)))
+	}
+	w.mu.Unlock()
+
+	if refused != "" {
+		w.dropped.Inc()
+		w.log.Error("notification dropped: "+refused, "fingerprint", n.Incident.Fingerprint,
+			"kind", n.Kind, "queueLimit", w.opts.QueueLimit)
+		return
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// head returns the oldest queued item without removing it.
+func (w *worker) head() (*item, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		return nil, false
+	}
+	return w.queue[0], true
+}
+
+// pop removes the head once its delivery has ended.
+func (w *worker) pop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.queue[0] = nil
+	w.queue = w.queue[1:]
+	if len(w.queue) == 0 {
+		w.queue = nil // let the backing array go after a burst
+	}
+	w.depth.Set(float64(len(w.queue)))
+}
+
+func (w *worker) run(ctx context.Context) {
+	for {
+		it, ok := w.head()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				w.drain()
+				return
+			case <-w.kick:
+				continue
+			}
+		}
+		if !w.deliver(ctx, it) {
+			w.drain()
+			return
+		}
+	}
+}
+
+// deliver tries the head until it is delivered, fails for good or grows too old, and removes it.
+// It returns false, leaving the head queued, when ctx ends first.
+func (w *worker) deliver(ctx context.Context, it *item) bool {
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		took, err := w.attempt(ctx, it.n)
+		w.duration.Observe(took.Seconds())
+		if err == nil {
+			w.delivered(it)
+			w.pop()
+			return true
+		}
+		if ctx.Err() != nil {
+			w.log.Debug("delivery interrupted by shutdown", "fingerprint", it.n.Incident.Fingerprint, "err", err)
+			return false
+		}
+		it.attempts++
+		if IsPermanent(err) {
+			w.giveUp(it, err, "permanent error")
+			w.pop()
+			return true
+		}
+		delay := w.retryDelay(err, it.attempts)
+		age := w.opts.Clock.Since(it.queued)
+		if age+delay > w.opts.MaxAge {
+			w.giveUp(it, err, fmt.Sprintf("still failing after %s (maxAge %s)", age.Round(time.Millisecond), w.opts.MaxAge))
+			w.pop()
+			return true
+		}
+		w.retry.Inc()
+		w.log.Warn("delivery failed; will retry", "fingerprint", it.n.Incident.Fingerprint,
+			"kind", it.n.Kind, "attempt", it.attempts, "retryIn", delay.String(), "err", err)
+		t := w.opts.Clock.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C():
+		}
+	}
+}
+
+func (w *worker) delivered(it *item) {
+	w.success.Inc()
+	if !it.n.At.IsZero() {
+		w.latency.Observe(max(w.opts.Clock.Since(it.n.At), 0).Seconds())
+	}
+	w.log.Debug("notification delivered", "fingerprint", it.n.Incident.Fingerprint, "kind", it.n.Kind,
+		"attempts", it.attempts+1)
+}
+
+func (w *worker) giveUp(it *item, err error, why string) {
+	w.failed.Inc()
+	w.log.Error("delivery failed; giving up: "+why, "fingerprint", it.n.Incident.Fingerprint,
+		"kind", it.n.Kind, "attempts", it.attempts, "err", err)
+}
+
+// retryDelay is the peer's Retry-After when it gave one (capped at maxRetryAfter), otherwise the
+// exponential back-off for the given attempt, jittered down by up to half.
+func (w *worker) retryDelay(err error, attempts int) time.Duration {
+	if after, ok := RetryDelay(err); ok && after > 0 {
+		return min(after, maxRetryAfter)
+	}
+	d := w.opts.InitialBackoff
+	for i := 1; i < attempts && d < w.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, w.opts.MaxBackoff)
+	j := min(max(w.opts.Jitter(), 0), 1)
+	return d - time.Duration(float64(d)*j/2)
+}
+
+// errAttemptTimeout is the cause of an attempt's context ending after Timeout.
+var errAttemptTimeout = errors.New("delivery attempt timed out")
+
+// attempt calls the notifier once, bounded by Timeout on the dispatcher's clock. A panic in a
+// notifier becomes a permanent error: one broken integration must not take the others down.
+func (w *worker) attempt(ctx context.Context, n Notification) (took time.Duration, err error) {
+	actx, stop := withClockTimeout(ctx, w.opts.Clock, w.opts.Timeout, errAttemptTimeout)
+	start := w.opts.Clock.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(fmt.Errorf("notifiers: %s %q: panic: %v", w.ch.Type, w.ch.Name, r))
+		}
+		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
+			err = fmt.Errorf("%w (attempt timed out after %s)", err, w.opts.Timeout)
+		}
+		stop()
+		took = w.opts.Clock.Since(start)
+	}()
+	return 0, w.ch.Notifier.Notify(actx, n)
+}
+
+// drain runs once ctx has ended: it refuses new notifications, tries each queued one once within
+// DrainTimeout, and reports what is left undelivered.
+func (w *worker) drain() {
+	w.mu.Lock()
+	w.closed = true
+	queued := len(w.queue)
+	w.mu.Unlock()
+
+	dctx, stop := withClockTimeout(context.Background(), w.opts.Clock, w.opts.DrainTimeout, errors.New("drain timeout"))
+	defer stop()
+	undelivered := 0
+	for {
+		it, ok := w.head()
+		if !ok {
+			break
+		}
+		if dctx.Err() != nil {
+			undelivered++
+			w.failed.Inc()
+			w.pop()
+			continue
+		}
+		took, err := w.attempt(dctx, it.n)
+		w.duration.Observe(took.Seconds())
+		if err == nil {
+			w.delivered(it)
+		} else {
+			undelivered++
+			w.failed.Inc()
+			w.log.Debug("delivery at shutdown failed", "fingerprint", it.n.Incident.Fingerprint, "err", err)
+		}
+		w.pop()
+	}
+	if undelivered > 0 {
+		w.log.Error("notifications left undelivered at shutdown", "undelivered", undelivered,
+			"queued", queued, "drainTimeout", w.opts.DrainTimeout.String())
+		return
+	}
+	if queued > 0 {
+		w.log.Info("queued notifications delivered at shutdown", "delivered", queued)
+	}
+}
+
+// withClockTimeout is context.WithTimeout on clk, so that tests drive it with a fake clock. The
+// context ends with cause when d has passed. stop releases the timer and waits for the goroutine
+// that watches it; it must be called.
+func withClockTimeout(parent context.Context, clk clock.Clock, d time.Duration, cause error) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := clk.NewTimer(d)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-t.C():
+			cancel(cause)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+		<-done
+	}
+}

@@ -1,0 +1,117 @@
+// Package notifiers owns delivery: the Notifier interface, the registry that builds channels from
+// config, the dispatcher that gives each channel its own queue, retry and pacing, and one file per
+// integration.
+package notifiers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kpulse/kpulse/internal/incident"
+)
+
+// Kind is what a notification announces.
+type Kind string
+
+const (
+	KindFiring   Kind = "firing"
+	KindResolved Kind = "resolved"
+	// KindTest is the clearly marked message sent by /test-channel.
+	KindTest Kind = "test"
+)
+
+// Notification is what every channel receives for one transition.
+type Notification struct {
+	Kind     Kind
+	Why      incident.Why
+	Cluster  string
+	Incident incident.Incident
+	// At is when the transition happened.
+	At time.Time
+	// Enrichment is what was fetched from the cluster to explain the incident (Warning events,
+	// the previous container's last log lines); nil when nothing was fetched.
+	Enrichment *Enrichment
+}
+
+// Enrichment is context fetched from the API server for one notification. Every part is
+// optional: a fetch that failed leaves its part empty and says so in Errors, and the alert goes
+// out regardless. All of it is text from the cluster, untrusted: each channel escapes it.
+type Enrichment struct {
+	// Events are recent Warning events of the affected pod (or Job), in any order.
+	Events []Event
+	// Logs are the last lines of the previous container's log, oldest first, without line ends.
+	Logs []string
+	// LogsPod and LogsContainer say whose log Logs is.
+	LogsPod, LogsContainer string
+	// Errors say what could not be fetched, e.g. "logs: pod has no node". Channels show them
+	// discreetly, as a footnote.
+	Errors []string
+}
+
+// Event is one Kubernetes Warning event, as the message shows it.
+type Event struct {
+	Reason   string
+	Message  string
+	Count    int32
+	LastSeen time.Time
+}
+
+// Notifier delivers notifications to one configured channel.
+type Notifier interface {
+	// Notify delivers n once. An error is retried by the dispatcher unless it is Permanent; a
+	// RetryAfter error says when the peer wants the next try. Notify must be safe for concurrent
+	// use (a channel's worker and a test send may overlap) and must return when ctx ends. Its
+	// errors name the channel and never contain a secret (a URL's path, query or user info).
+	Notify(ctx context.Context, n Notification) error
+}
+
+// PermanentError marks a failure that retrying cannot fix (a 400, a malformed URL).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so the dispatcher does not retry it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// RetryAfterError carries the delay a peer asked for (Retry-After on 429/503, Slack's
+// RateLimitedError).
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err with the delay the peer asked for.
+func RetryAfter(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &RetryAfterError{Err: err, After: after}
+}
+
+// IsPermanent reports whether err must not be retried.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// RetryDelay returns the delay a peer asked for, if any.
+func RetryDelay(err error) (time.Duration, bool) {
+	var r *RetryAfterError
+	if errors.As(err, &r) {
+		return r.After, true
+	}
+	return 0, false
+}

@@ -1,0 +1,190 @@
+package notifiers
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kpulse/kpulse/internal/detect"
+	"github.com/kpulse/kpulse/internal/incident"
+)
+
+// PayloadVersion names the JSON schema of Payload. Within one version fields are only ever added;
+// a change that removes or redefines a field gets a new version (docs/webhook.md).
+const PayloadVersion = "kpulse.webhook.v1"
+
+// maxMessageBytes bounds each entry of Payload.Messages: a termination message is text the
+// container wrote, and a receiver should not have to cope with a megabyte of it.
+const maxMessageBytes = 4096
+
+// Payload is the versioned JSON document the webhook channel posts and the log channel prints.
+// docs/webhook.md documents every field; keep the two in step.
+type Payload struct {
+	Version string `json:"version"`
+	// Status is "firing", "resolved" or "test".
+	Status string `json:"status"`
+	// Why is "first", "repeat" or "resolved".
+	Why  string `json:"why"`
+	Test bool   `json:"test"`
+	// Reason is the reason class (CrashLoopBackOff, ImagePullBackOff, OOMKilled, JobFailed).
+	Reason string `json:"reason"`
+	// Detail is the raw reason the kubelet or the Job controller wrote (ErrImagePull,
+	// BackoffLimitExceeded, ...).
+	Detail    string          `json:"detail"`
+	Cluster   string          `json:"cluster"`
+	Namespace string          `json:"namespace"`
+	Workload  PayloadWorkload `json:"workload"`
+	// Pods are the member names, sorted; for JobFailed they are Job names.
+	Pods         []string `json:"pods"`
+	PodCount     int      `json:"podCount"`
+	Container    string   `json:"container"`
+	Image        string   `json:"image"`
+	ExitCode     *int32   `json:"exitCode,omitempty"`
+	RestartCount int32    `json:"restartCount"`
+	// Messages are the waiting or condition message and the termination message, the non-empty
+	// ones, in that order.
+	Messages    []string   `json:"messages"`
+	FirstSeen   time.Time  `json:"firstSeen"`
+	ResolvedAt  *time.Time `json:"resolvedAt,omitempty"`
+	SentAt      time.Time  `json:"sentAt"`
+	Fingerprint string     `json:"fingerprint"`
+}
+
+// PayloadWorkload is the top owner of the affected Pods or Jobs.
+type PayloadWorkload struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// NewPayload renders n as the webhook document; sentAt is the time of this delivery attempt.
+func NewPayload(n Notification, sentAt time.Time) Payload {
+	inc := n.Incident
+	latest := inc.Latest
+	p := Payload{
+		Version:      PayloadVersion,
+		Status:       string(n.Kind),
+		Why:          string(n.Why),
+		Test:         n.Kind == KindTest,
+		Reason:       string(firstNonEmpty(inc.Key.Class, latest.Class)),
+		Detail:       latest.Reason,
+		Cluster:      n.Cluster,
+		Namespace:    inc.Key.Namespace,
+		Workload:     PayloadWorkload{Kind: inc.Key.Workload.Kind, Name: inc.Key.Workload.Name},
+		Pods:         memberNames(inc.Members),
+		Container:    firstNonEmpty(inc.Key.Container, latest.Container),
+		Image:        latest.Image,
+		RestartCount: latest.RestartCount,
+		Messages:     messages(latest),
+		FirstSeen:    inc.FirstSeen.UTC(),
+		SentAt:       sentAt.UTC(),
+		Fingerprint:  inc.Fingerprint,
+	}
+	p.PodCount = len(p.Pods)
+	if latest.ExitCode != nil {
+		code := *latest.ExitCode
+		p.ExitCode = &code
+	}
+	if n.Kind == KindResolved {
+		at := inc.ResolvedAt
+		if at.IsZero() {
+			at = n.At
+		}
+		at = at.UTC()
+		p.ResolvedAt = &at
+	}
+	return p
+}
+
+// encodePayload returns p as one line of JSON, newline included. HTML characters are left as
+// they are: the output is for JSON parsers and people reading logs, not for a browser.
+func encodePayload(p Payload) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func memberNames(members []incident.Member) []string {
+	names := make([]string, 0, len(members))
+	for _, m := range members {
+		names = append(names, m.Ref.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+func messages(f detect.Finding) []string {
+	out := []string{}
+	for _, m := range []string{f.Message, f.TerminationMessage} {
+		m = truncate(strings.TrimSpace(m), maxMessageBytes)
+		if m != "" && !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// truncate cuts s to at most max bytes on a rune boundary, marking the cut with an ellipsis.
+func truncate(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+func firstNonEmpty[T ~string](a, b T) T {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// testNotification is the clearly marked message /test-channel sends: a plausible incident so a
+// receiver exercises its real path, with status "test" and test=true so nobody is paged for it.
+func testNotification(cluster string, now time.Time) Notification {
+	finding := detect.Finding{
+		Class:     detect.CrashLoop,
+		Container: "app",
+		Reason:    "KpulseTest",
+		Message:   "This is a test notification from kpulse; nothing is broken and no action is needed.",
+		Image:     "example.invalid/kpulse-test:latest",
+		Ongoing:   true,
+		At:        now,
+	}
+	return Notification{
+		Kind:    KindTest,
+		Why:     incident.WhyFirst,
+		Cluster: cluster,
+		At:      now,
+		Incident: incident.Incident{
+			Fingerprint: "kpulse-test",
+			Key: incident.Key{
+				Namespace: "kpulse-test",
+				Workload:  detect.Workload{Kind: "Deployment", Name: "kpulse-test"},
+				Container: "app",
+				Class:     detect.CrashLoop,
+			},
+			Status: incident.Firing,
+			Members: []incident.Member{{
+				Ref:     incident.MemberRef{Kind: "Pod", Name: "kpulse-test-0"},
+				Failing: true,
+				Finding: finding,
+			}},
+			Latest:    finding,
+			FirstSeen: now,
+			LastSeen:  now,
+		},
+	}
+}

@@ -1,0 +1,120 @@
+package notifiers
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"k8s.io/utils/clock"
+
+	"github.com/kpulse/kpulse/internal/config"
+)
+
+// Deps are what notifiers may use of the outside world. Zero fields get defaults in Build.
+type Deps struct {
+	Logger *slog.Logger
+	// Stdout receives the log channel's lines (default os.Stdout).
+	Stdout io.Writer
+	// HTTPClient is shared by HTTP notifiers; each one bounds a request by its context. Webhooks
+	// use a copy that does not follow redirects.
+	HTTPClient *http.Client
+	// UserAgent is sent by HTTP notifiers (default "kpulse").
+	UserAgent string
+	// Clock stamps payloads (sentAt) and reads Retry-After dates (default the real clock).
+	Clock clock.PassiveClock
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Stdout == nil {
+		d.Stdout = os.Stdout
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = &http.Client{}
+	}
+	if d.UserAgent == "" {
+		d.UserAgent = "kpulse"
+	}
+	if d.Clock == nil {
+		d.Clock = clock.RealClock{}
+	}
+	return d
+}
+
+// Channel is one built destination: its configured name, its type name and the notifier.
+type Channel struct {
+	Name     string
+	Type     string
+	Notifier Notifier
+}
+
+// builder makes the notifier of one channel; settings is the channel's type block (a pointer to
+// the config struct of that type).
+type builder func(name string, settings any, deps Deps) (Notifier, error)
+
+// builders maps a config type name (the channel tag of config.Channel) to its builder. Adding a
+// notifier type adds one line here.
+var builders = map[string]builder{
+	"webhook": newWebhook,
+	"log":     newLog,
+}
+
+// DefaultChannelName is the channel Build returns when none is configured.
+const DefaultChannelName = "stdout"
+
+// Build makes one Channel per configuration entry, in order. With no entries it returns a single
+// log channel named "stdout", so kpulse is useful with zero setup. Every problem is reported, each
+// naming its channel.
+func Build(cfgs []config.Channel, deps Deps) ([]Channel, error) {
+	return build(cfgs, deps, builders)
+}
+
+func build(cfgs []config.Channel, deps Deps, builders map[string]builder) ([]Channel, error) {
+	deps = deps.withDefaults()
+	// One lock for every log channel of this build: their lines go to the same writer.
+	deps.Stdout = &lockedWriter{w: deps.Stdout}
+	if len(cfgs) == 0 {
+		cfgs = []config.Channel{{Name: DefaultChannelName, Log: &config.LogChannel{}}}
+	}
+	var (
+		channels []Channel
+		errs     []error
+		seen     = map[string]bool{}
+	)
+	for i, c := range cfgs {
+		if c.Name == "" {
+			errs = append(errs, fmt.Errorf("notifiers: channels[%d]: name is required", i))
+			continue
+		}
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("notifiers: channel %q: name used twice", c.Name))
+			continue
+		}
+		seen[c.Name] = true
+		typ, settings := c.Type()
+		if typ == "" {
+			errs = append(errs, fmt.Errorf("notifiers: channel %q: no channel type set", c.Name))
+			continue
+		}
+		b, ok := builders[typ]
+		if !ok {
+			errs = append(errs, fmt.Errorf("notifiers: channel %q: no notifier for type %q", c.Name, typ))
+			continue
+		}
+		n, err := b(c.Name, settings, deps)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notifiers: channel %q: %w", c.Name, err))
+			continue
+		}
+		channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: n})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return channels, nil
+}

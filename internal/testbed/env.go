@@ -1,0 +1,308 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+const (
+	// defaultStartTimeout bounds each of etcd and kube-apiserver coming up. envtest's own default
+	// (20s) is too tight on two cores shared with compilers; KUBEBUILDER_CONTROLPLANE_START_TIMEOUT
+	// still overrides it.
+	defaultStartTimeout = 90 * time.Second
+	// mainTimeout bounds Main's build-and-start: a cold build takes 3-8 minutes on two cores.
+	mainTimeout = 20 * time.Minute
+	// cleanupTimeout bounds the deletion of one test namespace.
+	cleanupTimeout = 30 * time.Second
+
+	// LabelTestbed marks namespaces created by Namespace.
+	LabelTestbed = "kpulse.dev/testbed"
+	// AnnotationTest records, on a namespace, the test that created it.
+	AnnotationTest = "kpulse.dev/test"
+)
+
+// Env is a running control plane: etcd and kube-apiserver, with an admin identity.
+//
+// The object builders (Deployment, Job, ...) use only Client, so an Env{Client: c} built by hand
+// also creates workloads on any cluster c talks to.
+type Env struct {
+	// Config is the admin user's client configuration (client certificate, group system:masters).
+	Config *rest.Config
+	// Client is a clientset built from Config.
+	Client kubernetes.Interface
+	// KubeconfigPath is a kubeconfig file for the admin user in a private temporary directory,
+	// usable by kubectl and by kpulse's --kubeconfig. Stop removes it.
+	KubeconfigPath string
+	// KubectlPath is the kubectl built alongside the control plane; empty if there is none.
+	KubectlPath string
+	// StartupTime is how long Start took, the build or cache lookup included.
+	StartupTime time.Duration
+
+	env       *envtest.Environment
+	dir       string
+	assetsDur time.Duration // the share of StartupTime spent finding or building the binaries
+	stop      sync.Once
+	err       error
+}
+
+var routeLogsOnce sync.Once
+
+// routeControllerRuntimeLogs gives envtest's logger a sink. Without one, controller-runtime
+// prints a stack trace the first time it logs more than 30s after the process started, which a
+// cold build always is. Its debug chatter is dropped; its errors (a retried start) reach stderr.
+func routeControllerRuntimeLogs() {
+	routeLogsOnce.Do(func() {
+		h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+		ctrllog.SetLogger(logr.FromSlogHandler(h))
+	})
+}
+
+// Start finds or builds the control plane binaries (see AssetsDir) and starts etcd and
+// kube-apiserver on loopback ports. The caller must call Stop. ctx bounds the build and the wait
+// for the build lock; envtest's own start is bounded by its start timeout.
+func Start(ctx context.Context) (*Env, error) {
+	began := time.Now()
+	assets, err := assetsDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	assetsDur := time.Since(began)
+	routeControllerRuntimeLogs()
+
+	te := &envtest.Environment{BinaryAssetsDirectory: assets}
+	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
+		te.ControlPlaneStartTimeout = defaultStartTimeout
+	}
+	cfg, err := te.Start()
+	if err != nil {
+		// A half-started control plane (etcd up, apiserver not) still holds processes and dirs.
+		_ = te.Stop()
+		return nil, fmt.Errorf("testbed: start kube-apiserver and etcd from %s: %w", assets, err)
+	}
+	e := &Env{Config: cfg, env: te, assetsDur: assetsDur}
+	if err := e.finish(assets); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.StartupTime = time.Since(began)
+	return e, nil
+}
+
+// finish builds the clientset and writes the kubeconfig file.
+func (e *Env) finish(assets string) error {
+	client, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return fmt.Errorf("testbed: build clientset: %w", err)
+	}
+	e.Client = client
+	e.dir, err = os.MkdirTemp("", "kpulse-testbed-")
+	if err != nil {
+		return fmt.Errorf("testbed: temporary directory: %w", err)
+	}
+	e.KubeconfigPath = filepath.Join(e.dir, "kubeconfig")
+	if err := os.WriteFile(e.KubeconfigPath, e.env.KubeConfig, 0o600); err != nil {
+		return fmt.Errorf("testbed: write kubeconfig: %w", err)
+	}
+	if kubectl := filepath.Join(assets, "kubectl"); fileExists(kubectl) {
+		e.KubectlPath = kubectl
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
+}
+
+// Stop stops kube-apiserver and etcd and removes their data and the kubeconfig file. It is safe
+// to call more than once; later calls return the first call's result.
+func (e *Env) Stop() error {
+	e.stop.Do(func() {
+		var errs []error
+		if e.env != nil {
+			if err := e.env.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("testbed: stop control plane: %w", err))
+			}
+		}
+		if e.dir != "" {
+			if err := os.RemoveAll(e.dir); err != nil {
+				errs = append(errs, fmt.Errorf("testbed: remove %s: %w", e.dir, err))
+			}
+		}
+		e.err = errors.Join(errs...)
+	})
+	return e.err
+}
+
+// Main starts one control plane for a test package, runs its tests and stops it. Use it as
+//
+//	var env *testbed.Env
+//
+//	func TestMain(m *testing.M) { os.Exit(testbed.Main(m, &env)) }
+//
+// When the control plane cannot be built or started, Main says why on stderr and returns 1
+// without running a test: the package fails, it never skips. An interrupt (SIGINT, SIGTERM) stops
+// the control plane before the process exits, since envtest runs it in its own process group,
+// out of reach of the terminal's signal.
+func Main(m *testing.M, env **Env) int {
+	ctx, cancel := context.WithTimeout(context.Background(), mainTimeout)
+	e, err := Start(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: no control plane, so no test ran: %v\n"+
+			"  The binaries come from dev/tools/controlplane.sh (run it to see the build), or from\n"+
+			"  KUBEBUILDER_ASSETS=<dir with kube-apiserver, etcd, kubectl>. KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT=true\n"+
+			"  shows what etcd and kube-apiserver print. See internal/testbed/README.md.\n", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "testbed: control plane up at %s in %s (binaries %s, etcd and kube-apiserver %s)\n", e.Config.Host,
+		e.StartupTime.Round(time.Millisecond), e.assetsDur.Round(time.Millisecond), (e.StartupTime - e.assetsDur).Round(time.Millisecond))
+	*env = e
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "testbed: %s: stopping the control plane\n", sig)
+			_ = e.Stop()
+			os.Exit(1)
+		case <-done:
+		}
+	})
+
+	code := m.Run()
+
+	signal.Stop(sigs)
+	close(done)
+	wg.Wait()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "testbed: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// Namespace creates a namespace named after the test with a random suffix, and deletes it and
+// what the test bed and kpulse create in it when the test ends. There is no namespace controller
+// and no garbage collector here, so the cleanup deletes the contents itself (pods with a zero
+// grace period, as no kubelet will confirm a graceful one) before the namespace.
+func (e *Env) Namespace(t testing.TB) string {
+	t.Helper()
+	prefix := strings.Trim(notDNS.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(prefix) > 40 {
+		prefix = strings.TrimRight(prefix[:40], "-")
+	}
+	if prefix == "" {
+		prefix = "test"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	ns, err := e.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: prefix + "-",
+		Labels:       map[string]string{LabelTestbed: "true"},
+		Annotations:  map[string]string{AnnotationTest: t.Name()},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("testbed: create namespace for %s: %v", t.Name(), err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := e.DeleteNamespace(ctx, ns.Name); err != nil {
+			t.Errorf("testbed: %v", err)
+		}
+	})
+	return ns.Name
+}
+
+// DeleteNamespace deletes what lives in namespace ns (workloads, pods, events, config maps and
+// secrets), then the namespace itself, at once: it clears the namespace's finalizer, which only
+// kube-controller-manager would otherwise clear.
+func (e *Env) DeleteNamespace(ctx context.Context, ns string) error {
+	// Zero grace: no kubelet confirms a graceful pod deletion. Background propagation says what
+	// a garbage collector would do (none runs here) and keeps the API server from warning.
+	now := metav1.DeleteOptions{GracePeriodSeconds: new(int64), PropagationPolicy: new(metav1.DeletePropagationBackground)}
+	all := metav1.ListOptions{}
+	c := e.Client
+	steps := []struct {
+		what string
+		del  func() error
+	}{
+		{"cronjobs", func() error { return c.BatchV1().CronJobs(ns).DeleteCollection(ctx, now, all) }},
+		{"jobs", func() error { return c.BatchV1().Jobs(ns).DeleteCollection(ctx, now, all) }},
+		{"deployments", func() error { return c.AppsV1().Deployments(ns).DeleteCollection(ctx, now, all) }},
+		{"statefulsets", func() error { return c.AppsV1().StatefulSets(ns).DeleteCollection(ctx, now, all) }},
+		{"daemonsets", func() error { return c.AppsV1().DaemonSets(ns).DeleteCollection(ctx, now, all) }},
+		{"replicasets", func() error { return c.AppsV1().ReplicaSets(ns).DeleteCollection(ctx, now, all) }},
+		{"pods", func() error { return c.CoreV1().Pods(ns).DeleteCollection(ctx, now, all) }},
+		{"events", func() error { return c.CoreV1().Events(ns).DeleteCollection(ctx, now, all) }},
+		{"configmaps", func() error { return c.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, now, all) }},
+		{"secrets", func() error { return c.CoreV1().Secrets(ns).DeleteCollection(ctx, now, all) }},
+	}
+	var errs []error
+	for _, s := range steps {
+		if err := s.del(); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", s.what, err))
+		}
+	}
+	// The first delete only marks the namespace Terminating; clearing the "kubernetes" finalizer
+	// of a terminating namespace then removes it, as the namespace controller's last step does.
+	namespaces := c.CoreV1().Namespaces()
+	if err := namespaces.Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete: %w", err))
+	}
+	nsObj, err := namespaces.Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return wrapNamespaceErrs(ns, errs)
+	case err != nil:
+		return wrapNamespaceErrs(ns, append(errs, err))
+	}
+	nsObj.Spec.Finalizers = nil
+	if _, err := namespaces.Finalize(ctx, nsObj, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("clear finalizers: %w", err))
+	}
+	if _, err := namespaces.Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		errs = append(errs, errors.New("still present after its finalizers were cleared"))
+	} else if !apierrors.IsNotFound(err) {
+		errs = append(errs, err)
+	}
+	return wrapNamespaceErrs(ns, errs)
+}
+
+func wrapNamespaceErrs(ns string, errs []error) error {
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	return nil
+}
