@@ -6,7 +6,7 @@ TEST_TIMEOUT ?= 25m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kpulse/kpulse/internal/app.Version=$(VERSION)
 
-.PHONY: help build test unit lint controlplane demo clean
+.PHONY: help build test unit lint controlplane demo clean preview
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,3 +35,6 @@ demo: ## start a local control plane, kpulse and a webhook sink, break four work
 
 clean: ## remove build output (the cached control plane stays; see dev/tools/controlplane.sh)
 	rm -rf bin
+
+preview: ## render sample email and Slack alerts to preview/*.png (headless Chromium if installed, else HTML)
+	$(GO) run ./dev/preview -out preview

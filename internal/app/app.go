@@ -25,6 +25,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/detect"
+	"github.com/kpulse/kpulse/internal/enrich"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/metrics"
 	"github.com/kpulse/kpulse/internal/notifiers"
@@ -52,6 +53,7 @@ type Options struct {
 
 // App is one running kpulse.
 type App struct {
+	deps       notifiers.Deps
 	cfg        *config.Config
 	log        *slog.Logger
 	clock      clock.WithTicker
@@ -62,6 +64,8 @@ type App struct {
 	dispatcher *notifiers.Dispatcher
 	server     *server.Server
 	listener   net.Listener
+	// stage enriches firing notifications and hands everything to the dispatcher in order.
+	stage *stage
 	// kick wakes the incident timer after an observation may have moved the next deadline.
 	kick chan struct{}
 }
@@ -110,18 +114,25 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("app: kubernetes client: %w", err)
 	}
 
-	channels, err := notifiers.Build(cfg.Channels, notifiers.Deps{
+	// One set of dependencies for the daemon's life: a rebuild after the Secret changes reads
+	// the credentials again but keeps the Slack threads.
+	deps := notifiers.Deps{
 		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
-	})
+		Secrets: secretDir(cfg.SecretsDir), Threads: notifiers.NewMemoryThreads(0),
+	}
+	channels, err := notifiers.Build(cfg.Channels, deps)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	m.ReloadSuccess.Set(1)
 	for _, ch := range channels {
-		m.InitChannel(ch.Name)
-		m.ChannelConfigured.WithLabelValues(ch.Name, ch.Type).Set(1)
+		if ch.Err != nil {
+			m.ReloadSuccess.Set(0)
+		}
 	}
 
 	a := &App{
+		deps:     deps,
 		cfg:      cfg,
 		log:      log,
 		clock:    clk,
@@ -144,6 +155,13 @@ func New(opts Options) (*App, error) {
 		MaxAge:         cfg.Delivery.MaxAge,
 		QueueLimit:     cfg.Delivery.QueueLimit,
 	})
+	var fetch func(context.Context, enrich.Target) enrich.Result
+	if e := cfg.Enrichment; e.Events > 0 || e.LogLines > 0 {
+		fetch = enrich.New(client, enrich.Options{
+			Events: e.Events, LogLines: e.LogLines, LogBytes: int64(e.LogBytes), Timeout: e.Timeout,
+		}).Fetch
+	}
+	a.stage = newStage(cfg.Enrichment.Concurrency, fetch, a.enrichTarget, a.dispatcher.Enqueue)
 	a.watcher, err = watch.New(watch.Options{
 		Client:   client,
 		Include:  cfg.Namespaces.Include,
@@ -194,12 +212,41 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 // Registry is the metrics registry (for tests and the demo).
 func (a *App) Registry() *prometheus.Registry { return a.registry }
 
+// readiness is ready once the caches have synced. Channels are listed with their state but do
+// not make kpulse unready: a channel without credentials must not stop the others.
 func (a *App) readiness() (bool, map[string]string) {
 	checks := map[string]string{"caches": "syncing"}
 	if a.watcher.Synced() {
 		checks["caches"] = "synced"
 	}
+	for name, state := range a.dispatcher.Status() {
+		checks["channel/"+name] = state
+	}
 	return a.watcher.Synced(), checks
+}
+
+// reloadChannels rebuilds the channels from the secrets directory and swaps them into the
+// dispatcher, keeping its queues.
+func (a *App) reloadChannels() {
+	a.metrics.ReloadTimestamp.SetToCurrentTime()
+	channels, err := notifiers.Build(a.cfg.Channels, a.deps)
+	if err != nil {
+		// The config did not change, so this cannot happen unless Build's checks change.
+		a.metrics.ReloadSuccess.Set(0)
+		a.metrics.Reloads.WithLabelValues("partial").Inc()
+		a.log.Error("secrets changed but the channels could not be rebuilt; keeping the old ones", "err", err)
+		return
+	}
+	a.dispatcher.Replace(channels)
+	result, ok := "success", 1.0
+	for _, ch := range channels {
+		if ch.Err != nil {
+			result, ok = "partial", 0
+		}
+	}
+	a.metrics.ReloadSuccess.Set(ok)
+	a.metrics.Reloads.WithLabelValues(result).Inc()
+	a.log.Info("secrets changed; channels rebuilt", "result", result)
 }
 
 // Run runs the daemon until ctx ends, then stops intake, drains what it can and returns once
@@ -228,12 +275,20 @@ func (a *App) Run(ctx context.Context) error {
 	var dwg sync.WaitGroup
 	dwg.Add(1)
 	go func() { defer dwg.Done(); a.dispatcher.Run(dispatchCtx) }()
+	stageCtx, stopStage := context.WithCancel(context.Background())
+	defer stopStage()
+	var swg sync.WaitGroup
+	swg.Add(1)
+	go func() { defer swg.Done(); a.stage.run(stageCtx) }()
 
 	run(0, func() error { return a.server.Serve(watchCtx, a.listener) })
 	run(1, func() error { return a.watcher.Run(watchCtx, a.handle) })
 	run(2, func() error { a.timer(watchCtx); return nil })
+	wg.Go(func() { a.watchSecrets(watchCtx, secretDir(a.cfg.SecretsDir), a.reloadChannels) })
 	wg.Wait()
 	a.metrics.CachesSynced.Set(0)
+	stopStage()
+	swg.Wait()
 	stopDispatch()
 	dwg.Wait()
 	a.log.Info("kpulse stopped")
@@ -350,7 +405,7 @@ func (a *App) emit(ts []incident.Transition) {
 		a.log.Info("incident "+string(t.Why), "fingerprint", t.Incident.Fingerprint, "reason", reason,
 			"namespace", t.Incident.Key.Namespace, "workload", t.Incident.Key.Workload.Kind+"/"+t.Incident.Key.Workload.Name,
 			"container", t.Incident.Key.Container, "pods", len(t.Incident.Members))
-		a.dispatcher.Enqueue(notifiers.Notification{
+		a.stage.add(notifiers.Notification{
 			Kind: kind, Why: t.Why, Cluster: a.cfg.ClusterName, Incident: t.Incident, At: t.At,
 		})
 	}

@@ -38,9 +38,10 @@ const image = "registry.example.com/shop/api:1.4.2"
 
 // sink is a webhook receiver that records every payload.
 type sink struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	got []notifiers.Payload
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []notifiers.Payload
+	body [][]byte
 }
 
 func newSink(t *testing.T) *sink {
@@ -55,6 +56,7 @@ func newSink(t *testing.T) *sink {
 		}
 		s.mu.Lock()
 		s.got = append(s.got, p)
+		s.body = append(s.body, body)
 		s.mu.Unlock()
 	}))
 	t.Cleanup(s.srv.Close)
@@ -65,6 +67,13 @@ func (s *sink) payloads() []notifiers.Payload {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]notifiers.Payload(nil), s.got...)
+}
+
+// raw returns the request bodies as received.
+func (s *sink) raw() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.body...)
 }
 
 // matching returns the payloads with this status for this workload name.
@@ -108,6 +117,7 @@ type harness struct {
 	app     *app.App
 	kubelet *testbed.Kubelet
 	stdout  *syncBuffer
+	logs    *syncBuffer // kpulse's own log lines
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -133,7 +143,13 @@ func (s *syncBuffer) String() string {
 // channels) and a short stable window.
 func start(t *testing.T, edit func(*config.Config, *sink)) *harness {
 	t.Helper()
-	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}}
+	return startIn(t, env.Namespace(t), edit)
+}
+
+// startIn is start on an existing namespace.
+func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness {
+	t.Helper()
+	h := &harness{t: t, ns: ns, sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	cfg, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +172,7 @@ func start(t *testing.T, edit func(*config.Config, *sink)) *harness {
 	}
 	h.app, err = app.New(app.Options{
 		Config:     cfg,
-		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:     slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Stdout:     h.stdout,
 		RestConfig: env.Config,
 		Listener:   ln,

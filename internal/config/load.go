@@ -28,6 +28,12 @@ var defaults = map[string]any{
 	"delivery.maxBackoff":      "1m",
 	"delivery.maxAge":          "1h",
 	"delivery.queueLimit":      10000,
+	"secretsDir":               "/etc/kpulse/secrets",
+	"enrichment.events":        5,
+	"enrichment.logLines":      20,
+	"enrichment.logBytes":      16384,
+	"enrichment.timeout":       "3s",
+	"enrichment.concurrency":   4,
 }
 
 // flagKeys maps command-line flags to config keys. Flags win over the environment, which wins
@@ -247,6 +253,7 @@ func (c *Config) Validate() error {
 	if c.Delivery.MaxBackoff < c.Delivery.InitialBackoff {
 		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
 	}
+	c.Enrichment.validate(add)
 	if c.Delivery.QueueLimit < 1 {
 		add("delivery.queueLimit: must be at least 1 (got %d)", c.Delivery.QueueLimit)
 	}

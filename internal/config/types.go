@@ -21,6 +21,11 @@ type Config struct {
 	Incidents  Incidents  `mapstructure:"incidents"`
 	Delivery   Delivery   `mapstructure:"delivery"`
 	Channels   []Channel  `mapstructure:"channels"`
+	// SecretsDir is where the kpulse-secrets Secret is mounted; channel keys ending in From name
+	// files in it. A missing directory or key leaves only that channel unconfigured.
+	SecretsDir string `mapstructure:"secretsDir"`
+	// Enrichment tunes the events and log lines added to firing messages.
+	Enrichment Enrichment `mapstructure:"enrichment"`
 }
 
 // Log sets the daemon's own logging.

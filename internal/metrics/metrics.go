@@ -24,6 +24,9 @@ type Metrics struct {
 	QueueDepth        *prometheus.GaugeVec     // channel
 	ChannelConfigured *prometheus.GaugeVec     // channel, type: 1 usable, 0 not configured
 	WorkqueueEvents   prometheus.Counter
+	ReloadTimestamp   prometheus.Gauge
+	ReloadSuccess     prometheus.Gauge
+	Reloads           *prometheus.CounterVec // result
 	CachesSynced      prometheus.Gauge
 }
 
@@ -64,13 +67,28 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kpulse_watch_events_total",
 			Help: "Pod and Job keys handed to the workers.",
 		}),
+		ReloadTimestamp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kpulse_secrets_reload_timestamp_seconds",
+			Help: "When the channels were last rebuilt from the secrets directory (Unix time).",
+		}),
+		ReloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kpulse_secrets_reload_success",
+			Help: "1 when the last rebuild of the channels from the secrets directory left every channel configured, 0 when one is not (see /readyz).",
+		}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_secrets_reloads_total",
+			Help: "Rebuilds of the channels after the secrets directory changed, by result (success: every channel configured; partial: some not).",
+		}, []string{"result"}),
 		CachesSynced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kpulse_caches_synced",
 			Help: "1 once the informer caches have synced.",
 		}),
 	}
 	reg.MustRegister(m.IncidentsActive, m.Transitions, m.Notifications, m.DeliveryDuration,
-		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced)
+		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
+		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads)
+	m.Reloads.WithLabelValues("success")
+	m.Reloads.WithLabelValues("partial")
 	return m
 }
 

@@ -108,18 +108,26 @@ type TestResult struct {
 }
 
 // NewDispatcher makes a dispatcher for channels, whose names must be unique (Build ensures it).
-// Their metric series are initialised at zero.
+// Their metric series are initialised at zero, and kpulse_channel_configured is set: 1, or 0 for
+// a channel with Err. It registers nothing: a daemon that rebuilds its channels (a rotated Secret)
+// makes a new Dispatcher with the same Metrics, runs it, and stops the old one.
 func NewDispatcher(channels []Channel, opts DispatcherOptions) *Dispatcher {
 	opts = opts.withDefaults()
 	d := &Dispatcher{opts: opts, byName: make(map[string]*worker, len(channels))}
 	for _, ch := range channels {
 		opts.Metrics.InitChannel(ch.Name)
+		configured := 1.0
+		if ch.Err != nil {
+			configured = 0
+		}
+		opts.Metrics.ChannelConfigured.WithLabelValues(ch.Name, ch.Type).Set(configured)
 		n := opts.Metrics.Notifications
 		w := &worker{
 			ch:       ch,
 			opts:     &d.opts,
 			log:      opts.Logger.With("channel", ch.Name, "type", ch.Type),
 			kick:     make(chan struct{}, 1),
+			replaced: make(chan struct{}, 1),
 			success:  n.WithLabelValues(ch.Name, metrics.ResultSuccess),
 			retry:    n.WithLabelValues(ch.Name, metrics.ResultRetry),
 			failed:   n.WithLabelValues(ch.Name, metrics.ResultFailed),
@@ -138,13 +146,29 @@ func NewDispatcher(channels []Channel, opts DispatcherOptions) *Dispatcher {
 func (d *Dispatcher) Names() []string {
 	names := make([]string, 0, len(d.workers))
 	for _, w := range d.workers {
-		names = append(names, w.ch.Name)
+		names = append(names, w.channel().Name)
 	}
 	return names
 }
 
+// Status returns each channel's state, for /readyz: "ok", or why it cannot deliver ("not
+// configured: missing key SLACK_BOT_TOKEN").
+func (d *Dispatcher) Status() map[string]string {
+	out := make(map[string]string, len(d.workers))
+	for _, w := range d.workers {
+		ch := w.channel()
+		out[ch.Name] = "ok"
+		if ch.Err != nil {
+			out[ch.Name] = ch.Err.Error()
+		}
+	}
+	return out
+}
+
 // Run starts one worker per channel and returns when all have ended: after ctx is cancelled and
-// each has had DrainTimeout to deliver what was queued. Call it once.
+// each has had DrainTimeout to deliver what was queued. Call it once. A channel that is not
+// configured is reported here, in one log line; its notifications are then counted as failed
+// without a line each.
 func (d *Dispatcher) Run(ctx context.Context) {
 	if !d.running.CompareAndSwap(false, true) {
 		// A second Run would start a second worker per queue and break FIFO order.
@@ -152,12 +176,52 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
+	for _, w := range d.workers {
+		if err := w.channel().Err; err != nil {
+			w.log.Error(notConfiguredLog, "err", err)
+		}
+	}
 	var wg sync.WaitGroup
 	for _, w := range d.workers {
 		wg.Go(func() { w.run(ctx) })
 	}
 	wg.Wait()
 	<-ctx.Done() // with no channel there is no worker to wait for
+}
+
+const notConfiguredLog = "channel cannot deliver; its notifications wait (up to delivery.maxAge) until the Secret is fixed"
+
+// Replace swaps in channels rebuilt after the Secret changed, matching them by name; queues and
+// their order are kept, so nothing queued is lost. A channel that became usable delivers what it
+// held. Names the dispatcher does not have are ignored (the channel list comes from the config,
+// which a Secret does not change). It reports each channel whose state changed, once.
+func (d *Dispatcher) Replace(channels []Channel) {
+	for _, ch := range channels {
+		w, ok := d.byName[ch.Name]
+		if !ok {
+			d.opts.Logger.Warn("notifiers: rebuilt channel unknown to the dispatcher; ignored", "channel", ch.Name)
+			continue
+		}
+		w.chMu.Lock()
+		before := w.ch.Err
+		w.ch = ch
+		w.chMu.Unlock()
+		configured := 1.0
+		switch {
+		case ch.Err != nil:
+			configured = 0
+			if before == nil || before.Error() != ch.Err.Error() {
+				w.log.Error(notConfiguredLog, "err", ch.Err)
+			}
+		case before != nil:
+			w.log.Info("channel configured", "was", before.Error())
+		}
+		d.opts.Metrics.ChannelConfigured.WithLabelValues(ch.Name, ch.Type).Set(configured)
+		select {
+		case w.replaced <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Enqueue hands n to every channel's queue without blocking. A channel whose queue is full, or
@@ -177,7 +241,8 @@ func (d *Dispatcher) Test(ctx context.Context, name string) (result TestResult, 
 	}
 	n := testNotification(d.opts.Cluster, d.opts.Clock.Now())
 	took, err := w.attempt(ctx, n)
-	result = TestResult{Name: w.ch.Name, Type: w.ch.Type, OK: err == nil, DurationMs: took.Milliseconds()}
+	ch := w.channel()
+	result = TestResult{Name: ch.Name, Type: ch.Type, OK: err == nil, DurationMs: took.Milliseconds()}
 	if err != nil {
 		result.Error = err.Error()
 	}
@@ -194,11 +259,14 @@ type item struct {
 // worker owns one channel's queue. Only the worker removes from the queue, and only its head,
 // after the head's delivery has ended; so the queue's length counts the one in flight.
 type worker struct {
-	ch   Channel
+	chMu sync.RWMutex
+	ch   Channel // read through channel(); Replace swaps it
 	opts *DispatcherOptions
 	log  *slog.Logger
 	// kick wakes the worker after an enqueue; size 1 with a non-blocking send, so kicks merge.
 	kick chan struct{}
+	// replaced wakes a worker holding notifications for a channel that was not configured.
+	replaced chan struct{}
 
 	mu     sync.Mutex
 	queue  []*item
@@ -207,6 +275,13 @@ type worker struct {
 	success, retry, failed, dropped prometheus.Counter
 	duration, latency               prometheus.Observer
 	depth                           prometheus.Gauge
+}
+
+// channel returns the worker's current channel (Replace may swap it while the worker runs).
+func (w *worker) channel() Channel {
+	w.chMu.RLock()
+	defer w.chMu.RUnlock()
+	return w.ch
 }
 
 func (w *worker) enqueue(n Notification) {
@@ -219,7 +294,9 @@ func (w *worker) enqueue(n Notification) {
 		refused = "channel queue is full"
 	default:
 		w.queue = append(w.queue, &item{n: n, queued: w.opts.Clock.Now()})
-		w.depth.Set(float64(len(w.queue)))
+		// Inc and Dec, not Set: while a rebuilt dispatcher takes over, the old one drains the
+		// same channel's series.
+		w.depth.Inc()
 	}
 	w.mu.Unlock()
 
@@ -254,7 +331,7 @@ func (w *worker) pop() {
 	if len(w.queue) == 0 {
 		w.queue = nil // let the backing array go after a burst
 	}
-	w.depth.Set(float64(len(w.queue)))
+	w.depth.Dec()
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -279,6 +356,26 @@ func (w *worker) run(ctx context.Context) {
 // deliver tries the head until it is delivered, fails for good or grows too old, and removes it.
 // It returns false, leaving the head queued, when ctx ends first.
 func (w *worker) deliver(ctx context.Context, it *item) bool {
+	// Not configured: the notification waits (Run and Replace have said why, once) until the
+	// Secret is fixed and Replace gives a usable channel, or until it is MaxAge old.
+	for w.channel().Err != nil {
+		age := w.opts.Clock.Since(it.queued)
+		if age >= w.opts.MaxAge {
+			w.giveUp(it, w.channel().Err, fmt.Sprintf("channel still not configured after %s (maxAge %s)",
+				age.Round(time.Millisecond), w.opts.MaxAge))
+			w.pop()
+			return true
+		}
+		t := w.opts.Clock.NewTimer(w.opts.MaxAge - age)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-w.replaced:
+		case <-t.C():
+		}
+		t.Stop()
+	}
 	for {
 		if ctx.Err() != nil {
 			return false
@@ -358,9 +455,10 @@ var errAttemptTimeout = errors.New("delivery attempt timed out")
 func (w *worker) attempt(ctx context.Context, n Notification) (took time.Duration, err error) {
 	actx, stop := withClockTimeout(ctx, w.opts.Clock, w.opts.Timeout, errAttemptTimeout)
 	start := w.opts.Clock.Now()
+	ch := w.channel()
 	defer func() {
 		if r := recover(); r != nil {
-			err = Permanent(fmt.Errorf("notifiers: %s %q: panic: %v", w.ch.Type, w.ch.Name, r))
+			err = Permanent(fmt.Errorf("notifiers: %s %q: panic: %v", ch.Type, ch.Name, r))
 		}
 		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
 			err = fmt.Errorf("%w (attempt timed out after %s)", err, w.opts.Timeout)
@@ -368,7 +466,7 @@ func (w *worker) attempt(ctx context.Context, n Notification) (took time.Duratio
 		stop()
 		took = w.opts.Clock.Since(start)
 	}()
-	return 0, w.ch.Notifier.Notify(actx, n)
+	return 0, ch.Notifier.Notify(actx, n)
 }
 
 // drain runs once ctx has ended: it refuses new notifications, tries each queued one once within

@@ -116,7 +116,7 @@ func fingerprinted(fp string) Notification {
 
 func webhookChannel(t *testing.T, name, rawURL string) Channel {
 	t.Helper()
-	n, err := newWebhook(name, &config.WebhookChannel{URL: rawURL}, Deps{Clock: testclock.NewFakePassiveClock(t0)})
+	n, err := newWebhook(name, &config.WebhookChannel{URL: rawURL}, Deps{Clock: testclock.NewFakeClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestDispatcherDeliversToAllChannels(t *testing.T) {
 	a := newHookServer(t, status(http.StatusOK))
 	b := newHookServer(t, status(http.StatusNoContent))
 	out := &syncBuffer{}
-	logCh, err := newLog("lines", &config.LogChannel{}, Deps{Stdout: out, Clock: testclock.NewFakePassiveClock(t0)})
+	logCh, err := newLog("lines", &config.LogChannel{}, Deps{Stdout: out, Clock: testclock.NewFakeClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
-// Package notifiers owns delivery: the Notifier interface, the registry that builds channels from
-// config, the dispatcher that gives each channel its own queue, retry and pacing, and one file per
-// integration.
+// Package notifiers owns delivery: the Notifier interface, the one message model every channel
+// renders (Message), the registry that builds channels from config and the credentials of the
+// Secret directory, the dispatcher that gives each channel its own queue, retry and pacing, and
+// one file per integration (webhook, log, slack, email).
 package notifiers
 
 import (

@@ -37,7 +37,8 @@ type Payload struct {
 	Cluster   string          `json:"cluster"`
 	Namespace string          `json:"namespace"`
 	Workload  PayloadWorkload `json:"workload"`
-	// Pods are the member names, sorted; for JobFailed they are Job names.
+	// Pods are the member names, sorted; for JobFailed they are Job names. Unlike the other
+	// channels, the payload lists every one (v1 promised podCount == len(pods)).
 	Pods         []string `json:"pods"`
 	PodCount     int      `json:"podCount"`
 	Container    string   `json:"container"`
@@ -51,6 +52,24 @@ type Payload struct {
 	ResolvedAt  *time.Time `json:"resolvedAt,omitempty"`
 	SentAt      time.Time  `json:"sentAt"`
 	Fingerprint string     `json:"fingerprint"`
+
+	// Added within v1 (docs/webhook.md, "Added fields").
+
+	// DurationSeconds is how long the incident has lasted: firstSeen to the transition, or to
+	// resolvedAt.
+	DurationSeconds int64 `json:"durationSeconds"`
+	// InitContainer is true when container is an init container.
+	InitContainer bool `json:"initContainer,omitempty"`
+	// TerminationReason is what ended the container last (Error, OOMKilled, ...).
+	TerminationReason string `json:"terminationReason,omitempty"`
+	// Events are the newest Warning events of the pod, newest first.
+	Events []PayloadEvent `json:"events,omitempty"`
+	// Logs are the last lines of the previous container's log.
+	Logs *PayloadLogs `json:"logs,omitempty"`
+	// EnrichmentErrors say what could not be fetched (events, logs) for this document.
+	EnrichmentErrors []string `json:"enrichmentErrors,omitempty"`
+	// Hint is a kubectl command to look further.
+	Hint string `json:"hint,omitempty"`
 }
 
 // PayloadWorkload is the top owner of the affected Pods or Jobs.
@@ -59,41 +78,62 @@ type PayloadWorkload struct {
 	Name string `json:"name"`
 }
 
+// PayloadEvent is one Warning event.
+type PayloadEvent struct {
+	Reason   string    `json:"reason"`
+	Message  string    `json:"message"`
+	Count    int32     `json:"count"`
+	LastSeen time.Time `json:"lastSeen,omitzero"`
+}
+
+// PayloadLogs are the last log lines of one container's previous run, oldest first.
+type PayloadLogs struct {
+	Pod       string   `json:"pod"`
+	Container string   `json:"container"`
+	Lines     []string `json:"lines"`
+}
+
 // NewPayload renders n as the webhook document; sentAt is the time of this delivery attempt.
 func NewPayload(n Notification, sentAt time.Time) Payload {
-	inc := n.Incident
-	latest := inc.Latest
+	m := NewMessage(n)
 	p := Payload{
-		Version:      PayloadVersion,
-		Status:       string(n.Kind),
-		Why:          string(n.Why),
-		Test:         n.Kind == KindTest,
-		Reason:       string(firstNonEmpty(inc.Key.Class, latest.Class)),
-		Detail:       latest.Reason,
-		Cluster:      n.Cluster,
-		Namespace:    inc.Key.Namespace,
-		Workload:     PayloadWorkload{Kind: inc.Key.Workload.Kind, Name: inc.Key.Workload.Name},
-		Pods:         memberNames(inc.Members),
-		Container:    firstNonEmpty(inc.Key.Container, latest.Container),
-		Image:        latest.Image,
-		RestartCount: latest.RestartCount,
-		Messages:     messages(latest),
-		FirstSeen:    inc.FirstSeen.UTC(),
-		SentAt:       sentAt.UTC(),
-		Fingerprint:  inc.Fingerprint,
+		Version:           PayloadVersion,
+		Status:            string(n.Kind),
+		Why:               string(n.Why),
+		Test:              n.Kind == KindTest,
+		Reason:            m.Reason,
+		Detail:            m.Detail,
+		Cluster:           m.Cluster,
+		Namespace:         m.Namespace,
+		Workload:          PayloadWorkload{Kind: m.Workload.Kind, Name: m.Workload.Name},
+		Pods:              []string{},
+		PodCount:          m.PodCount,
+		Container:         m.Container,
+		Image:             m.Image,
+		ExitCode:          m.ExitCode,
+		RestartCount:      m.RestartCount,
+		Messages:          m.Messages(),
+		FirstSeen:         m.FirstSeen,
+		SentAt:            sentAt.UTC(),
+		Fingerprint:       m.Fingerprint,
+		DurationSeconds:   int64(m.Duration / time.Second),
+		InitContainer:     m.InitContainer,
+		TerminationReason: m.TerminationReason,
+		EnrichmentErrors:  m.Notes,
+		Hint:              m.Hint,
 	}
-	p.PodCount = len(p.Pods)
-	if latest.ExitCode != nil {
-		code := *latest.ExitCode
-		p.ExitCode = &code
+	for _, name := range memberNames(n.Incident.Members) {
+		p.Pods = append(p.Pods, line(name, maxNameBytes))
 	}
-	if n.Kind == KindResolved {
-		at := inc.ResolvedAt
-		if at.IsZero() {
-			at = n.At
-		}
-		at = at.UTC()
+	if !m.ResolvedAt.IsZero() {
+		at := m.ResolvedAt
 		p.ResolvedAt = &at
+	}
+	for _, e := range m.Events {
+		p.Events = append(p.Events, PayloadEvent{Reason: e.Reason, Message: e.Message, Count: e.Count, LastSeen: e.LastSeen})
+	}
+	if len(m.Logs) > 0 {
+		p.Logs = &PayloadLogs{Pod: m.LogsPod, Container: m.LogsContainer, Lines: m.Logs}
 	}
 	return p
 }
@@ -117,17 +157,6 @@ func memberNames(members []incident.Member) []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
-}
-
-func messages(f detect.Finding) []string {
-	out := []string{}
-	for _, m := range []string{f.Message, f.TerminationMessage} {
-		m = truncate(strings.TrimSpace(m), maxMessageBytes)
-		if m != "" && !slices.Contains(out, m) {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // truncate cuts s to at most max bytes on a rune boundary, marking the cut with an ellipsis.

@@ -159,6 +159,7 @@ func TestPayloadGolden(t *testing.T) {
 		n    Notification
 	}{
 		{"firing_crashloop", crashLoop()},
+		{"firing_crashloop_enriched", enriched(crashLoop())},
 		{"resolved_crashloop", resolved()},
 		{"repeat_imagepull", imagePull()},
 		{"firing_jobfailed", jobFailed()},
@@ -270,7 +271,7 @@ func TestWebhookDocMatchesPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"firing_crashloop", "resolved_crashloop"} {
+	for _, name := range []string{"firing_crashloop", "firing_crashloop_enriched", "resolved_crashloop"} {
 		example, err := os.ReadFile(filepath.Join("testdata", "payload_"+name+".json"))
 		if err != nil {
 			t.Fatal(err)

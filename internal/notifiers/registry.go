@@ -1,6 +1,7 @@
 package notifiers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +24,19 @@ type Deps struct {
 	HTTPClient *http.Client
 	// UserAgent is sent by HTTP notifiers (default "kpulse").
 	UserAgent string
-	// Clock stamps payloads (sentAt) and reads Retry-After dates (default the real clock).
-	Clock clock.PassiveClock
+	// Clock stamps payloads (sentAt), reads Retry-After dates and paces Slack messages (default
+	// the real clock). Give the dispatcher's clock.
+	Clock clock.Clock
+	// Secrets gives the credentials the channels name with their *From settings (default: none,
+	// so every channel that needs one is "not configured").
+	Secrets SecretSource
+	// Threads keeps the Slack thread of each incident (default: a MemoryThreads of this Build
+	// alone). Pass one store for the daemon's whole life, so that a rebuild of the channels on a
+	// secret rotation does not forget the threads.
+	Threads ThreadStore
+
+	// pacer spaces the Slack messages of the channels of one Build.
+	pacer *pacer
 }
 
 func (d Deps) withDefaults() Deps {
@@ -43,6 +55,9 @@ func (d Deps) withDefaults() Deps {
 	if d.Clock == nil {
 		d.Clock = clock.RealClock{}
 	}
+	if d.Secrets == nil {
+		d.Secrets = MapSecrets{}
+	}
 	return d
 }
 
@@ -51,6 +66,11 @@ type Channel struct {
 	Name     string
 	Type     string
 	Notifier Notifier
+	// Err is set, to a *NotConfiguredError, when the channel cannot deliver because a credential
+	// is missing or unusable ("not configured: missing key SLACK_BOT_TOKEN"). Notifier then
+	// returns Err for every notification; the dispatcher counts them as failed, logs the reason
+	// once and sets kpulse_channel_configured to 0.
+	Err error
 }
 
 // builder makes the notifier of one channel; settings is the channel's type block (a pointer to
@@ -62,14 +82,19 @@ type builder func(name string, settings any, deps Deps) (Notifier, error)
 var builders = map[string]builder{
 	"webhook": newWebhook,
 	"log":     newLog,
+	"slack":   newSlack,
+	"email":   newEmail,
 }
 
 // DefaultChannelName is the channel Build returns when none is configured.
 const DefaultChannelName = "stdout"
 
 // Build makes one Channel per configuration entry, in order. With no entries it returns a single
-// log channel named "stdout", so kpulse is useful with zero setup. Every problem is reported, each
-// naming its channel.
+// log channel named "stdout", so kpulse is useful with zero setup. A channel whose credentials are
+// missing or unusable is returned too, with Err set: a Secret is fixed at run time, and the other
+// channels must keep working meanwhile. Invalid configuration is an error, reporting every
+// problem, each naming its channel. Build reads every credential once: call it again after the
+// Secret changes.
 func Build(cfgs []config.Channel, deps Deps) ([]Channel, error) {
 	return build(cfgs, deps, builders)
 }
@@ -78,6 +103,12 @@ func build(cfgs []config.Channel, deps Deps, builders map[string]builder) ([]Cha
 	deps = deps.withDefaults()
 	// One lock for every log channel of this build: their lines go to the same writer.
 	deps.Stdout = &lockedWriter{w: deps.Stdout}
+	// One pacer and one thread store for the Slack channels of this build: two channels may
+	// post to the same conversation.
+	deps.pacer = newPacer(deps.Clock, SlackPace)
+	if deps.Threads == nil {
+		deps.Threads = NewMemoryThreads(0)
+	}
 	if len(cfgs) == 0 {
 		cfgs = []config.Channel{{Name: DefaultChannelName, Log: &config.LogChannel{}}}
 	}
@@ -107,14 +138,24 @@ func build(cfgs []config.Channel, deps Deps, builders map[string]builder) ([]Cha
 			continue
 		}
 		n, err := b(c.Name, settings, deps)
-		if err != nil {
+		var nc *NotConfiguredError
+		switch {
+		case errors.As(err, &nc):
+			channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: unusable{nc}, Err: nc})
+		case err != nil:
 			errs = append(errs, fmt.Errorf("notifiers: channel %q: %w", c.Name, err))
-			continue
+		default:
+			channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: n})
 		}
-		channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: n})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return channels, nil
 }
+
+// unusable is the notifier of a channel that is not configured: every delivery fails with the
+// reason, permanently (retrying cannot bring a credential).
+type unusable struct{ err *NotConfiguredError }
+
+func (u unusable) Notify(context.Context, Notification) error { return Permanent(u.err) }

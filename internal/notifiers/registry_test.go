@@ -16,7 +16,7 @@ import (
 
 func TestBuildDefaultsToStdout(t *testing.T) {
 	var out bytes.Buffer
-	chans, err := Build(nil, Deps{Stdout: &out, Clock: testclock.NewFakePassiveClock(t0)})
+	chans, err := Build(nil, Deps{Stdout: &out, Clock: testclock.NewFakeClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,9 @@ package notifiers
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +32,7 @@ const (
 // webhook posts the versioned JSON payload (docs/webhook.md) to a URL.
 type webhook struct {
 	name string
-	url  string
+	url  sealed
 	// safeURL is scheme://host[:port]: all an error or a log may show, because paths and queries
 	// of webhook URLs carry tokens.
 	safeURL   string
@@ -38,7 +41,16 @@ type webhook struct {
 	userAgent string
 	client    *http.Client
 	clock     clock.PassiveClock
+	// authHeader is sent as Authorization; signingKey signs each body (docs/webhook.md).
+	authHeader sealed
+	signingKey sealed
 }
+
+// Signature headers of a signed webhook request (docs/webhook.md, "Verifying the signature").
+const (
+	HeaderSignature = "X-Kpulse-Signature"
+	HeaderTimestamp = "X-Kpulse-Timestamp"
+)
 
 func newWebhook(name string, settings any, deps Deps) (Notifier, error) {
 	cfg, ok := settings.(*config.WebhookChannel)
@@ -46,13 +58,17 @@ func newWebhook(name string, settings any, deps Deps) (Notifier, error) {
 		return nil, fmt.Errorf("webhook: settings are %T, want *config.WebhookChannel", settings)
 	}
 	deps = deps.withDefaults()
-	if err := checkURL(cfg.URL); err != nil {
-		return nil, fmt.Errorf("webhook: url: %w", err)
+	switch {
+	case cfg.URL != "" && cfg.URLFrom != "":
+		return nil, errors.New("webhook: url and urlFrom are both set; choose one")
+	case cfg.URLFrom == "":
+		if err := checkURL(cfg.URL); err != nil {
+			return nil, fmt.Errorf("webhook: url: %w", err)
+		}
 	}
 	w := &webhook{
 		name:      name,
-		url:       cfg.URL,
-		safeURL:   redactURL(cfg.URL),
+		url:       seal(Secret(cfg.URL)),
 		headers:   http.Header{},
 		userAgent: deps.UserAgent,
 		clock:     deps.Clock,
@@ -74,6 +90,30 @@ func newWebhook(name string, settings any, deps Deps) (Notifier, error) {
 	if w.headers.Get("User-Agent") != "" {
 		w.userAgent = w.headers.Get("User-Agent")
 	}
+	if cfg.AuthHeaderFrom != "" && w.headers.Get("Authorization") != "" {
+		return nil, errors.New("webhook: headers: Authorization is also set by authHeaderFrom; keep one")
+	}
+
+	// Credentials: read last, so that a configuration error wins over a missing key.
+	secrets := &secretReader{src: deps.Secrets}
+	if cfg.URLFrom != "" {
+		u := secrets.get(cfg.URLFrom)
+		if u != "" {
+			if err := checkURL(u.Reveal()); err != nil {
+				secrets.invalid(cfg.URLFrom, "not a webhook URL: "+err.Error())
+			}
+		}
+		w.url = seal(u)
+	}
+	w.authHeader = seal(secrets.get(cfg.AuthHeaderFrom))
+	if w.authHeader.set() && !httpguts.ValidHeaderFieldValue(w.authHeader.Reveal()) {
+		secrets.invalid(cfg.AuthHeaderFrom, "not a valid header value (a line break or a control character?)")
+	}
+	w.signingKey = seal(secrets.get(cfg.SigningSecretFrom))
+	if err := secrets.err(); err != nil {
+		return nil, err
+	}
+	w.safeURL = redactURL(w.url.Reveal())
 	// A redirect would turn the POST into a GET (301/302/303) or send the configured headers to
 	// another URL; neither is what anyone configured, so a 3xx is reported instead.
 	client := *deps.HTTPClient
@@ -117,7 +157,7 @@ func (w *webhook) Notify(ctx context.Context, n Notification) error {
 	if err != nil {
 		return Permanent(w.errorf("encode payload: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url.Reveal(), bytes.NewReader(body))
 	if err != nil {
 		// The error of NewRequest quotes the URL; checkURL has already said what is wrong.
 		return Permanent(w.errorf("build request for %s: invalid URL or method", w.safeURL))
@@ -125,6 +165,14 @@ func (w *webhook) Notify(ctx context.Context, n Notification) error {
 	req.Header = w.headers.Clone()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", w.userAgent)
+	if w.authHeader.set() {
+		req.Header.Set("Authorization", w.authHeader.Reveal())
+	}
+	if w.signingKey.set() {
+		ts := strconv.FormatInt(w.clock.Now().Unix(), 10)
+		req.Header.Set(HeaderTimestamp, ts)
+		req.Header.Set(HeaderSignature, Sign(Secret(w.signingKey.Reveal()), ts, body))
+	}
 	if w.host != "" {
 		req.Host = w.host
 	}
@@ -182,8 +230,11 @@ func (w *webhook) scrub(body []byte) string {
 	if s == "" {
 		return ""
 	}
-	secrets := []string{w.url}
-	if u, err := url.Parse(w.url); err == nil {
+	secrets := []string{w.url.Reveal(), w.authHeader.Reveal(), w.signingKey.Reveal()}
+	if _, cred, ok := strings.Cut(w.authHeader.Reveal(), " "); ok {
+		secrets = append(secrets, cred) // the token of "Bearer <token>"
+	}
+	if u, err := url.Parse(w.url.Reveal()); err == nil {
 		if u.User != nil {
 			secrets = append(secrets, u.User.String())
 		}
@@ -195,7 +246,7 @@ func (w *webhook) scrub(body []byte) string {
 		}
 	}
 	for _, sec := range secrets {
-		if sec != "" {
+		if len(sec) > 1 {
 			s = strings.ReplaceAll(s, sec, "<redacted>")
 		}
 	}
@@ -220,4 +271,15 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// Sign returns the X-Kpulse-Signature of body sent at the unix time ts (the X-Kpulse-Timestamp
+// value): "sha256=" and the hex HMAC-SHA256, keyed with key, of ts, ".", and the body's exact
+// bytes.
+func Sign(key Secret, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(key.Reveal()))
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }

@@ -36,7 +36,7 @@ func mustWebhook(t *testing.T, rawURL string, headers map[string]string) *webhoo
 	t.Helper()
 	n, err := newWebhook("ops", &config.WebhookChannel{URL: rawURL, Headers: headers}, Deps{
 		UserAgent: "kpulse/test",
-		Clock:     testclock.NewFakePassiveClock(t0),
+		Clock:     testclock.NewFakeClock(t0),
 	})
 	if err != nil {
 		t.Fatal(err)

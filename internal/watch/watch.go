@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -277,4 +278,17 @@ func (w *Watcher) JobsControlledBy(ns string, uid string) []*batchv1.Job {
 		}
 	}
 	return out
+}
+
+// PodsMatching returns the cached Pods of a namespace that match sel; callers must not modify them.
+func (w *Watcher) PodsMatching(ns string, sel labels.Selector) []*corev1.Pod {
+	s := w.set(ns)
+	if s == nil {
+		return nil
+	}
+	pods, err := s.pods.Pods(ns).List(sel)
+	if err != nil {
+		return nil
+	}
+	return pods
 }

@@ -1,0 +1,294 @@
+package app_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/testbed"
+	"github.com/kpulse/kpulse/internal/testpeer"
+)
+
+// Secret values used below; the redaction check looks for each of them everywhere.
+const (
+	slackToken    = "xoxb-1111-2222-SLACKSECRET"
+	slackTokenV2  = "xoxb-3333-4444-SLACKSECRET2"
+	hookAuth      = "Bearer HOOKSECRET-v1"
+	hookAuthV2    = "Bearer HOOKSECRET-v2"
+	hookSigningKy = "SIGNINGSECRET-key"
+)
+
+// authSink records the Authorization header and signature of each webhook request.
+type authSink struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+type recorded struct {
+	auth, ts, sig string
+	body          []byte
+}
+
+func newAuthSink(t *testing.T) *authSink {
+	s := &authSink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.reqs = append(s.reqs, recorded{r.Header.Get("Authorization"), r.Header.Get("X-Kpulse-Timestamp"), r.Header.Get("X-Kpulse-Signature"), body})
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *authSink) all() []recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]recorded(nil), s.reqs...)
+}
+
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 45*time.Second, true,
+		func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waited 45s for %s", what)
+	}
+}
+
+func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
+	slack := testpeer.NewSlack(t, slackToken)
+	smtp := testpeer.NewSMTP(t, testpeer.SMTPOptions{StartTLS: true, RequireAuth: true})
+	hook := newAuthSink(t)
+	vol, err := testbed.NewSecretVolume(filepath.Join(t.TempDir(), "secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Secret starts without SLACK_BOT_TOKEN: only the Slack channel is not configured.
+	secrets := map[string]string{
+		"SMTP_USERNAME": testpeer.SMTPUser, "SMTP_PASSWORD": testpeer.SMTPPassword,
+		"HOOK_AUTH": hookAuth, "HOOK_SIGNING_KEY": hookSigningKy,
+	}
+	if err := vol.Write(secrets); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, func(c *config.Config, s *sink) {
+		c.SecretsDir = vol.Dir
+		c.Channels = append(c.Channels,
+			config.Channel{Name: "oncall", Slack: &config.SlackChannel{TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slack.APIURL()}},
+			config.Channel{Name: "mail", Email: &config.EmailChannel{Host: smtp.Host, Port: smtp.Port, TLS: "starttls", Auth: "plain",
+				UsernameFrom: "SMTP_USERNAME", PasswordFrom: "SMTP_PASSWORD", From: "kpulse@example.com",
+				To: []string{"sre@example.com", "oncall@example.com"}, InsecureSkipVerify: true}},
+			config.Channel{Name: "signed", Webhook: &config.WebhookChannel{URL: hook.srv.URL, AuthHeaderFrom: "HOOK_AUTH", SigningSecretFrom: "HOOK_SIGNING_KEY"}},
+		)
+	})
+
+	// A missing key: visible on /test-channel, in /readyz details and in a metric; kpulse is ready.
+	code, body := h.get("/test-channel?name=oncall")
+	if code != http.StatusBadGateway || !strings.Contains(body, "not configured: missing key SLACK_BOT_TOKEN") {
+		t.Errorf("/test-channel?name=oncall = %d %s", code, body)
+	}
+	code, body = h.get("/readyz")
+	if code != http.StatusOK || !strings.Contains(body, `"channel/oncall": "not configured: missing key SLACK_BOT_TOKEN"`) || !strings.Contains(body, `"channel/mail": "ok"`) {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	_, metrics := h.get("/metrics")
+	if !strings.Contains(metrics, `kpulse_channel_configured{channel="oncall",type="slack"} 0`) || !strings.Contains(metrics, `kpulse_channel_configured{channel="mail",type="email"} 1`) {
+		t.Errorf("kpulse_channel_configured wrong:\n%s", grepLines(metrics, "kpulse_channel_configured"))
+	}
+	if n := len(grepAll(h.logs.String(), "cannot deliver", "missing key SLACK_BOT_TOKEN")); n != 1 {
+		t.Errorf("the missing key is reported in %d log lines, want one", n)
+	}
+
+	// The other channels work: test sends through each.
+	for _, name := range []string{"mail", "signed", "sink"} {
+		if code, body := h.get("/test-channel?name=" + name); code != http.StatusOK {
+			t.Errorf("/test-channel?name=%s = %d %s", name, code, body)
+		}
+	}
+	if m := smtp.Received(); len(m) != 1 || !m[0].TLS || m[0].Mech != "PLAIN" || len(m[0].To) != 2 {
+		t.Errorf("SMTP peer got %+v, want one mail over STARTTLS with AUTH PLAIN to two recipients", m)
+	}
+	reqs := hook.all()
+	if len(reqs) != 1 || reqs[0].auth != hookAuth {
+		t.Fatalf("signed webhook got %d requests, auth %q", len(reqs), firstAuth(reqs))
+	}
+	mac := hmac.New(sha256.New, []byte(hookSigningKy))
+	mac.Write([]byte(reqs[0].ts + "." + string(reqs[0].body)))
+	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); reqs[0].sig != want {
+		t.Errorf("signature %q, want %q (docs/webhook.md's scheme)", reqs[0].sig, want)
+	}
+
+	// A failure now: every configured channel delivers; Slack holds its copy.
+	ctx := context.Background()
+	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "crash", image))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 3))
+	h.sink.await(t, "firing", "crash", 1)
+	poll(t, "the mail and the signed webhook", func() bool { return len(smtp.Received()) == 2 && len(hook.all()) == 2 })
+
+	// kubectl patch secret: the kubelet swaps the volume; no restart. Slack becomes configured
+	// and delivers what it held, with the new token.
+	secrets["SLACK_BOT_TOKEN"] = slackToken
+	if err := vol.Write(secrets); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "Slack to deliver the held alert", func() bool { return len(slack.Calls()) == 1 })
+	if c := slack.Calls()[0]; c.Method != "chat.postMessage" || c.Token != slackToken {
+		t.Errorf("slack call = %s with token ok=%v", c.Method, c.Token == slackToken)
+	}
+	poll(t, "the reload metric", func() bool {
+		_, m := h.get("/metrics")
+		return strings.Contains(m, "kpulse_secrets_reload_success 1") && strings.Contains(m, `kpulse_channel_configured{channel="oncall",type="slack"} 1`)
+	})
+	if code, body := h.get("/test-channel?name=oncall"); code != http.StatusOK {
+		t.Errorf("/test-channel?name=oncall after the patch = %d %s", code, body)
+	}
+
+	// Rotation: new webhook auth and Slack token; the next deliveries use them.
+	secrets["HOOK_AUTH"], secrets["SLACK_BOT_TOKEN"] = hookAuthV2, slackTokenV2
+	slack.Token = "" // the old token is revoked: only the new one may work
+	if err := vol.Write(secrets); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the rotated webhook auth", func() bool {
+		h.get("/test-channel?name=signed")
+		r := hook.all()
+		return r[len(r)-1].auth == hookAuthV2
+	})
+	calls := len(slack.Calls())
+	h.get("/test-channel?name=oncall")
+	if c := slack.Calls(); len(c) != calls+1 || c[len(c)-1].Token != slackTokenV2 {
+		t.Errorf("Slack did not get the rotated token")
+	}
+
+	// A bad value: an invalid token only breaks its own channel, clearly, and redacted.
+	secrets["SLACK_BOT_TOKEN"] = "xoxb-wrong-SLACKSECRET3"
+	if err := vol.Write(secrets); err != nil {
+		t.Fatal(err)
+	}
+	slack.Token = slackTokenV2
+	poll(t, "the invalid token to show", func() bool {
+		code, body := h.get("/test-channel?name=oncall")
+		return code == http.StatusBadGateway && strings.Contains(body, "invalid_auth")
+	})
+	if code, _ := h.get("/test-channel?name=mail"); code != http.StatusOK {
+		t.Errorf("the mail channel broke with Slack's token")
+	}
+
+	answers := ""
+	for _, path := range []string{"/metrics", "/incidents", "/readyz", "/test-channel?name=oncall", "/test-channel?name=mail", "/test-channel?name=signed"} {
+		_, body := h.get(path)
+		answers += body
+	}
+	h.stop()
+	assertNoSecrets(t, h, answers, []string{slackToken, slackTokenV2, "xoxb-wrong-SLACKSECRET3", "HOOKSECRET", hookSigningKy, testpeer.SMTPPassword})
+}
+
+func firstAuth(r []recorded) string {
+	if len(r) == 0 {
+		return ""
+	}
+	return r[0].auth
+}
+
+// grepAll returns the lines containing every one of subs.
+func grepAll(s string, subs ...string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		ok := true
+		for _, sub := range subs {
+			ok = ok && strings.Contains(l, sub)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// assertNoSecrets checks kpulse's logs, stdout, HTTP answers and metrics for every secret value.
+func assertNoSecrets(t *testing.T, h *harness, answers string, secrets []string) {
+	t.Helper()
+	places := map[string]string{"logs": h.logs.String(), "stdout": h.stdout.String(), "HTTP answers and metrics": answers}
+	for where, text := range places {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s contain the secret %q", where, s)
+			}
+		}
+	}
+}
+
+func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
+	ctx := context.Background()
+	node, err := env.ServeNodeLogs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	// The pod is crash-looping before kpulse starts, so its kubelet events exist when kpulse
+	// fetches them (a live kubelet writes status and events in no fixed order).
+	ns := env.Namespace(t)
+	p := must[*corev1.Pod](t)(env.BarePod(ctx, ns, "crash", image))
+	node.SetLog(ns, "crash", testbed.AppContainer, true, "starting\nconnecting to db\npanic: dial tcp 10.0.0.5:5432: connection refused\n")
+	must[*corev1.Pod](t)((&testbed.Kubelet{Client: env.Client}).CrashLoop(ctx, p, testbed.AppContainer, 3))
+	h := startIn(t, ns, nil)
+	h.sink.await(t, "firing", "crash", 1)
+
+	var raw map[string]any
+	var firing []byte
+	for _, p := range h.sink.raw() {
+		if strings.Contains(string(p), `"status":"firing"`) || strings.Contains(string(p), `"status": "firing"`) {
+			firing = p
+		}
+	}
+	if err := json.Unmarshal(firing, &raw); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := json.Marshal(raw["logs"])
+	if !strings.Contains(string(logs), "panic: dial tcp 10.0.0.5:5432: connection refused") {
+		t.Errorf("payload logs = %s, want the previous container's last lines", logs)
+	}
+	events, _ := json.Marshal(raw["events"])
+	if !strings.Contains(string(events), "BackOff") {
+		t.Errorf("payload events = %s, want the kubelet's BackOff warning", events)
+	}
+	if hint, _ := raw["hint"].(string); !strings.Contains(hint, "kubectl") {
+		t.Errorf("payload hint = %q", hint)
+	}
+	if reqs := node.Requests(); len(reqs) != 1 || !strings.Contains(reqs[0], "previous=true") {
+		t.Errorf("the node saw %v", reqs)
+	}
+
+	// A pod whose node cannot be reached still alerts, without logs.
+	lost := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "lost", image, testbed.WithNodeName("unreachable-node")))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, lost, testbed.AppContainer, 1))
+	got := h.sink.await(t, "firing", "lost", 1)[0]
+	if got.Reason != "CrashLoopBackOff" {
+		t.Errorf("lost pod alert = %+v", got)
+	}
+}

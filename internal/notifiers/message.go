@@ -1,0 +1,588 @@
+package notifiers
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kpulse/kpulse/internal/detect"
+	"github.com/kpulse/kpulse/internal/incident"
+)
+
+// Bounds of a Message. Text from the cluster is cut to these sizes before any channel sees it, so
+// a container that prints a megabyte costs a few kilobytes per message, whatever the channel.
+const (
+	// MaxPods is how many pod (or Job) names a message lists; PodCount has the total.
+	MaxPods = 10
+	// maxEvents is how many Warning events a message shows, the newest: a ceiling over whatever
+	// the enrichment fetched (enrichment.events, default 5).
+	maxEvents     = 10
+	maxEventBytes = 512
+	// maxLogLines and maxLogBytes bound the log lines together, the newest kept: a ceiling over
+	// enrichment.logLines and logBytes (defaults 20 and 16 KiB).
+	maxLogLines        = 100
+	maxLogBytes        = 16 << 10
+	maxLogLineBytes    = 1024
+	maxEnrichmentNotes = 5
+	maxNoteBytes       = 200
+	maxNameBytes       = 253
+	maxImageBytes      = 512
+)
+
+// Message is the one story every channel tells about a notification: the webhook payload, the log
+// line, the Slack blocks and the email render from it. NewMessage builds it; its text is valid
+// UTF-8 without control characters (but line breaks and tabs in multi-line fields), bounded in
+// size, and otherwise untouched: each channel escapes it for its medium.
+type Message struct {
+	Kind Kind
+	// Status is FIRING, RESOLVED or TEST: what a person reads first.
+	Status string
+	Why    incident.Why
+	// Reason is the reason class (CrashLoopBackOff, ImagePullBackOff, OOMKilled, JobFailed);
+	// Detail the raw reason Kubernetes wrote (ErrImagePull, BackoffLimitExceeded, ...).
+	Reason    string
+	Detail    string
+	Cluster   string
+	Namespace string
+	Workload  detect.Workload
+	// Pods are the first MaxPods member names, sorted (for JobFailed, Job names); PodCount is
+	// how many there are in all.
+	Pods     []string
+	PodCount int
+	// Container is the failing container; InitContainer says it is an init container.
+	Container     string
+	InitContainer bool
+	Image         string
+	ExitCode      *int32
+	// TerminationReason is what ended the container last (Error, OOMKilled, ...).
+	TerminationReason string
+	RestartCount      int32
+	// StatusMessage is the waiting reason's message (or the Job condition's message);
+	// TerminationMessage is what the container wrote to its termination log.
+	StatusMessage      string
+	TerminationMessage string
+	FirstSeen          time.Time
+	// ResolvedAt is set on resolved messages only.
+	ResolvedAt time.Time
+	// At is when the transition happened.
+	At time.Time
+	// Duration is how long the incident has lasted: from FirstSeen to At, or to ResolvedAt once
+	// resolved.
+	Duration time.Duration
+	// Events are the newest Warning events, newest first.
+	Events []Event
+	// Logs are the last lines of the previous container's log, oldest first; LogsPod and
+	// LogsContainer say whose they are.
+	Logs          []string
+	LogsPod       string
+	LogsContainer string
+	// Notes say what could not be fetched for this message ("logs: pod has no node").
+	Notes []string
+	// Hint is the kubectl command to run next.
+	Hint        string
+	Fingerprint string
+}
+
+// NewMessage builds the Message of n.
+func NewMessage(n Notification) Message {
+	inc := n.Incident
+	latest := inc.Latest
+	m := Message{
+		Kind:               n.Kind,
+		Status:             statusWord(n.Kind),
+		Why:                n.Why,
+		Reason:             line(string(firstNonEmpty(inc.Key.Class, latest.Class)), maxNameBytes),
+		Detail:             line(latest.Reason, maxNameBytes),
+		Cluster:            line(n.Cluster, maxNameBytes),
+		Namespace:          line(inc.Key.Namespace, maxNameBytes),
+		Workload:           detect.Workload{Kind: line(inc.Key.Workload.Kind, maxNameBytes), Name: line(inc.Key.Workload.Name, maxNameBytes)},
+		Container:          line(firstNonEmpty(inc.Key.Container, latest.Container), maxNameBytes),
+		InitContainer:      latest.InitContainer,
+		Image:              line(latest.Image, maxImageBytes),
+		TerminationReason:  line(latest.TerminationReason, maxNameBytes),
+		RestartCount:       latest.RestartCount,
+		StatusMessage:      text(latest.Message, maxMessageBytes),
+		TerminationMessage: text(latest.TerminationMessage, maxMessageBytes),
+		FirstSeen:          inc.FirstSeen.UTC(),
+		At:                 n.At.UTC(),
+		Fingerprint:        line(inc.Fingerprint, maxNameBytes),
+	}
+	if latest.ExitCode != nil {
+		code := *latest.ExitCode
+		m.ExitCode = &code
+	}
+	pods := memberNames(inc.Members)
+	m.PodCount = len(pods)
+	for _, p := range pods[:min(len(pods), MaxPods)] {
+		m.Pods = append(m.Pods, line(p, maxNameBytes))
+	}
+	end := m.At
+	if n.Kind == KindResolved {
+		m.ResolvedAt = inc.ResolvedAt.UTC()
+		if inc.ResolvedAt.IsZero() {
+			m.ResolvedAt = m.At
+		}
+		end = m.ResolvedAt
+	}
+	if !m.FirstSeen.IsZero() && !end.IsZero() {
+		m.Duration = max(end.Sub(m.FirstSeen), 0)
+	}
+	if e := n.Enrichment; e != nil {
+		m.Events = events(e.Events)
+		m.Logs = logLines(e.Logs)
+		if len(m.Logs) > 0 {
+			m.LogsPod = line(e.LogsPod, maxNameBytes)
+			m.LogsContainer = line(e.LogsContainer, maxNameBytes)
+		}
+		for _, note := range e.Errors[:min(len(e.Errors), maxEnrichmentNotes)] {
+			if note = line(note, maxNoteBytes); note != "" {
+				m.Notes = append(m.Notes, note)
+			}
+		}
+	}
+	m.Hint = hint(m, inc)
+	return m
+}
+
+func statusWord(k Kind) string {
+	switch k {
+	case KindResolved:
+		return "RESOLVED"
+	case KindTest:
+		return "TEST"
+	default:
+		return "FIRING"
+	}
+}
+
+// Title is the one-line summary: "OOMKilled in shop/checkout".
+func (m Message) Title() string {
+	return fmt.Sprintf("%s in %s/%s", cmp.Or(m.Reason, "Problem"), m.Namespace, m.Workload.Name)
+}
+
+// Headline is Title with the status in front: "FIRING: OOMKilled in shop/checkout", and for a
+// repeat "STILL FIRING: ...".
+func (m Message) Headline() string {
+	status := m.Status
+	if m.Kind == KindFiring && m.Why == incident.WhyRepeat {
+		status = "STILL FIRING"
+	}
+	return status + ": " + m.Title()
+}
+
+// Messages are the non-empty ones of StatusMessage and TerminationMessage, each once.
+func (m Message) Messages() []string {
+	out := []string{}
+	for _, s := range []string{m.StatusMessage, m.TerminationMessage} {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// MorePods is how many pods the message does not list.
+func (m Message) MorePods() int { return m.PodCount - len(m.Pods) }
+
+// ExitText is the exit code with the termination reason, "137 (OOMKilled)", or "" when unknown.
+func (m Message) ExitText() string {
+	if m.ExitCode == nil {
+		return ""
+	}
+	if m.TerminationReason != "" {
+		return fmt.Sprintf("%d (%s)", *m.ExitCode, m.TerminationReason)
+	}
+	return fmt.Sprint(*m.ExitCode)
+}
+
+// ContainerText is the container, marked when it is an init container.
+func (m Message) ContainerText() string {
+	if m.InitContainer && m.Container != "" {
+		return m.Container + " (init)"
+	}
+	return m.Container
+}
+
+// DurationText is Duration for people: "45s", "12m", "3h 5m", "2d 4h".
+func (m Message) DurationText() string { return humanDuration(m.Duration) }
+
+// FirstSeenText is FirstSeen in UTC, to the second.
+func (m Message) FirstSeenText() string { return timeText(m.FirstSeen) }
+
+// ResolvedAtText is ResolvedAt in UTC, or "".
+func (m Message) ResolvedAtText() string { return timeText(m.ResolvedAt) }
+
+// LogsRef names whose log Logs is: "pod/container", or "" when unknown.
+func (m Message) LogsRef() string {
+	switch {
+	case m.LogsPod != "" && m.LogsContainer != "":
+		return m.LogsPod + "/" + m.LogsContainer
+	default:
+		return m.LogsPod + m.LogsContainer
+	}
+}
+
+// testDetailsNote follows the summary of a test message.
+const testDetailsNote = "The details below are made up to show how an alert looks."
+
+// EventLine renders one event on one line: "BackOff (x12, 10:01:02 UTC): Back-off restarting".
+func EventLine(e Event) string {
+	var b strings.Builder
+	b.WriteString(cmp.Or(e.Reason, "Warning"))
+	var meta []string
+	if e.Count > 1 {
+		meta = append(meta, fmt.Sprintf("x%d", e.Count))
+	}
+	if !e.LastSeen.IsZero() {
+		meta = append(meta, e.LastSeen.UTC().Format("15:04:05 MST"))
+	}
+	if len(meta) > 0 {
+		b.WriteString(" (" + strings.Join(meta, ", ") + ")")
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 MST")
+}
+
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 24*time.Hour:
+		h, m := int(d.Hours()), int(d.Minutes())%60
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh %dm", h, m)
+	default:
+		days, h := int(d.Hours())/24, int(d.Hours())%24
+		if h == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd %dh", days, h)
+	}
+}
+
+func events(in []Event) []Event {
+	in = slices.Clone(in)
+	slices.SortStableFunc(in, func(a, b Event) int { return b.LastSeen.Compare(a.LastSeen) })
+	var out []Event
+	for _, e := range in {
+		e.Reason = line(e.Reason, maxNameBytes)
+		e.Message = line(e.Message, maxEventBytes)
+		e.LastSeen = e.LastSeen.UTC()
+		if e.Reason == "" && e.Message == "" {
+			continue
+		}
+		if out = append(out, e); len(out) == maxEvents {
+			break
+		}
+	}
+	return out
+}
+
+// logLines keeps the newest lines that fit maxLogLines and maxLogBytes, each cut to
+// maxLogLineBytes, oldest first. Blank lines at the end are dropped.
+func logLines(in []string) []string {
+	var out []string
+	size := 0
+	for i := len(in) - 1; i >= 0 && len(out) < maxLogLines; i-- {
+		l := clean(in[i], maxLogLineBytes, true)
+		if len(out) == 0 && strings.TrimSpace(l) == "" {
+			continue
+		}
+		if size+len(l)+1 > maxLogBytes {
+			break
+		}
+		size += len(l) + 1
+		out = append(out, l)
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// hint is the kubectl command that shows more: the previous container's log for a crash or an
+// OOM kill, the pod's events for an image pull, the Job for a failed Job.
+func hint(m Message, inc incident.Incident) string {
+	if m.Namespace == "" {
+		return ""
+	}
+	ns := shellWord(m.Namespace)
+	if m.Reason == string(detect.JobFailed) {
+		if job := newestMember(inc); job != "" {
+			return fmt.Sprintf("kubectl -n %s describe job %s", ns, shellWord(job))
+		}
+		return ""
+	}
+	pod := m.LogsPod
+	if pod == "" {
+		pod = firstFailing(inc)
+	}
+	if pod == "" {
+		return ""
+	}
+	if m.Reason == string(detect.ImagePull) || m.Container == "" {
+		return fmt.Sprintf("kubectl -n %s describe pod %s", ns, shellWord(pod))
+	}
+	return fmt.Sprintf("kubectl -n %s logs %s -c %s --previous", ns, shellWord(pod), shellWord(m.Container))
+}
+
+// firstFailing is the first failing member by name, or the first member.
+func firstFailing(inc incident.Incident) string {
+	var names []string
+	for _, mb := range inc.Members {
+		if mb.Failing {
+			names = append(names, mb.Ref.Name)
+		}
+	}
+	if len(names) == 0 {
+		for _, mb := range inc.Members {
+			names = append(names, mb.Ref.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return line(slices.Min(names), maxNameBytes)
+}
+
+// newestMember is the member whose finding is newest (the latest run of a CronJob).
+func newestMember(inc incident.Incident) string {
+	if len(inc.Members) == 0 {
+		return ""
+	}
+	best := slices.MaxFunc(inc.Members, func(a, b incident.Member) int {
+		return cmp.Or(a.Finding.At.Compare(b.Finding.At), strings.Compare(a.Ref.Name, b.Ref.Name))
+	})
+	return line(best.Ref.Name, maxNameBytes)
+}
+
+// shellWord quotes s for a POSIX shell unless it is made only of characters that need none.
+// Kubernetes names always are; the quoting is for whatever else a cluster may send.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/:=@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// line cleans s for a one-line field: control characters and line breaks become spaces, and it is
+// cut to max bytes.
+func line(s string, max int) string {
+	s = clean(s, len(s)+1, false)
+	return truncate(strings.Join(strings.Fields(s), " "), max)
+}
+
+// text cleans s for a multi-line field: line breaks and tabs stay, trailing space goes, and it is
+// cut to max bytes.
+func text(s string, max int) string {
+	return truncate(strings.TrimSpace(clean(s, len(s)+1, true)), max)
+}
+
+// clean makes s valid UTF-8 and removes what would let cluster text play tricks on a terminal or
+// a reader: ANSI escape sequences, control characters (line breaks and tabs kept when multiline;
+// turned into spaces otherwise) and bidirectional overrides. It is cut to max bytes.
+func clean(s string, max int, multiline bool) string {
+	if len(s) > 4*max+16 {
+		s = s[:4*max+16] // cleaning a megabyte to keep a kilobyte is wasted work
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	b.Grow(min(len(s), max+8))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == 0x1b { // ESC: drop the whole sequence
+			i += escapeLen(s[i:])
+			continue
+		}
+		i += size
+		switch {
+		case r == '\n' || r == '\t':
+			if multiline {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte(' ')
+			}
+		case r == '\r':
+		case unicode.IsControl(r), isBidiControl(r):
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() > max+8 {
+			break
+		}
+	}
+	return truncate(b.String(), max)
+}
+
+// escapeLen is the length of the escape sequence at the start of s (s[0] is ESC): CSI
+// (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), or ESC and one character.
+func escapeLen(s string) int {
+	if len(s) < 2 {
+		return len(s)
+	}
+	switch s[1] {
+	case '[':
+		for i := 2; i < len(s); i++ {
+			if s[i] >= 0x40 && s[i] <= 0x7e {
+				return i + 1
+			}
+		}
+		return len(s)
+	case ']':
+		for i := 2; i < len(s); i++ {
+			if s[i] == 0x07 {
+				return i + 1
+			}
+			if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\' {
+				return i + 2
+			}
+		}
+		return len(s)
+	default:
+		_, size := utf8.DecodeRuneInString(s[1:])
+		return 1 + size
+	}
+}
+
+// isBidiControl reports the characters that reorder text on screen (the "Trojan Source" trick).
+func isBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// Fact is one labelled value of a message's summary table, which every channel shows.
+type Fact struct {
+	Label string
+	// Values are shown joined by ", ": one, or several names.
+	Values []string
+	// Code says the values are identifiers (names, image, exit code), shown in a monospace font.
+	Code bool
+	// More follows the values, e.g. "and 3 more".
+	More string
+}
+
+// Facts is the summary table, in the order every channel shows it; facts that do not apply are
+// left out.
+func (m Message) Facts() []Fact {
+	var out []Fact
+	add := func(label string, code bool, values ...string) {
+		if len(values) > 0 && values[0] != "" {
+			out = append(out, Fact{Label: label, Values: values, Code: code})
+		}
+	}
+	add("Cluster", true, m.Cluster)
+	add("Namespace", true, m.Namespace)
+	if m.Workload.Name != "" {
+		add("Workload", true, m.Workload.Kind+"/"+m.Workload.Name)
+	}
+	if len(m.Pods) > 0 {
+		label := "Pod"
+		if m.Reason == string(detect.JobFailed) {
+			label = "Job"
+		}
+		if m.PodCount > 1 {
+			label += fmt.Sprintf("s (%d)", m.PodCount)
+		}
+		add(label, true, m.Pods...)
+		if more := m.MorePods(); more > 0 {
+			out[len(out)-1].More = fmt.Sprintf("and %d more", more)
+		}
+	}
+	add("Container", true, m.ContainerText())
+	add("Image", true, m.Image)
+	add("Exit code", true, m.ExitText())
+	if m.Container != "" {
+		add("Restarts", false, fmt.Sprint(m.RestartCount))
+	}
+	if m.Detail != "" && m.Detail != m.Reason {
+		add("Detail", true, m.Detail)
+	}
+	switch {
+	case m.Kind == KindResolved:
+		add("Duration", false, fmt.Sprintf("%s (first seen %s, resolved %s)", m.DurationText(), m.FirstSeenText(), m.ResolvedAtText()))
+	case !m.FirstSeen.IsZero():
+		add("First seen", false, fmt.Sprintf("%s (%s ago)", m.FirstSeenText(), m.DurationText()))
+	}
+	return out
+}
+
+// String is the fact's values as plain text.
+func (f Fact) String() string {
+	s := strings.Join(f.Values, ", ")
+	if f.More != "" {
+		s += " " + f.More
+	}
+	return s
+}
+
+// Summary says in one sentence what is wrong, or that it is over.
+func (m Message) Summary() string {
+	switch m.Kind {
+	case KindTest:
+		return "Test message from kpulse: nothing is broken and no action is needed."
+	case KindResolved:
+		return fmt.Sprintf("Resolved after %s: every affected pod has stayed healthy for the stable window, or is gone.", m.DurationText())
+	}
+	var who string
+	switch {
+	case m.Reason == string(detect.JobFailed):
+		who = "Job"
+		if len(m.Pods) == 1 {
+			who += " " + m.Pods[0]
+		}
+		if m.Workload.Kind != "Job" && m.Workload.Name != "" {
+			who += " of " + m.Workload.Kind + " " + m.Workload.Name
+		}
+	case m.Container != "":
+		who = "Container " + m.Container
+		if m.InitContainer {
+			who = "Init container " + m.Container
+		}
+		if m.Workload.Name != "" {
+			who += " of " + m.Workload.Kind + " " + m.Workload.Name
+		}
+	default:
+		who = strings.TrimSpace(m.Workload.Kind + " " + m.Workload.Name)
+	}
+	var what string
+	switch detect.Class(m.Reason) {
+	case detect.CrashLoop:
+		what = "keeps crashing and is restarted with back-off"
+	case detect.ImagePull:
+		what = "cannot start because its image cannot be pulled"
+	case detect.OOMKilled:
+		what = "was killed for using more memory than its limit"
+	case detect.JobFailed:
+		what = "failed"
+	default:
+		what = "is failing (" + m.Reason + ")"
+	}
+	s := who + " " + what
+	if m.PodCount > 1 && m.Reason != string(detect.JobFailed) {
+		s += fmt.Sprintf(", on %d pods", m.PodCount)
+	}
+	s += "."
+	if m.Why == incident.WhyRepeat {
+		s = fmt.Sprintf("Still firing after %s. %s", m.DurationText(), s)
+	} else if !m.FirstSeen.IsZero() {
+		s += fmt.Sprintf(" First seen %s ago.", m.DurationText())
+	}
+	return s
+}
