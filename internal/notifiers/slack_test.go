@@ -343,11 +343,12 @@ func TestSlackUnreachable(t *testing.T) {
 func TestSlackPacing(t *testing.T) {
 	e := newSlackEnv(t, nil)
 	const burst = 4
-	errs := make(chan error, burst)
+	var errs [burst]error
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		for i := range burst {
-			n := fingerprinted(fmt.Sprint("fp-", i))
-			errs <- e.n.Notify(context.Background(), n)
+			errs[i] = e.n.Notify(context.Background(), fingerprinted(fmt.Sprint("fp-", i)))
 		}
 	}()
 	waitFor(t, "the first post", func() bool { return len(e.fake.all()) == 1 })
@@ -360,8 +361,9 @@ func TestSlackPacing(t *testing.T) {
 		e.clock.Step(time.Millisecond)
 		waitFor(t, fmt.Sprintf("post %d", i), func() bool { return len(e.fake.all()) == i })
 	}
-	for range burst {
-		if err := <-errs; err != nil {
+	<-done
+	for _, err := range errs {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
