@@ -1,0 +1,351 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/kpulse/kpulse/dev/testkit"
+	"github.com/kpulse/kpulse/internal/config"
+)
+
+const (
+	chartPath          = "deploy/helm/kpulse"
+	nondefaultValues   = "deploy/testdata/values-nondefault.yaml"
+	serviceMonitorCRD  = "deploy/testdata/servicemonitor-crd.yaml"
+	helmCommandTimeout = 2 * time.Minute
+)
+
+// helm runs the helm v4 that dev/tools/tool.sh builds from the Go module proxy, against the
+// test API server, with private config, cache and data directories.
+type helm struct {
+	bin  string
+	root string
+	env  []string
+}
+
+func newHelm(t *testing.T) *helm {
+	t.Helper()
+	home := t.TempDir()
+	e := testkit.ShellEnv(t, env.KubeconfigPath, testkit.KubectlDir(t, env.KubectlPath))
+	e = append(e, "HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"))
+	return &helm{bin: testkit.Tool(t, "helm"), root: testkit.RepoRoot(t), env: e}
+}
+
+func (h *helm) run(t *testing.T, ctx context.Context, args ...string) testkit.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, helmCommandTimeout)
+	defer cancel()
+	return testkit.Command{Dir: h.root, Env: h.env, Name: h.bin, Args: args}.Run(ctx)
+}
+
+func (h *helm) must(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	res := h.run(t, ctx, args...)
+	if res.Err != nil {
+		t.Fatalf("helm %s:\n%s", strings.Join(args, " "), res)
+	}
+	return res.Stdout
+}
+
+func TestHelmLintStrict(t *testing.T) {
+	h := newHelm(t)
+	for _, args := range [][]string{{}, {"-f", nondefaultValues}} {
+		out := h.must(t, t.Context(), append([]string{"lint", "--strict", chartPath}, args...)...)
+		if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") || strings.Contains(out, "[WARNING]") || strings.Contains(out, "[ERROR]") {
+			t.Errorf("helm lint --strict %v:\n%s", args, out)
+		}
+	}
+}
+
+// TestHelmSchemaRejects: values.schema.json turns mistakes into errors at helm time, before a
+// kpulse pod would exit 2 on them.
+func TestHelmSchemaRejects(t *testing.T) {
+	h := newHelm(t)
+	for _, tc := range []struct{ set, want string }{
+		{"config.bogus=1", "bogus"},
+		{"config.incidents.stableWindow=soon", "stableWindow"},
+		{"config.log.level=loud", "level"},
+		{"replicaCount=2", "replicaCount"}, // without leader election
+		{"existingSecret=", "existingSecret"},
+		{"imagePullPolicy=Always", "imagePullPolicy"},
+		{"config.channels[0].name=Ops Team", "name"},
+	} {
+		res := h.run(t, t.Context(), "template", "r", chartPath, "--set", tc.set)
+		if res.Err == nil || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("--set %s: want a schema error naming %s, got:\n%s", tc.set, tc.want, res)
+		}
+	}
+}
+
+// TestHelmSchemaMatchesConfig: the config part of values.schema.json names exactly the keys that
+// kpulse's config.Config decodes, wherever the schema is strict (additionalProperties: false),
+// and the channel types config.ChannelTypes lists. A key kpulse learns must be added to the
+// schema (and a key it forgets removed), or the chart would refuse it (or ship it).
+func TestHelmSchemaMatchesConfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), chartPath, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	cfgSchema := schemaProp(t, schema, "config")
+	compareSchema(t, "config", cfgSchema, reflect.TypeFor[config.Config]())
+
+	item, _ := schemaProp(t, cfgSchema, "channels")["items"].(map[string]any)
+	props, _ := item["properties"].(map[string]any)
+	var types []string
+	for k := range props {
+		if k != "name" {
+			types = append(types, k)
+		}
+	}
+	want := config.ChannelTypes()
+	slices.Sort(types)
+	slices.Sort(want)
+	if !slices.Equal(types, want) {
+		t.Errorf("the schema's channel types are %v; kpulse's are %v (deploy/helm/kpulse/values.schema.json)", types, want)
+	}
+}
+
+func schemaProp(t *testing.T, s map[string]any, name string) map[string]any {
+	t.Helper()
+	props, _ := s["properties"].(map[string]any)
+	p, ok := props[name].(map[string]any)
+	if !ok {
+		t.Fatalf("schema has no property %s", name)
+	}
+	return p
+}
+
+func compareSchema(t *testing.T, path string, s map[string]any, typ reflect.Type) {
+	t.Helper()
+	if typ.Kind() != reflect.Struct || s["additionalProperties"] != false {
+		return
+	}
+	fields := map[string]reflect.Type{}
+	for f := range typ.Fields() {
+		if tag := strings.Split(f.Tag.Get("mapstructure"), ",")[0]; tag != "" && tag != "-" {
+			fields[tag] = f.Type
+		}
+	}
+	props, _ := s["properties"].(map[string]any)
+	for name := range props {
+		if _, ok := fields[name]; !ok {
+			t.Errorf("values.schema.json allows %s.%s, which kpulse does not know (it would exit 2)", path, name)
+		}
+	}
+	for name, ft := range fields {
+		p, ok := props[name].(map[string]any)
+		if !ok {
+			t.Errorf("kpulse knows %s.%s; add it to deploy/helm/kpulse/values.schema.json", path, name)
+			continue
+		}
+		compareSchema(t, path+"."+name, p, ft)
+	}
+}
+
+// render runs helm template into namespace ns.
+func (h *helm) render(t *testing.T, ctx context.Context, release, ns string, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	out := h.must(t, ctx, append([]string{"template", release, chartPath, "--namespace", ns}, args...)...)
+	return testkit.Objects(t, []byte(out))
+}
+
+// TestHelmTemplateServerSideApply renders the chart with the default values and with every value
+// changed (deploy/testdata/values-nondefault.yaml), applies the output with server-side apply
+// into a namespace that warns on the restricted Pod Security profile, and checks what kpulse
+// relies on in each rendering.
+func TestHelmTemplateServerSideApply(t *testing.T) {
+	h := newHelm(t)
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		fullname   string
+		secret     string
+		createdSec bool
+		monitor    bool
+	}{
+		{name: "default values", fullname: "tpl-kpulse", secret: "kpulse-secrets"},
+		{name: "non-default values", args: []string{"-f", nondefaultValues}, fullname: "cluster-pulse", secret: "pulse-credentials", createdSec: true, monitor: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			ns := env.Namespace(t)
+			nsObj, err := env.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nsObj.Labels["pod-security.kubernetes.io/warn"] = "restricted"
+			if _, err := env.Client.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			objs := h.render(t, ctx, "tpl", ns, tc.args...)
+			t.Cleanup(func() { deleteClusterScoped(t, objs) })
+
+			a := testkit.NewApplier(t, env.Config)
+			if tc.monitor {
+				if _, err := a.Apply(ctx, testkit.ReadObjects(t, serviceMonitorCRD)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := a.Apply(ctx, objs); err != nil {
+				t.Fatal(err)
+			}
+			if w := a.Warnings.Take(); len(w) > 0 {
+				t.Errorf("the API server warned: %q", w)
+			}
+
+			secrets, monitors := 0, 0
+			for _, o := range objs {
+				labels := o.GetLabels()
+				for _, l := range []string{"helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by"} {
+					if labels[l] == "" {
+						t.Errorf("%s %s has no label %s", o.GetKind(), o.GetName(), l)
+					}
+				}
+				switch o.GetKind() {
+				case "Secret":
+					secrets++
+					if o.GetName() != tc.secret || o.Object["data"] != nil || o.Object["stringData"] != nil ||
+						o.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+						t.Errorf("the chart's Secret must be %s, empty and kept: %v", tc.secret, o.Object)
+					}
+				case "ServiceMonitor":
+					monitors++
+				case "ClusterRole":
+					checkClusterRole(t, convert[rbacv1.ClusterRole](t, o).Rules)
+				case "Role":
+					checkRole(t, convert[rbacv1.Role](t, o).Rules)
+				case "Deployment":
+					checkDeployment(t, convert[appsv1.Deployment](t, o), tc.fullname+"-config", tc.secret)
+				case "ConfigMap":
+					cm := convert[corev1.ConfigMap](t, o)
+					if _, err := testkit.LoadConfig(t, []byte(cm.Data["config.yaml"])); err != nil {
+						t.Errorf("the rendered config does not load: %v\n%s", err, cm.Data["config.yaml"])
+					}
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}; secrets != want[tc.createdSec] || monitors != want[tc.monitor] {
+				t.Errorf("rendered %d Secrets and %d ServiceMonitors", secrets, monitors)
+			}
+		})
+	}
+}
+
+// deleteClusterScoped removes the ClusterRole and ClusterRoleBinding a test rendered; the
+// namespace cleanup takes the rest.
+func deleteClusterScoped(t *testing.T, objs []*unstructured.Unstructured) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole":
+			_ = env.Client.RbacV1().ClusterRoles().Delete(ctx, o.GetName(), metav1.DeleteOptions{})
+		case "ClusterRoleBinding":
+			_ = env.Client.RbacV1().ClusterRoleBindings().Delete(ctx, o.GetName(), metav1.DeleteOptions{})
+		}
+	}
+}
+
+// TestHelmUpgradeKeepsCredentials is the Secret-wipe regression for Helm: helm install, patch
+// a credential into the Secret, helm upgrade with changed values, and the credential is still
+// there; helm uninstall leaves it too. It runs with Helm 4's server-side apply (its default) and
+// with the client-side three-way merge, with the Secret made by the operator (the default) and
+// made empty by the chart (createSecret: true).
+func TestHelmUpgradeKeepsCredentials(t *testing.T) {
+	h := newHelm(t)
+	for _, serverSide := range []bool{true, false} {
+		for _, chartSecret := range []bool{false, true} {
+			t.Run(fmt.Sprintf("server-side=%v createSecret=%v", serverSide, chartSecret), func(t *testing.T) {
+				ctx := t.Context()
+				ns := "kpulse-helm-" + rand.String(5)
+				release := "kp-" + rand.String(5)
+				t.Cleanup(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					deleteClusterScoped(t, []*unstructured.Unstructured{
+						{Object: map[string]any{"kind": "ClusterRole", "metadata": map[string]any{"name": release + "-kpulse"}}},
+						{Object: map[string]any{"kind": "ClusterRoleBinding", "metadata": map[string]any{"name": release + "-kpulse"}}},
+					})
+					if err := env.DeleteNamespace(ctx, ns); err != nil {
+						t.Error(err)
+					}
+				})
+				common := []string{release, chartPath, "--namespace", ns, fmt.Sprintf("--server-side=%v", serverSide),
+					fmt.Sprintf("--set=createSecret=%v", chartSecret)}
+
+				out := h.must(t, ctx, append([]string{"install", "--create-namespace"}, common...)...)
+				for _, want := range []string{"patch secret kpulse-secrets", "port-forward service/" + release + "-kpulse 8080:8080", "/test-channel?name=stdout"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("NOTES.txt does not tell the operator %q:\n%s", want, out)
+					}
+				}
+				_, err := env.Client.CoreV1().Secrets(ns).Get(ctx, "kpulse-secrets", metav1.GetOptions{})
+				if chartSecret != (err == nil) {
+					t.Fatalf("createSecret=%v, and after install the Secret's Get says %v", chartSecret, err)
+				}
+				if !chartSecret {
+					// NOTES.txt's step: the operator creates it.
+					if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kpulse-secrets"}}, metav1.CreateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				const token = "xoxb-helm-4b2e"
+				res := testkit.Command{Dir: h.root, Env: h.env, Name: env.KubectlPath, Args: []string{"-n", ns, "patch", "secret", "kpulse-secrets",
+					"--type", "merge", "-p", fmt.Sprintf(`{"stringData":{"SLACK_BOT_TOKEN":%q}}`, token)}}.Run(ctx)
+				if res.Err != nil {
+					t.Fatalf("kubectl patch:\n%s", res)
+				}
+				cmBefore, err := env.Client.CoreV1().ConfigMaps(ns).Get(ctx, release+"-kpulse-config", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				// Upgrades that change values (the config, so the pod template's checksum too),
+				// then one that changes nothing.
+				for i, set := range []string{"config.clusterName=upgraded", "config.clusterName=upgraded-again", "config.clusterName=upgraded-again"} {
+					h.must(t, ctx, append([]string{"upgrade"}, append(common, "--set", set)...)...)
+					sec, err := env.Client.CoreV1().Secrets(ns).Get(ctx, "kpulse-secrets", metav1.GetOptions{})
+					if err != nil {
+						t.Fatalf("upgrade %d: the Secret is gone: %v", i+1, err)
+					}
+					if got := string(sec.Data["SLACK_BOT_TOKEN"]); got != token {
+						t.Fatalf("upgrade %d: SLACK_BOT_TOKEN = %q, want the patched %q: helm upgrade wiped the credential", i+1, got, token)
+					}
+				}
+				cmAfter, err := env.Client.CoreV1().ConfigMaps(ns).Get(ctx, release+"-kpulse-config", metav1.GetOptions{})
+				if err != nil || cmAfter.Data["config.yaml"] == cmBefore.Data["config.yaml"] || !strings.Contains(cmAfter.Data["config.yaml"], "upgraded-again") {
+					t.Errorf("the upgrades did not reach the config (%v): %q", err, cmAfter.Data["config.yaml"])
+				}
+
+				h.must(t, ctx, "uninstall", release, "--namespace", ns)
+				sec, err := env.Client.CoreV1().Secrets(ns).Get(ctx, "kpulse-secrets", metav1.GetOptions{})
+				if err != nil || string(sec.Data["SLACK_BOT_TOKEN"]) != token {
+					t.Errorf("helm uninstall took the credential with it: %v", err)
+				}
+				if _, err := env.Client.AppsV1().Deployments(ns).Get(ctx, release+"-kpulse", metav1.GetOptions{}); err == nil {
+					t.Error("helm uninstall left the Deployment")
+				}
+			})
+		}
+	}
+}
