@@ -81,7 +81,7 @@ func TestHelmSchemaRejects(t *testing.T) {
 		{"config.bogus=1", "bogus"},
 		{"config.incidents.stableWindow=soon", "stableWindow"},
 		{"config.log.level=loud", "level"},
-		{"replicaCount=2", "replicaCount"}, // without leader election
+		{"replicaCount=2,config.leaderElection.enabled=false", "replicaCount"}, // two leaders
 		{"existingSecret=", "existingSecret"},
 		{"imagePullPolicy=Always", "imagePullPolicy"},
 		{"config.channels[0].name=Ops Team", "name"},

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,13 +46,23 @@ func TestManifestObjects(t *testing.T) {
 			t.Errorf("%s %s is in namespace %q, want kpulse", o.GetKind(), o.GetName(), o.GetNamespace())
 		}
 	}
-	want := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service"}
+	want := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("kinds = %v, want %v", kinds, want)
 	}
 
 	t.Run("deployment", func(t *testing.T) {
-		checkDeployment(t, convert[appsv1.Deployment](t, testkit.Find(t, objs, "Deployment", "kpulse")), "kpulse-config", "kpulse-secrets")
+		d := convert[appsv1.Deployment](t, testkit.Find(t, objs, "Deployment", "kpulse"))
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+			t.Errorf("replicas = %v, want 2 (a leader and a warm standby)", d.Spec.Replicas)
+		}
+		checkDeployment(t, d, "kpulse-config", "kpulse-secrets")
+	})
+	t.Run("disruption budget", func(t *testing.T) {
+		pdb := testkit.Find(t, objs, "PodDisruptionBudget", "kpulse")
+		if v, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "maxUnavailable"); fmt.Sprint(v) != "1" {
+			t.Errorf("PodDisruptionBudget maxUnavailable = %v, want 1", v)
+		}
 	})
 	t.Run("service", func(t *testing.T) {
 		svc := convert[corev1.Service](t, testkit.Find(t, objs, "Service", "kpulse"))
@@ -104,8 +115,13 @@ func TestManifestObjects(t *testing.T) {
 // mounts, the security context, resources and probes.
 func checkDeployment(t *testing.T, d *appsv1.Deployment, configMap, secret string) {
 	t.Helper()
-	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-		t.Errorf("strategy = %q, want Recreate (two pods would both alert)", d.Spec.Strategy.Type)
+	// Leader election and a surge-first rolling update: a standby is always warm.
+	if ru := d.Spec.Strategy.RollingUpdate; d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+		ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("strategy = %+v, want RollingUpdate with maxUnavailable 0", d.Spec.Strategy)
+	}
+	if a := d.Spec.Template.Spec.Affinity; d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && (a == nil || a.PodAntiAffinity == nil) {
+		t.Errorf("no pod anti-affinity: both replicas could land on one node")
 	}
 	pod := d.Spec.Template.Spec
 	psc := pod.SecurityContext

@@ -46,7 +46,9 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := app.New(app.Options{Config: cfg, Logger: log})
+	path, _ := fs.GetString("config")
+	a, err := app.New(app.Options{Config: cfg, Logger: log, ConfigPath: path,
+		Reload: func() (*config.Config, error) { return config.Load(fs) }})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

@@ -7,17 +7,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kpulse/kpulse/internal/testbed"
 )
 
 // TestMain lets the test binary stand in for the kpulse binary: run with KPULSE_RUN_MAIN=1 it
 // executes main(), so the tests see the real exit code and output of a real process.
+// The parent starts a control plane for the fault tests (faults_e2e_test.go).
 func TestMain(m *testing.M) {
 	if os.Getenv("KPULSE_RUN_MAIN") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(testbed.Main(m, &env))
 }
+
+var env *testbed.Env
 
 func runKpulse(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/utils/clock"
 
 	"github.com/kpulse/kpulse/internal/config"
@@ -30,6 +32,7 @@ import (
 	"github.com/kpulse/kpulse/internal/metrics"
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/server"
+	"github.com/kpulse/kpulse/internal/state"
 	"github.com/kpulse/kpulse/internal/watch"
 )
 
@@ -49,18 +52,40 @@ type Options struct {
 	RestConfig *rest.Config
 	// Listener overrides Config.Listen (tests pass 127.0.0.1:0).
 	Listener net.Listener
+	// ConfigPath is the config file to watch; Reload loads the configuration again after it
+	// changed (cmd/kpulse passes config.Load over its flags). Either empty: no reload.
+	ConfigPath string
+	Reload     func() (*config.Config, error)
+	// Identity names this replica in the leader Lease (default: $POD_NAME or the host name,
+	// with a random suffix).
+	Identity string
 }
 
 // App is one running kpulse.
 type App struct {
-	deps       notifiers.Deps
-	cfg        *config.Config
-	log        *slog.Logger
-	clock      clock.WithTicker
-	metrics    *metrics.Metrics
-	registry   *prometheus.Registry
-	watcher    *watch.Watcher
-	engine     *incident.Engine
+	deps     notifiers.Deps
+	cfg      *config.Config
+	log      *slog.Logger
+	clock    clock.WithTicker
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	watcher  *watch.Watcher
+	client   kubernetes.Interface
+	// engine is set once this replica leads (it reads the persisted incidents first).
+	engine     atomic.Pointer[incident.Engine]
+	store      incident.Store
+	state      *state.Store // the store when it is persistent; nil for memory
+	namespace  string       // kpulse's own: state ConfigMaps and the Lease
+	identity   string
+	leading    atomic.Bool
+	elector    atomic.Pointer[leaderelection.LeaderElector]
+	synced     chan struct{} // closed once the caches have synced
+	failures   *failureLog
+	reload     func() (*config.Config, error)
+	configPath string
+	// reloadMu serialises the rebuilds of the channels; channels is their current config.
+	reloadMu   sync.Mutex
+	channels   []config.Channel
 	dispatcher *notifiers.Dispatcher
 	server     *server.Server
 	listener   net.Listener
@@ -116,9 +141,26 @@ func New(opts Options) (*App, error) {
 
 	// One set of dependencies for the daemon's life: a rebuild after the Secret changes reads
 	// the credentials again but keeps the Slack threads.
+	a := &App{
+		cfg:        cfg,
+		log:        log,
+		clock:      clk,
+		metrics:    m,
+		registry:   reg,
+		client:     client,
+		kick:       make(chan struct{}, 1),
+		synced:     make(chan struct{}),
+		failures:   &failureLog{},
+		reload:     opts.Reload,
+		configPath: opts.ConfigPath,
+		namespace:  ownNamespace(cfg.State.Namespace),
+		identity:   identity(opts.Identity),
+		channels:   cfg.Channels,
+	}
+	// Slack thread references live with the incident, so they are persisted with it.
 	deps := notifiers.Deps{
 		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
-		Secrets: secretDir(cfg.SecretsDir), Threads: notifiers.NewMemoryThreads(0),
+		Secrets: secretDir(cfg.SecretsDir), Threads: engineThreads{a},
 	}
 	channels, err := notifiers.Build(cfg.Channels, deps)
 	if err != nil {
@@ -131,29 +173,30 @@ func New(opts Options) (*App, error) {
 		}
 	}
 
-	a := &App{
-		deps:     deps,
-		cfg:      cfg,
-		log:      log,
-		clock:    clk,
-		metrics:  m,
-		registry: reg,
-		engine: incident.NewEngine(incident.NewMemoryStore(), incident.Settings{
-			StableWindow:   cfg.Incidents.StableWindow,
-			RepeatInterval: cfg.Incidents.RepeatInterval,
-		}),
-		kick: make(chan struct{}, 1),
+	a.deps = deps
+	a.store = incident.NewMemoryStore()
+	if cfg.State.Store == "configmap" {
+		a.state = state.New(state.Options{
+			Client: client, Namespace: a.namespace, Prefix: cfg.State.Name, MaxIncidents: cfg.State.MaxIncidents,
+			Clock: clk, Logger: log, Metrics: m,
+		})
+		a.store = a.state
 	}
 	a.dispatcher = notifiers.NewDispatcher(channels, notifiers.DispatcherOptions{
-		Clock:          clk,
-		Logger:         log,
-		Metrics:        m,
-		Cluster:        cfg.ClusterName,
-		Timeout:        cfg.Delivery.Timeout,
-		InitialBackoff: cfg.Delivery.InitialBackoff,
-		MaxBackoff:     cfg.Delivery.MaxBackoff,
-		MaxAge:         cfg.Delivery.MaxAge,
-		QueueLimit:     cfg.Delivery.QueueLimit,
+		Clock:           clk,
+		Logger:          log,
+		Metrics:         m,
+		Cluster:         cfg.ClusterName,
+		Timeout:         cfg.Delivery.Timeout,
+		InitialBackoff:  cfg.Delivery.InitialBackoff,
+		MaxBackoff:      cfg.Delivery.MaxBackoff,
+		MaxAge:          cfg.Delivery.MaxAge,
+		QueueLimit:      cfg.Delivery.QueueLimit,
+		DrainTimeout:    cfg.Delivery.DrainTimeout,
+		DigestThreshold: cfg.Delivery.Digest.Threshold,
+		DigestWindow:    cfg.Delivery.Digest.Window,
+		OnOutcome:       a.settle,
+		Resumable:       a.state != nil,
 	})
 	var fetch func(context.Context, enrich.Target) enrich.Result
 	if e := cfg.Enrichment; e.Events > 0 || e.LogLines > 0 {
@@ -168,7 +211,7 @@ func New(opts Options) (*App, error) {
 		Exclude:  cfg.Namespaces.Exclude,
 		Logger:   log,
 		OnEvent:  m.WorkqueueEvents.Inc,
-		OnSynced: func() { m.CachesSynced.Set(1) },
+		OnSynced: func() { m.CachesSynced.Set(1); close(a.synced) },
 	})
 	if err != nil {
 		return nil, err
@@ -177,7 +220,8 @@ func New(opts Options) (*App, error) {
 		Logger:    log,
 		Gatherer:  reg,
 		Ready:     a.readiness,
-		Incidents: a.engine.Active,
+		Incidents: a.activeIncidents,
+		Failures:  a.failures.list,
 		Channels:  func() server.Channels { return a.dispatcher },
 	})
 	a.listener = opts.Listener
@@ -219,47 +263,22 @@ func (a *App) readiness() (bool, map[string]string) {
 	if a.watcher.Synced() {
 		checks["caches"] = "synced"
 	}
-	for name, state := range a.dispatcher.Status() {
-		checks["channel/"+name] = state
+	for name, st := range a.dispatcher.Status() {
+		checks["channel/"+name] = st
 	}
+	checks["leader"] = a.leaderState()
 	return a.watcher.Synced(), checks
 }
 
-// reloadChannels rebuilds the channels from the secrets directory and swaps them into the
-// dispatcher, keeping its queues.
-func (a *App) reloadChannels() {
-	a.metrics.ReloadTimestamp.SetToCurrentTime()
-	channels, err := notifiers.Build(a.cfg.Channels, a.deps)
-	if err != nil {
-		// The config did not change, so this cannot happen unless Build's checks change.
-		a.metrics.ReloadSuccess.Set(0)
-		a.metrics.Reloads.WithLabelValues("partial").Inc()
-		a.log.Error("secrets changed but the channels could not be rebuilt; keeping the old ones", "err", err)
-		return
-	}
-	a.dispatcher.Replace(channels)
-	result, ok := "success", 1.0
-	for _, ch := range channels {
-		if ch.Err != nil {
-			result, ok = "partial", 0
-		}
-	}
-	a.metrics.ReloadSuccess.Set(ok)
-	a.metrics.Reloads.WithLabelValues(result).Inc()
-	a.log.Info("secrets changed; channels rebuilt", "result", result)
-}
-
-// Run runs the daemon until ctx ends, then stops intake, drains what it can and returns once
-// every goroutine it started has ended.
+// Run runs the daemon until ctx ends, then stops intake, drains what it can, persists the rest
+// and returns once every goroutine it started has ended. Every replica watches (its caches stay
+// warm); only the leader decides and notifies (lead).
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("kpulse starting", "version", Version, "listen", a.Addr(), "cluster", a.cfg.ClusterName,
-		"channels", a.dispatcher.Names())
+		"channels", a.dispatcher.Names(), "namespace", a.namespace, "identity", a.identity,
+		"leaderElection", a.cfg.LeaderElection.Enabled, "state", a.cfg.State.Store)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	// The dispatcher outlives the watcher: it gets transitions until the watcher and the timer
-	// have stopped, then drains.
-	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
-	defer stopDispatch()
 
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -272,31 +291,30 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	var dwg sync.WaitGroup
-	dwg.Add(1)
-	go func() { defer dwg.Done(); a.dispatcher.Run(dispatchCtx) }()
-	stageCtx, stopStage := context.WithCancel(context.Background())
-	defer stopStage()
-	var swg sync.WaitGroup
-	swg.Add(1)
-	go func() { defer swg.Done(); a.stage.run(stageCtx) }()
-
 	run(0, func() error { return a.server.Serve(watchCtx, a.listener) })
 	run(1, func() error { return a.watcher.Run(watchCtx, a.handle) })
-	run(2, func() error { a.timer(watchCtx); return nil })
+	run(2, func() error {
+		if a.cfg.LeaderElection.Enabled {
+			return a.elect(watchCtx)
+		}
+		return a.lead(watchCtx, func() bool { return true })
+	})
 	wg.Go(func() { a.watchSecrets(watchCtx, secretDir(a.cfg.SecretsDir), a.reloadChannels) })
+	if a.configPath != "" && a.reload != nil {
+		wg.Go(func() { a.watchConfig(watchCtx) })
+	}
 	wg.Wait()
 	a.metrics.CachesSynced.Set(0)
-	stopStage()
-	swg.Wait()
-	stopDispatch()
-	dwg.Wait()
 	a.log.Info("kpulse stopped")
 	return errors.Join(errs...)
 }
 
 // handle is the workers' decision for one key: re-read, detect, observe, hand transitions on.
 func (a *App) handle(_ context.Context, key watch.Key) error {
+	engine := a.engine.Load()
+	if engine == nil || !a.leading.Load() {
+		return nil // a standby only keeps its caches warm; the leader looks at everything when it starts
+	}
 	now := a.clock.Now()
 	var ts []incident.Transition
 	switch key.Kind {
@@ -304,10 +322,10 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		ref := incident.MemberRef{Kind: "Pod", Name: key.Name}
 		pod, ok := a.watcher.Pod(key.Namespace, key.Name)
 		if !ok {
-			ts = a.engine.Gone(now, key.Namespace, ref)
+			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}
-		ts = a.engine.Observe(now, incident.Observation{
+		ts = engine.Observe(now, incident.Observation{
 			Namespace: pod.Namespace,
 			Workload:  detect.PodWorkload(pod, a.jobWorkload),
 			Member:    ref,
@@ -318,7 +336,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		ref := incident.MemberRef{Kind: "Job", Name: key.Name}
 		job, ok := a.watcher.Job(key.Namespace, key.Name)
 		if !ok {
-			ts = a.engine.Gone(now, key.Namespace, ref)
+			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}
 		siblings := a.siblings(job)
@@ -327,7 +345,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		if f != nil {
 			findings = append(findings, *f)
 		}
-		ts = a.engine.Observe(now, incident.Observation{
+		ts = engine.Observe(now, incident.Observation{
 			Namespace: job.Namespace,
 			Workload:  detect.JobWorkload(job),
 			Member:    ref,
@@ -343,7 +361,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 			}
 		}
 	}
-	a.emit(ts)
+	a.emit(engine, ts)
 	select {
 	case a.kick <- struct{}{}:
 	default:
@@ -370,12 +388,12 @@ func (a *App) jobWorkload(ns, name string) (detect.Workload, bool) {
 
 // timer runs the time-driven transitions (resolve after the stable window, repeat) at the engine's
 // next deadline, waking early when an observation may have moved it.
-func (a *App) timer(ctx context.Context) {
+func (a *App) timer(ctx context.Context, engine *incident.Engine) {
 	for {
-		a.emit(a.engine.Tick(a.clock.Now()))
+		a.emit(engine, engine.Tick(a.clock.Now()))
 		var wake <-chan time.Time
 		var t clock.Timer
-		if next, ok := a.engine.NextDeadline(); ok {
+		if next, ok := engine.NextDeadline(); ok {
 			t = a.clock.NewTimer(next.Sub(a.clock.Now()))
 			wake = t.C()
 		}
@@ -394,7 +412,7 @@ func (a *App) timer(ctx context.Context) {
 }
 
 // emit records transitions and hands them to every channel.
-func (a *App) emit(ts []incident.Transition) {
+func (a *App) emit(engine *incident.Engine, ts []incident.Transition) {
 	for _, t := range ts {
 		reason := string(t.Incident.Key.Class)
 		a.metrics.Transitions.WithLabelValues(reason, string(t.Why)).Inc()
@@ -410,13 +428,13 @@ func (a *App) emit(ts []incident.Transition) {
 		})
 	}
 	if len(ts) > 0 {
-		a.updateActive()
+		a.updateActive(engine)
 	}
 }
 
-func (a *App) updateActive() {
+func (a *App) updateActive(engine *incident.Engine) {
 	counts := map[string]int{}
-	for _, inc := range a.engine.Active() {
+	for _, inc := range engine.Active() {
 		if inc.Status == incident.Firing {
 			counts[string(inc.Key.Class)]++
 		}

@@ -42,6 +42,10 @@ type sink struct {
 	mu   sync.Mutex
 	got  []notifiers.Payload
 	body [][]byte
+	// fail, when set, answers a request instead of accepting it: a status code and an optional
+	// Retry-After value. A failed request is not recorded. attempts counts every request.
+	fail     func(p notifiers.Payload) (code int, retryAfter string)
+	attempts int
 }
 
 func newSink(t *testing.T) *sink {
@@ -55,12 +59,29 @@ func newSink(t *testing.T) *sink {
 			return
 		}
 		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.attempts++
+		if s.fail != nil {
+			if code, after := s.fail(p); code != 0 {
+				if after != "" {
+					w.Header().Set("Retry-After", after)
+				}
+				w.WriteHeader(code)
+				return
+			}
+		}
 		s.got = append(s.got, p)
 		s.body = append(s.body, body)
-		s.mu.Unlock()
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// setFail installs (or, with nil, removes) the sink's failure mode.
+func (s *sink) setFail(f func(p notifiers.Payload) (int, string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = f
 }
 
 func (s *sink) payloads() []notifiers.Payload {
@@ -156,6 +177,8 @@ func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness
 	}
 	cfg.ClusterName = "e2e"
 	cfg.Namespaces.Include = []string{h.ns}
+	// State and Lease live in the test's namespace, so tests never see each other's incidents.
+	cfg.State.Namespace = h.ns
 	cfg.Incidents.StableWindow = 2 * time.Second
 	cfg.Delivery.InitialBackoff = 50 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
@@ -166,17 +189,35 @@ func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	h.launch(cfg, app.Options{})
+	return h
+}
+
+// startWith runs kpulse with the config that reload gives, watching the file at path.
+func startWith(t *testing.T, ns string, s *sink, path string, reload func() (*config.Config, error)) *harness {
+	t.Helper()
+	h := &harness{t: t, ns: ns, sink: s, kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	cfg, err := reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.launch(cfg, app.Options{ConfigPath: path, Reload: reload})
+	return h
+}
+
+func (h *harness) launch(cfg *config.Config, opts app.Options) {
+	t := h.t
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.app, err = app.New(app.Options{
-		Config:     cfg,
-		Logger:     slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Stdout:     h.stdout,
-		RestConfig: env.Config,
-		Listener:   ln,
-	})
+	opts.Config = cfg
+	opts.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Stdout = h.stdout
+	opts.RestConfig = env.Config
+	opts.Listener = ln
+	h.app, err = app.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +227,6 @@ func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness
 	go func() { h.done <- h.app.Run(ctx) }()
 	t.Cleanup(h.stop)
 	h.awaitReady()
-	return h
 }
 
 // testWriter sends kpulse's logs to the test log, shown when a test fails.

@@ -16,24 +16,36 @@ import (
 
 // Defaults are the values a key takes when neither the file, the environment nor a flag sets it.
 var defaults = map[string]any{
-	"clusterName":              "",
-	"listen":                   ":8080",
-	"kubeconfig":               "",
-	"log.level":                "info",
-	"log.format":               "json",
-	"incidents.stableWindow":   "60s",
-	"incidents.repeatInterval": "0s",
-	"delivery.timeout":         "10s",
-	"delivery.initialBackoff":  "1s",
-	"delivery.maxBackoff":      "1m",
-	"delivery.maxAge":          "1h",
-	"delivery.queueLimit":      10000,
-	"secretsDir":               "/etc/kpulse/secrets",
-	"enrichment.events":        5,
-	"enrichment.logLines":      20,
-	"enrichment.logBytes":      16384,
-	"enrichment.timeout":       "3s",
-	"enrichment.concurrency":   4,
+	"clusterName":                  "",
+	"listen":                       ":8080",
+	"kubeconfig":                   "",
+	"log.level":                    "info",
+	"log.format":                   "json",
+	"incidents.stableWindow":       "60s",
+	"incidents.repeatInterval":     "0s",
+	"delivery.timeout":             "10s",
+	"delivery.initialBackoff":      "1s",
+	"delivery.maxBackoff":          "1m",
+	"delivery.maxAge":              "1h",
+	"delivery.queueLimit":          10000,
+	"secretsDir":                   "/etc/kpulse/secrets",
+	"enrichment.events":            5,
+	"enrichment.logLines":          20,
+	"enrichment.logBytes":          16384,
+	"enrichment.timeout":           "3s",
+	"enrichment.concurrency":       4,
+	"delivery.digest.threshold":    20,
+	"delivery.digest.window":       "1m",
+	"delivery.drainTimeout":        "5s",
+	"state.store":                  "configmap",
+	"state.namespace":              "",
+	"state.name":                   "kpulse-state",
+	"state.maxIncidents":           1000,
+	"leaderElection.enabled":       true,
+	"leaderElection.leaseName":     "kpulse",
+	"leaderElection.leaseDuration": "15s",
+	"leaderElection.renewDeadline": "10s",
+	"leaderElection.retryPeriod":   "2s",
 }
 
 // flagKeys maps command-line flags to config keys. Flags win over the environment, which wins
@@ -254,6 +266,7 @@ func (c *Config) Validate() error {
 		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
 	}
 	c.Enrichment.validate(add)
+	c.validateHA(add)
 	if c.Delivery.QueueLimit < 1 {
 		add("delivery.queueLimit: must be at least 1 (got %d)", c.Delivery.QueueLimit)
 	}

@@ -26,6 +26,10 @@ type Config struct {
 	SecretsDir string `mapstructure:"secretsDir"`
 	// Enrichment tunes the events and log lines added to firing messages.
 	Enrichment Enrichment `mapstructure:"enrichment"`
+	// State is where incidents and what is owed to each channel are kept across restarts.
+	State State `mapstructure:"state"`
+	// LeaderElection lets several replicas run with one notifying.
+	LeaderElection LeaderElection `mapstructure:"leaderElection"`
 }
 
 // Log sets the daemon's own logging.
@@ -57,9 +61,14 @@ type Delivery struct {
 	MaxBackoff     time.Duration `mapstructure:"maxBackoff"`
 	// MaxAge is how long a delivery is retried before it is recorded as failed.
 	MaxAge time.Duration `mapstructure:"maxAge"`
-	// QueueLimit bounds each channel's queue; past it new notifications are refused, logged and
-	// counted (kpulse_notifications_total{result="dropped"}).
+	// QueueLimit bounds each channel's queue; past it new notifications are folded into one
+	// digest message, logged and counted (kpulse_digests_total{cause="overflow"}).
 	QueueLimit int `mapstructure:"queueLimit"`
+	// Digest collapses a storm on one channel into one message.
+	Digest Digest `mapstructure:"digest"`
+	// DrainTimeout bounds the last delivery attempts at shutdown; what is left stays owed and is
+	// sent by the next leader.
+	DrainTimeout time.Duration `mapstructure:"drainTimeout"`
 }
 
 // Channel is one named destination. Exactly one of the type blocks is set; the field's channel tag

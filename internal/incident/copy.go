@@ -13,6 +13,7 @@ func (inc Incident) DeepCopy() Incident {
 		inc.Members = members
 	}
 	inc.Latest = inc.Latest.DeepCopy()
+	inc.Deliveries = copyDeliveries(inc.Deliveries)
 	return inc
 }
 

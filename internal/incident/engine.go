@@ -50,6 +50,8 @@ type Engine struct {
 	// clock runs ahead of ours. It is kept for a stable window after resolution, after which the
 	// kill is too old to count anyway.
 	settled map[settledKey]settledFailure
+	// channels are owed every transition (SetChannels); empty means no delivery bookkeeping.
+	channels []string
 }
 
 type settledKey struct {
@@ -72,6 +74,9 @@ func NewEngine(store Store, s Settings) *Engine {
 		settled:  map[settledKey]settledFailure{},
 	}
 	for _, inc := range store.List() {
+		if inc.Status != Firing {
+			continue // resolved, kept only until its "resolved" is delivered
+		}
 		for _, m := range inc.Members {
 			e.index(memberKey{inc.Key.Namespace, m.Ref}, inc.Fingerprint)
 		}
@@ -96,7 +101,10 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			exists = false // a resolved incident left behind: a new failure starts a new one
 		}
 		if !exists {
+			old := inc
 			inc = Incident{Fingerprint: fp, Key: k, Status: Firing, FirstSeen: now, LastNotified: now}
+			// What the resolved incident before it is still owed stays owed.
+			inc.Deliveries = old.Deliveries
 		}
 		var fired bool
 		if f.Ongoing {
@@ -105,6 +113,8 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			fired = e.pastFailure(now, &inc, o, f)
 		}
 		if fired && !exists {
+			markPending(&inc, e.channels, WhyFirst, now)
+			e.store.Put(inc)
 			out = append(out, transition(WhyFirst, inc, now))
 		}
 	}
@@ -114,7 +124,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			continue
 		}
 		inc, ok := e.store.Get(fp)
-		if !ok {
+		if !ok || inc.Status != Firing {
 			e.unindex(mk, fp)
 			continue
 		}
@@ -206,7 +216,7 @@ func (e *Engine) Gone(now time.Time, namespace string, m MemberRef) []Transition
 	mk := memberKey{namespace, m}
 	for fp := range e.byMember[mk] {
 		inc, ok := e.store.Get(fp)
-		if !ok {
+		if !ok || inc.Status != Firing {
 			continue
 		}
 		if i := memberIndex(inc, m); i >= 0 {
@@ -240,7 +250,12 @@ func (e *Engine) Tick(now time.Time) []Transition {
 		case WhyResolved:
 			inc.Status = Resolved
 			inc.ResolvedAt = now
-			e.store.Delete(inc.Fingerprint)
+			markPending(&inc, e.channels, why, now)
+			if inc.HasPending() {
+				e.store.Put(inc) // kept until every channel has had its "resolved"
+			} else {
+				e.store.Delete(inc.Fingerprint)
+			}
 			for _, m := range inc.Members {
 				mk := memberKey{inc.Key.Namespace, m.Ref}
 				e.unindex(mk, inc.Fingerprint)
@@ -252,6 +267,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 				}
 			}
 		case WhyRepeat:
+			markPending(&inc, e.channels, why, now)
 			e.store.Put(inc)
 		}
 		out = append(out, transition(why, inc, now))
@@ -309,11 +325,12 @@ func deadline(inc Incident, s Settings) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Active returns copies of the incidents in the store, oldest first.
+// Active returns copies of the firing incidents, oldest first.
 func (e *Engine) Active() []Incident {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.store.List()
+	list := e.store.List()
+	return slices.DeleteFunc(list, func(inc Incident) bool { return inc.Status != Firing })
 }
 
 func (e *Engine) index(mk memberKey, fp string) {

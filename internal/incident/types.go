@@ -58,6 +58,8 @@ type Incident struct {
 	HealthySince time.Time `json:"healthySince,omitzero"`
 	LastNotified time.Time `json:"lastNotified,omitzero"`
 	ResolvedAt   time.Time `json:"resolvedAt,omitzero"`
+	// Deliveries say, per channel name, what is owed and what was delivered (see ChannelState).
+	Deliveries map[string]ChannelState `json:"deliveries,omitempty"`
 }
 
 // Why says why a transition notifies.
@@ -77,8 +79,8 @@ type Transition struct {
 	At       time.Time `json:"at"`
 }
 
-// Store holds the incidents. It is in memory for now; a ConfigMap-backed one comes later, so
-// values must survive a JSON round trip.
+// Store holds the incidents: MemoryStore, or a ConfigMap-backed one (internal/state), so values
+// must survive a JSON round trip.
 type Store interface {
 	Get(fingerprint string) (Incident, bool)
 	Put(Incident)

@@ -28,6 +28,12 @@ type Metrics struct {
 	ReloadSuccess     prometheus.Gauge
 	Reloads           *prometheus.CounterVec // result
 	CachesSynced      prometheus.Gauge
+	StateWrites       *prometheus.CounterVec // result (success|error)
+	StateIncidents    *prometheus.GaugeVec   // state (persisted|unpersisted)
+	Leader            prometheus.Gauge       // 1 while this replica leads
+	ConfigReloads     *prometheus.CounterVec // result (success|failed)
+	ConfigReloadOK    prometheus.Gauge
+	Digests           *prometheus.CounterVec // channel, cause (storm|overflow)
 }
 
 // New creates the collectors and registers them on reg.
@@ -83,10 +89,45 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kpulse_caches_synced",
 			Help: "1 once the informer caches have synced.",
 		}),
+		StateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_state_writes_total",
+			Help: "Writes of the state ConfigMaps, by result (success, error).",
+		}, []string{"result"}),
+		StateIncidents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kpulse_state_incidents",
+			Help: "Incidents in the store, by state: persisted in the state ConfigMaps, or unpersisted (the store is full: kept in memory only).",
+		}, []string{"state"}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kpulse_leader",
+			Help: "1 while this replica holds the leader Lease and notifies, 0 while it stands by.",
+		}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_config_reloads_total",
+			Help: "Reloads of the config file after it changed, by result (success, failed: the old config keeps running).",
+		}, []string{"result"}),
+		ConfigReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kpulse_config_reload_success",
+			Help: "1 when the last reload of the config file succeeded (or none happened), 0 when it failed and the old config runs.",
+		}),
+		Digests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_digests_total",
+			Help: "Digest messages queued instead of single notifications, by channel and cause (storm: more than delivery.digest.threshold within delivery.digest.window; overflow: the queue was full).",
+		}, []string{"channel", "cause"}),
 	}
 	reg.MustRegister(m.IncidentsActive, m.Transitions, m.Notifications, m.DeliveryDuration,
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
-		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads)
+		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads, m.StateWrites, m.StateIncidents, m.Leader,
+		m.ConfigReloads, m.ConfigReloadOK, m.Digests)
+	for _, r := range []string{"success", "error"} {
+		m.StateWrites.WithLabelValues(r)
+	}
+	for _, st := range []string{"persisted", "unpersisted"} {
+		m.StateIncidents.WithLabelValues(st)
+	}
+	for _, r := range []string{"success", "failed"} {
+		m.ConfigReloads.WithLabelValues(r)
+	}
+	m.ConfigReloadOK.Set(1)
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("partial")
 	return m
@@ -108,4 +149,6 @@ func (m *Metrics) InitChannel(name string) {
 		m.Notifications.WithLabelValues(name, r)
 	}
 	m.QueueDepth.WithLabelValues(name)
+	m.Digests.WithLabelValues(name, "storm")
+	m.Digests.WithLabelValues(name, "overflow")
 }

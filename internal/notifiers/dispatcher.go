@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ const (
 	DefaultMaxAge         = time.Hour
 	DefaultDrainTimeout   = 5 * time.Second
 	DefaultQueueLimit     = 10000
+	DefaultDigestWindow   = time.Minute
 )
 
 // maxRetryAfter caps the delay a peer may ask for: a Retry-After of a day would otherwise park a
@@ -48,10 +50,24 @@ type DispatcherOptions struct {
 	MaxAge time.Duration
 	// DrainTimeout bounds the last attempts made at shutdown.
 	DrainTimeout time.Duration
-	// QueueLimit bounds each channel's queue, the notification being delivered included.
+	// QueueLimit bounds each channel's queue, the notification being delivered included, plus
+	// one digest: past it, notifications are folded into that digest, never dropped.
 	QueueLimit int
 	// Jitter returns a number in [0, 1); default math/rand/v2.Float64.
 	Jitter func() float64
+	// DigestThreshold and DigestWindow pace each channel on its own: once DigestThreshold
+	// notifications have entered a channel's queue within DigestWindow, the next ones within the
+	// window are folded into one digest message, sent when the window closes. 0 turns storm
+	// digests off. A full queue folds into a digest too (cause "overflow"), whatever these are.
+	DigestThreshold int
+	DigestWindow    time.Duration
+	// OnOutcome, when set, is told how each queued notification left its channel's queue:
+	// delivered (err nil) or given up (err set); digest says it went out folded in a digest. It is
+	// not called for notifications still queued at shutdown: those stay owed (Resumable).
+	OnOutcome func(channel string, n Notification, err error, digest bool)
+	// Resumable says that the caller keeps what is owed and queues it again after a restart, so
+	// notifications left at shutdown are logged as left for the next start, not counted failed.
+	Resumable bool
 }
 
 func (o DispatcherOptions) withDefaults() DispatcherOptions {
@@ -85,6 +101,12 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 	}
 	if o.Jitter == nil {
 		o.Jitter = rand.Float64
+	}
+	if o.DigestWindow <= 0 {
+		o.DigestWindow = DefaultDigestWindow
+	}
+	if o.OnOutcome == nil {
+		o.OnOutcome = func(string, Notification, error, bool) {}
 	}
 	return o
 }
@@ -135,6 +157,8 @@ func NewDispatcher(channels []Channel, opts DispatcherOptions) *Dispatcher {
 			duration: opts.Metrics.DeliveryDuration.WithLabelValues(ch.Name),
 			latency:  opts.Metrics.DeliveryLatency.WithLabelValues(ch.Name),
 			depth:    opts.Metrics.QueueDepth.WithLabelValues(ch.Name),
+			storms:   opts.Metrics.Digests.WithLabelValues(ch.Name, "storm"),
+			overflow: opts.Metrics.Digests.WithLabelValues(ch.Name, "overflow"),
 		}
 		d.workers = append(d.workers, w)
 		d.byName[ch.Name] = w
@@ -224,12 +248,23 @@ func (d *Dispatcher) Replace(channels []Channel) {
 	}
 }
 
-// Enqueue hands n to every channel's queue without blocking. A channel whose queue is full, or
-// that is shutting down, refuses n: that is logged at error and counted as "dropped".
+// Enqueue hands n to every channel's queue without blocking. A channel whose queue is full
+// folds n into a digest (logged, counted in kpulse_digests_total{cause="overflow"}); one that is
+// shutting down refuses n: that is logged at error and counted as "dropped".
 func (d *Dispatcher) Enqueue(n Notification) {
 	for _, w := range d.workers {
 		w.enqueue(n)
 	}
+}
+
+// EnqueueTo hands n to the named channel's queue only (a delivery resumed after a restart is
+// owed to some channels, not all). It reports false for an unknown channel.
+func (d *Dispatcher) EnqueueTo(channel string, n Notification) bool {
+	w, ok := d.byName[channel]
+	if ok {
+		w.enqueue(n)
+	}
+	return ok
 }
 
 // Test sends a test notification through the named channel now, bypassing its queue, within
@@ -249,11 +284,32 @@ func (d *Dispatcher) Test(ctx context.Context, name string) (result TestResult, 
 	return result, true
 }
 
-// item is one queued notification.
+// item is one queued notification, or a digest of several.
 type item struct {
 	n        Notification
 	queued   time.Time
 	attempts int
+	digest   *digest
+}
+
+// digest collects the notifications folded into one message. It stays open, collecting, until
+// closes; the worker holds it at the head of the queue until then.
+type digest struct {
+	closes time.Time
+	cause  string // "storm" or "overflow"
+	folded []Notification
+}
+
+// maxDigestEntries bounds what a digest carries; it says how many more there are. Channels for
+// people show fewer (MaxDigestLines).
+const maxDigestEntries = 1000
+
+func (d *digest) notification(cluster string, at time.Time) Notification {
+	n := Notification{Kind: KindDigest, Cluster: cluster, At: at, Digest: &Digest{Total: len(d.folded), Cause: d.cause}}
+	for _, f := range d.folded[:min(len(d.folded), maxDigestEntries)] {
+		n.Digest.Entries = append(n.Digest.Entries, DigestEntry{Kind: f.Kind, Why: f.Why, Incident: f.Incident, At: f.At})
+	}
+	return n
 }
 
 // worker owns one channel's queue. Only the worker removes from the queue, and only its head,
@@ -271,8 +327,13 @@ type worker struct {
 	mu     sync.Mutex
 	queue  []*item
 	closed bool // set at shutdown; later notifications are refused
+	// recent are the times at which notifications entered the queue within the digest window;
+	// open is the digest collecting now, if any.
+	recent []time.Time
+	open   *digest
 
 	success, retry, failed, dropped prometheus.Counter
+	storms, overflow                prometheus.Counter
 	duration, latency               prometheus.Observer
 	depth                           prometheus.Gauge
 }
@@ -287,13 +348,31 @@ func (w *worker) channel() Channel {
 func (w *worker) enqueue(n Notification) {
 	w.mu.Lock()
 	var refused string
+	now := w.opts.Clock.Now()
+	w.recent = slices.DeleteFunc(w.recent, func(t time.Time) bool { return now.Sub(t) >= w.opts.DigestWindow })
+	// Folded ones count too, so a storm that outlasts one window goes on as digests. Only the
+	// newest DigestThreshold times matter.
+	w.recent = append(w.recent, now)
+	if len(w.recent) > w.opts.DigestThreshold+1 {
+		w.recent = slices.Delete(w.recent, 0, len(w.recent)-w.opts.DigestThreshold-1)
+	}
 	switch {
 	case w.closed:
 		refused = "channel is shutting down"
+	case w.open != nil && now.Before(w.open.closes):
+		w.open.folded = append(w.open.folded, n)
 	case len(w.queue) >= w.opts.QueueLimit:
-		refused = "channel queue is full"
+		// The queue stays within QueueLimit items plus one digest: a digest still waiting at
+		// its tail takes n too.
+		if last := w.queue[len(w.queue)-1]; last.digest != nil && last.n.Kind == "" {
+			last.digest.folded = append(last.digest.folded, n)
+			break
+		}
+		w.fold(n, now, "overflow")
+	case w.opts.DigestThreshold > 0 && len(w.recent) > w.opts.DigestThreshold:
+		w.fold(n, now, "storm")
 	default:
-		w.queue = append(w.queue, &item{n: n, queued: w.opts.Clock.Now()})
+		w.queue = append(w.queue, &item{n: n, queued: now})
 		// Inc and Dec, not Set: while a rebuilt dispatcher takes over, the old one drains the
 		// same channel's series.
 		w.depth.Inc()
@@ -309,6 +388,64 @@ func (w *worker) enqueue(n Notification) {
 	select {
 	case w.kick <- struct{}{}:
 	default:
+	}
+}
+
+// fold starts a digest holding n: it takes one place in the queue, however many it collects.
+// Call with mu held.
+func (w *worker) fold(n Notification, now time.Time, cause string) {
+	w.open = &digest{closes: now.Add(w.opts.DigestWindow), cause: cause, folded: []Notification{n}}
+	w.queue = append(w.queue, &item{queued: now, digest: w.open})
+	w.depth.Inc()
+	if cause == "overflow" {
+		w.overflow.Inc()
+		w.log.Error("channel queue is full; further notifications are collected into one digest message",
+			"queueLimit", w.opts.QueueLimit, "window", w.opts.DigestWindow.String())
+	} else {
+		w.storms.Inc()
+		w.log.Warn("notification storm; further notifications within the window are collected into one digest message",
+			"threshold", w.opts.DigestThreshold, "window", w.opts.DigestWindow.String())
+	}
+}
+
+// seal waits until the digest at the head closes, then turns it into its message. It returns
+// false when ctx ends first.
+func (w *worker) seal(ctx context.Context, it *item) bool {
+	w.mu.Lock()
+	closes := it.digest.closes
+	w.mu.Unlock()
+	if d := closes.Sub(w.opts.Clock.Now()); d > 0 {
+		t := w.opts.Clock.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C():
+		}
+	}
+	w.mu.Lock()
+	if w.open == it.digest {
+		w.open = nil
+	}
+	if it.n.Kind == "" {
+		it.n = it.digest.notification(w.opts.Cluster, w.opts.Clock.Now())
+	}
+	w.mu.Unlock()
+	return true
+}
+
+// outcome tells OnOutcome about each notification an item carried.
+func (w *worker) outcome(it *item, err error) {
+	name := w.channel().Name
+	if it.digest == nil {
+		w.opts.OnOutcome(name, it.n, err, false)
+		return
+	}
+	w.mu.Lock()
+	folded := slices.Clone(it.digest.folded)
+	w.mu.Unlock()
+	for _, n := range folded {
+		w.opts.OnOutcome(name, n, err, true)
 	}
 }
 
@@ -345,6 +482,10 @@ func (w *worker) run(ctx context.Context) {
 			case <-w.kick:
 				continue
 			}
+		}
+		if it.digest != nil && !w.seal(ctx, it) {
+			w.drain()
+			return
 		}
 		if !w.deliver(ctx, it) {
 			w.drain()
@@ -418,6 +559,7 @@ func (w *worker) deliver(ctx context.Context, it *item) bool {
 }
 
 func (w *worker) delivered(it *item) {
+	w.outcome(it, nil)
 	w.success.Inc()
 	if !it.n.At.IsZero() {
 		w.latency.Observe(max(w.opts.Clock.Since(it.n.At), 0).Seconds())
@@ -427,6 +569,7 @@ func (w *worker) delivered(it *item) {
 }
 
 func (w *worker) giveUp(it *item, err error, why string) {
+	w.outcome(it, fmt.Errorf("%s: %w", why, err))
 	w.failed.Inc()
 	w.log.Error("delivery failed; giving up: "+why, "fingerprint", it.n.Incident.Fingerprint,
 		"kind", it.n.Kind, "attempts", it.attempts, "err", err)
@@ -470,11 +613,16 @@ func (w *worker) attempt(ctx context.Context, n Notification) (took time.Duratio
 }
 
 // drain runs once ctx has ended: it refuses new notifications, tries each queued one once within
-// DrainTimeout, and reports what is left undelivered.
+// DrainTimeout (an open digest is sent as it stands), and reports what is left undelivered: with
+// Resumable it is left owed for the next start, otherwise counted failed.
 func (w *worker) drain() {
 	w.mu.Lock()
 	w.closed = true
 	queued := len(w.queue)
+	if w.open != nil {
+		w.open.closes = w.opts.Clock.Now()
+		w.open = nil
+	}
 	w.mu.Unlock()
 
 	dctx, stop := withClockTimeout(context.Background(), w.opts.Clock, w.opts.DrainTimeout, errors.New("drain timeout"))
@@ -485,29 +633,36 @@ func (w *worker) drain() {
 		if !ok {
 			break
 		}
-		if dctx.Err() != nil {
-			undelivered++
-			w.failed.Inc()
-			w.pop()
-			continue
+		if it.digest != nil && it.n.Kind == "" {
+			w.mu.Lock()
+			it.n = it.digest.notification(w.opts.Cluster, w.opts.Clock.Now())
+			w.mu.Unlock()
 		}
-		took, err := w.attempt(dctx, it.n)
-		w.duration.Observe(took.Seconds())
+		var err error = context.Cause(dctx)
+		if dctx.Err() == nil && w.channel().Err == nil {
+			var took time.Duration
+			took, err = w.attempt(dctx, it.n)
+			w.duration.Observe(took.Seconds())
+		}
 		if err == nil {
 			w.delivered(it)
 		} else {
 			undelivered++
-			w.failed.Inc()
+			if !w.opts.Resumable {
+				w.failed.Inc()
+			}
 			w.log.Debug("delivery at shutdown failed", "fingerprint", it.n.Incident.Fingerprint, "err", err)
 		}
 		w.pop()
 	}
-	if undelivered > 0 {
+	switch {
+	case undelivered > 0 && w.opts.Resumable:
+		w.log.Warn("notifications left undelivered at shutdown; they are kept and resumed at the next start",
+			"undelivered", undelivered, "queued", queued, "drainTimeout", w.opts.DrainTimeout.String())
+	case undelivered > 0:
 		w.log.Error("notifications left undelivered at shutdown", "undelivered", undelivered,
 			"queued", queued, "drainTimeout", w.opts.DrainTimeout.String())
-		return
-	}
-	if queued > 0 {
+	case queued > 0:
 		w.log.Info("queued notifications delivered at shutdown", "delivered", queued)
 	}
 }

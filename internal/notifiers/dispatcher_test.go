@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,30 +333,67 @@ func TestDispatcherGivesUpAfterMaxAge(t *testing.T) {
 }
 
 func TestDispatcherQueueBound(t *testing.T) {
-	// Not running: nothing leaves the queues.
+	// Not running: nothing leaves the queues. Past the limit, notifications fold into one
+	// digest that takes one more place, however many it collects.
 	h := newHarness(t, []Channel{
 		{Name: "a", Type: "fake", Notifier: &funcNotifier{}},
 		{Name: "b", Type: "fake", Notifier: &funcNotifier{}},
 	}, DispatcherOptions{QueueLimit: 2})
-	for i := range 3 {
+	for i := range 10 {
 		h.d.Enqueue(fingerprinted(fmt.Sprint("fp-", i)))
 	}
 	for _, ch := range []string{"a", "b"} {
-		if got := h.count(ch, metrics.ResultDropped); got != 1 {
-			t.Errorf("%s dropped = %v, want 1", ch, got)
+		if got := h.count(ch, metrics.ResultDropped); got != 0 {
+			t.Errorf("%s dropped = %v, want 0", ch, got)
 		}
-		if got := h.depth(ch); got != 2 {
-			t.Errorf("%s queue depth = %v, want 2", ch, got)
+		if got := h.depth(ch); got != 3 {
+			t.Errorf("%s queue depth = %v, want 3 (two and a digest)", ch, got)
+		}
+		if got := testutil.ToFloat64(h.metrics.Digests.WithLabelValues(ch, "overflow")); got != 1 {
+			t.Errorf("%s overflow digests = %v, want 1", ch, got)
 		}
 	}
-	recs := h.logs.records(t, "dropped")
+	recs := h.logs.records(t, "queue is full")
 	if len(recs) != 2 {
-		t.Fatalf("dropped log records = %v, want one per channel", recs)
+		t.Fatalf("overflow log records = %v, want one per channel", recs)
 	}
 	for i, rec := range recs {
-		if rec["level"] != "ERROR" || rec["fingerprint"] != "fp-2" || rec["channel"] != []string{"a", "b"}[i] {
-			t.Errorf("dropped log record = %v", rec)
+		if rec["level"] != "ERROR" || rec["channel"] != []string{"a", "b"}[i] {
+			t.Errorf("overflow log record = %v", rec)
 		}
+	}
+}
+
+func TestDispatcherStormDigestPerChannel(t *testing.T) {
+	calm := &funcNotifier{}
+	stormy := &funcNotifier{}
+	var mu sync.Mutex
+	var outcomes []string
+	h := newHarness(t, []Channel{{Name: "calm", Type: "fake", Notifier: calm}, {Name: "stormy", Type: "fake", Notifier: stormy}},
+		DispatcherOptions{DigestThreshold: 3, DigestWindow: time.Minute, OnOutcome: func(ch string, n Notification, err error, digest bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			outcomes = append(outcomes, fmt.Sprintf("%s %s %v %v", ch, n.Incident.Fingerprint, err == nil, digest))
+		}}).start()
+	for i := range 10 {
+		h.d.EnqueueTo("stormy", fingerprinted(fmt.Sprint("fp-", i)))
+	}
+	h.d.EnqueueTo("calm", fingerprinted("fp-calm"))
+	waitFor(t, "the first three and the calm one", func() bool { return stormy.callCount() == 3 && calm.callCount() == 1 })
+	h.waitTimer()
+	h.clock.Step(time.Minute)
+	waitFor(t, "the digest", func() bool { return stormy.callCount() == 4 })
+	h.stop()
+	stormy.mu.Lock()
+	last := stormy.ok[len(stormy.ok)-1]
+	stormy.mu.Unlock()
+	if last.Kind != KindDigest || last.Digest.Total != 7 || len(last.Digest.Entries) != 7 || last.Digest.Cause != "storm" {
+		t.Errorf("last message = %+v, want a storm digest of 7", last)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(outcomes) != 11 || !slices.Contains(outcomes, "stormy fp-9 true true") || !slices.Contains(outcomes, "calm fp-calm true false") {
+		t.Errorf("outcomes = %v", outcomes)
 	}
 }
 

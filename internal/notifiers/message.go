@@ -145,7 +145,34 @@ func NewMessage(n Notification) Message {
 		}
 	}
 	m.Hint = hint(m, inc)
+	if n.Kind == KindDigest && n.Digest != nil {
+		digestMessage(&m, n.Digest)
+	}
 	return m
+}
+
+// MaxDigestLines is how many notifications a digest message for people lists, one line each.
+const MaxDigestLines = 50
+
+// digestMessage tells a digest: how many notifications it stands for, one line each.
+func digestMessage(m *Message, d *Digest) {
+	what := "notifications in a storm"
+	if d.Cause == "overflow" {
+		what = "notifications queued while the channel's queue was full"
+	}
+	m.Reason, m.Hint, m.Fingerprint = "Digest", "", ""
+	m.Workload = detect.Workload{Name: fmt.Sprintf("%d %s", d.Total, what)}
+	var b strings.Builder
+	shown := d.Entries[:min(len(d.Entries), MaxDigestLines)]
+	for _, e := range shown {
+		inc := e.Incident
+		fmt.Fprintf(&b, "%s %s %s/%s/%s (%d pods)\n", statusWord(e.Kind), inc.Key.Class, inc.Key.Namespace,
+			inc.Key.Workload.Kind, inc.Key.Workload.Name, len(inc.Members))
+	}
+	if more := d.Total - len(shown); more > 0 {
+		fmt.Fprintf(&b, "... and %d more: see /incidents\n", more)
+	}
+	m.StatusMessage = text(b.String(), maxMessageBytes)
 }
 
 func statusWord(k Kind) string {
@@ -154,6 +181,8 @@ func statusWord(k Kind) string {
 		return "RESOLVED"
 	case KindTest:
 		return "TEST"
+	case KindDigest:
+		return "DIGEST"
 	default:
 		return "FIRING"
 	}
@@ -161,6 +190,9 @@ func statusWord(k Kind) string {
 
 // Title is the one-line summary: "OOMKilled in shop/checkout".
 func (m Message) Title() string {
+	if m.Kind == KindDigest {
+		return m.Workload.Name
+	}
 	return fmt.Sprintf("%s in %s/%s", cmp.Or(m.Reason, "Problem"), m.Namespace, m.Workload.Name)
 }
 

@@ -21,6 +21,9 @@ const (
 	KindResolved Kind = "resolved"
 	// KindTest is the clearly marked message sent by /test-channel.
 	KindTest Kind = "test"
+	// KindDigest is one message standing for several notifications of a channel (a storm, or
+	// a full queue); Digest lists them.
+	KindDigest Kind = "digest"
 )
 
 // Notification is what every channel receives for one transition.
@@ -34,6 +37,26 @@ type Notification struct {
 	// Enrichment is what was fetched from the cluster to explain the incident (Warning events,
 	// the previous container's last log lines); nil when nothing was fetched.
 	Enrichment *Enrichment
+	// Digest is set on KindDigest notifications only.
+	Digest *Digest
+}
+
+// Digest is what a digest message stands for.
+type Digest struct {
+	// Total is how many notifications it stands for; Entries lists the first of them (at most
+	// 1000), in the order they happened.
+	Total   int
+	Entries []DigestEntry
+	// Cause is "storm" (too many within the window) or "overflow" (the queue was full).
+	Cause string
+}
+
+// DigestEntry is one notification folded into a digest.
+type DigestEntry struct {
+	Kind     Kind
+	Why      incident.Why
+	Incident incident.Incident
+	At       time.Time
 }
 
 // Enrichment is context fetched from the API server for one notification. Every part is

@@ -70,6 +70,23 @@ type Payload struct {
 	EnrichmentErrors []string `json:"enrichmentErrors,omitempty"`
 	// Hint is a kubectl command to look further.
 	Hint string `json:"hint,omitempty"`
+	// Digest lists, on a "digest" document, the notifications it stands for (at most 50;
+	// DigestTotal counts them all).
+	Digest      []PayloadDigestEntry `json:"digest,omitempty"`
+	DigestTotal int                  `json:"digestTotal,omitempty"`
+}
+
+// PayloadDigestEntry is one notification of a digest.
+type PayloadDigestEntry struct {
+	Status      string          `json:"status"`
+	Why         string          `json:"why"`
+	Reason      string          `json:"reason"`
+	Namespace   string          `json:"namespace"`
+	Workload    PayloadWorkload `json:"workload"`
+	Container   string          `json:"container"`
+	PodCount    int             `json:"podCount"`
+	Fingerprint string          `json:"fingerprint"`
+	At          time.Time       `json:"at"`
 }
 
 // PayloadWorkload is the top owner of the affected Pods or Jobs.
@@ -134,6 +151,19 @@ func NewPayload(n Notification, sentAt time.Time) Payload {
 	}
 	if len(m.Logs) > 0 {
 		p.Logs = &PayloadLogs{Pod: m.LogsPod, Container: m.LogsContainer, Lines: m.Logs}
+	}
+	if d := n.Digest; d != nil {
+		p.DigestTotal = d.Total
+		for _, e := range d.Entries {
+			k := e.Incident.Key
+			p.Digest = append(p.Digest, PayloadDigestEntry{
+				Status: string(e.Kind), Why: string(e.Why), Reason: line(string(k.Class), maxNameBytes),
+				Namespace: line(k.Namespace, maxNameBytes),
+				Workload:  PayloadWorkload{Kind: line(k.Workload.Kind, maxNameBytes), Name: line(k.Workload.Name, maxNameBytes)},
+				Container: line(k.Container, maxNameBytes), PodCount: len(e.Incident.Members),
+				Fingerprint: line(e.Incident.Fingerprint, maxNameBytes), At: e.At.UTC(),
+			})
+		}
 	}
 	return p
 }

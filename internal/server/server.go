@@ -36,6 +36,8 @@ type Options struct {
 	Gatherer  prometheus.Gatherer
 	Ready     Readiness
 	Incidents func() []incident.Incident
+	// Failures lists the deliveries given up (may be nil).
+	Failures func() any
 	// Channels may be swapped at run time (reload), so it is a function.
 	Channels func() Channels
 }
@@ -107,7 +109,11 @@ func (s *Server) incidents(w http.ResponseWriter, _ *http.Request) {
 	if list == nil {
 		list = []incident.Incident{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"count": len(list), "incidents": list})
+	var failed any = []any{}
+	if s.opts.Failures != nil {
+		failed = s.opts.Failures()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"count": len(list), "incidents": list, "failedDeliveries": failed})
 }
 
 func (s *Server) testChannel(w http.ResponseWriter, r *http.Request) {

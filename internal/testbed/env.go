@@ -63,6 +63,7 @@ type Env struct {
 	assetsDur time.Duration // the share of StartupTime spent finding or building the binaries
 	stop      sync.Once
 	err       error
+	apiCerts  string // the API server's certificates, kept while it is stopped (restart.go)
 }
 
 var routeLogsOnce sync.Once
@@ -146,6 +147,9 @@ func (e *Env) Stop() error {
 			if err := e.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("testbed: stop control plane: %w", err))
 			}
+		}
+		if e.apiCerts != "" {
+			_ = os.RemoveAll(e.apiCerts)
 		}
 		if e.dir != "" {
 			if err := os.RemoveAll(e.dir); err != nil {

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack/slacktest"
 )
@@ -19,6 +21,8 @@ type SlackCall struct {
 	// Token is the bearer token (or the token form field) the call carried.
 	Token  string
 	Values url.Values
+	// At is when the call arrived.
+	At time.Time
 }
 
 // Slack is slack-go's slacktest server with chat.postMessage and chat.update answered by a
@@ -29,6 +33,17 @@ type Slack struct {
 	srv   *slacktest.Server
 	mu    sync.Mutex
 	calls []SlackCall
+	// limited calls still to answer with 429 and Retry-After: after.
+	limited int
+	after   time.Duration
+}
+
+// RateLimit makes the next n calls answer as Slack does when rate limited: HTTP 429 with a
+// Retry-After header of after (whole seconds).
+func (s *Slack) RateLimit(n int, after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limited, s.after = n, after
 }
 
 // NewSlack starts a peer accepting token for the test's lifetime.
@@ -64,8 +79,18 @@ func (s *Slack) handler(method string) http.HandlerFunc {
 		}
 		s.mu.Lock()
 		n := len(s.calls)
-		s.calls = append(s.calls, SlackCall{Method: method, Token: token, Values: values})
+		s.calls = append(s.calls, SlackCall{Method: method, Token: token, Values: values, At: time.Now()})
+		limited := s.limited > 0
+		if limited {
+			s.limited--
+		}
+		after := s.after
 		s.mu.Unlock()
+		if limited {
+			w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if token != s.Token {
 			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
