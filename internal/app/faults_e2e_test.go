@@ -256,31 +256,50 @@ func TestFaultLoad(t *testing.T) {
 	baseGoroutines := runtime.NumGoroutine()
 
 	const workloads, pods = 100, 10
-	began := time.Now()
+	// First the workloads, healthy-looking and silent; then the storm: every pod's status turns to
+	// ErrImagePull at once, as when a registry goes away.
 	var all []*testbed.Workload
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	errs := make(chan error, 1)
+	report := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	created := time.Now()
 	for w := range workloads {
 		wg.Go(func() {
 			wl, err := env.Deployment(ctx, h.ns, fmt.Sprintf("load-%03d", w), pods, "registry.example.com/load:missing")
-			if err == nil {
-				for _, p := range wl.Pods {
-					if _, err = h.kubelet.ImagePull(ctx, p, testbed.ReasonErrImagePull); err != nil {
-						break
-					}
-				}
-			}
 			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
+				report(err)
 				return
 			}
 			mu.Lock()
 			all = append(all, wl)
 			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	t.Logf("created 100 Deployments with 1000 pods in %s", time.Since(created).Round(time.Millisecond))
+	if n := len(h.sink.payloads()); n != 0 {
+		t.Fatalf("%d messages before any pod failed", n)
+	}
+	began := time.Now()
+	for _, wl := range all {
+		wg.Go(func() {
+			for _, p := range wl.Pods {
+				if _, err := h.kubelet.ImagePull(ctx, p, testbed.ReasonErrImagePull); err != nil {
+					report(err)
+					return
+				}
+			}
 		})
 	}
 	wg.Wait()
