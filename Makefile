@@ -38,3 +38,12 @@ clean: ## remove build output (the cached control plane stays; see dev/tools/con
 
 preview: ## render sample email and Slack alerts to preview/*.png (headless Chromium if installed, else HTML)
 	$(GO) run ./dev/preview -out preview
+
+.PHONY: bench
+bench: ## measure kpulse against a bare informer: latency, memory, CPU, storm (SIZES=1000,10000 SOAK=10m PROFILE=dir ARGS=-json)
+	@mkdir -p bin && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kpulse ./cmd/kpulse && \
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench-floor ./dev/bench/floor && \
+	$(GO) build -o bin/bench ./dev/bench && \
+	assets=$$(dev/tools/controlplane.sh) && \
+	KUBEBUILDER_ASSETS=$$assets bin/bench -kpulse bin/kpulse -floor bin/bench-floor \
+		$(if $(SIZES),-sizes $(SIZES)) $(if $(SOAK),-soak $(SOAK)) $(if $(PROFILE),-profile $(PROFILE)) $(ARGS)

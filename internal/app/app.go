@@ -134,6 +134,11 @@ func New(opts Options) (*App, error) {
 	}
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "kpulse/" + Version
+	// client-go's default of 5 requests/s would queue enrichment fetches and state writes behind
+	// each other during a storm; the watches themselves are not rate-limited.
+	if restCfg.QPS == 0 {
+		restCfg.QPS, restCfg.Burst = 50, 100
+	}
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, fmt.Errorf("app: kubernetes client: %w", err)

@@ -1,0 +1,135 @@
+// Command bench is `make bench`: it starts the test bed's kube-apiserver + etcd, fills it with
+// realistic pods, and measures kpulse (the built daemon, run as a process of its own with a
+// webhook channel pointed at a sink in the bench) against a floor (a bare client-go pod informer
+// with no work, also a process of its own) in the same run: detection latency at idle and under
+// churn, memory and startup at several sizes, CPU per 10,000 updates, an alert storm and an
+// optional soak. It prints a table, or JSON with -json. docs/performance.md has the figures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kpulse/kpulse/internal/testbed"
+)
+
+// options are the bench's knobs; the defaults are issue 6's configuration.
+type options struct {
+	Sizes            []int         `json:"sizes"`
+	ChurnSize        int           `json:"churnSize"`
+	ChurnRate        int           `json:"churnRate"`
+	Probes           int           `json:"probes"`
+	Updates          int           `json:"updates"`
+	StormPods        int           `json:"stormPods"`
+	StormDeployments int           `json:"stormDeployments"`
+	StormWithin      time.Duration `json:"stormWithin"`
+	Soak             time.Duration `json:"soak"`
+	Runs             int           `json:"runs"`
+	Concurrency      int           `json:"concurrency"`
+	GoMemLimit       string        `json:"goMemLimit"`
+	KpulseBin        string        `json:"kpulseBin"`
+	FloorBin         string        `json:"floorBin"`
+	Profile          string        `json:"profileDir,omitempty"`
+	JSON             bool          `json:"-"`
+	Dir              string        `json:"-"`
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		mult := 1
+		if v, ok := strings.CutSuffix(strings.ToLower(f), "k"); ok {
+			f, mult = v, 1000
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("size %q: want a positive number of pods (e.g. 10000 or 10k)", f)
+		}
+		out = append(out, n*mult)
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func main() {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode, os.Args[1:]))
+	}
+	var o options
+	sizes := flag.String("sizes", envOr("SIZES", "1000,10000,50000,150000"), "pod counts to measure memory and startup at (env SIZES)")
+	flag.IntVar(&o.ChurnSize, "churn-size", 10000, "pods in the cluster for latency, CPU, storm and soak")
+	flag.IntVar(&o.ChurnRate, "churn-rate", 1000, "healthy-pod status updates per second during churn")
+	flag.IntVar(&o.Probes, "probes", 100, "single failures per latency measurement")
+	flag.IntVar(&o.Updates, "updates", 10000, "status updates to measure CPU over")
+	flag.IntVar(&o.StormPods, "storm-pods", 1000, "pods failing in the storm")
+	flag.IntVar(&o.StormDeployments, "storm-deployments", 100, "Deployments the storm's pods belong to")
+	flag.DurationVar(&o.StormWithin, "storm-within", 10*time.Second, "the storm's failures are spread over this")
+	soak := flag.String("soak", envOr("SOAK", "0"), "churn this long after the storm, sampling RSS and goroutines each minute (env SOAK)")
+	flag.IntVar(&o.Runs, "runs", 3, "starts of each subject per size (memory and startup are medians)")
+	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")
+	flag.StringVar(&o.GoMemLimit, "gomemlimit", "", "GOMEMLIMIT for both subjects (empty: off)")
+	flag.StringVar(&o.KpulseBin, "kpulse", "", "kpulse binary (empty: this binary runs the daemon in-process)")
+	flag.StringVar(&o.FloorBin, "floor", "", "floor binary (empty: this binary runs the floor)")
+	flag.StringVar(&o.Profile, "profile", envOr("PROFILE", ""), "directory for kpulse's CPU and heap profiles (runs the daemon in-process)")
+	flag.BoolVar(&o.JSON, "json", false, "print JSON instead of the table")
+	flag.Parse()
+	var err error
+	if o.Sizes, err = parseSizes(*sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if *soak == "" || *soak == "0" {
+		*soak = "0s"
+	}
+	if o.Soak, err = time.ParseDuration(*soak); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: soak:", err)
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintln(os.Stderr, "bench: starting the control plane (kube-apiserver + etcd)")
+	env, err := testbed.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	r, err := run(ctx, env, o)
+	if serr := env.Stop(); serr != nil {
+		fmt.Fprintln(os.Stderr, "bench:", serr)
+	}
+	if r != nil {
+		if o.JSON {
+			fmt.Println(toJSON(r))
+		} else {
+			r.print(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		if errors.Is(err, context.Canceled) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
