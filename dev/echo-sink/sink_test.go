@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,25 +10,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
-// lockedBuffer lets the handler goroutines and the test share the printed output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is shared by goroutines that write and the test that reads.
+type lockedBuffer = testpeer.Buffer
 
 func newSink(t *testing.T, keep int) (*Sink, *httptest.Server, *lockedBuffer) {
 	t.Helper()

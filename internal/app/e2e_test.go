@@ -5,7 +5,6 @@ package app_test
 // deadline, never on a fixed sleep.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kpulse/kpulse/internal/testpeer"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,22 +144,8 @@ type harness struct {
 	done    chan error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared by goroutines that write and the test that reads.
+type syncBuffer = testpeer.Buffer
 
 // start runs kpulse on its own namespace with a webhook channel "sink" (unless edit replaces the
 // channels) and a short stable window.

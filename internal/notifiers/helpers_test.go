@@ -1,7 +1,6 @@
 package notifiers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kpulse/kpulse/internal/testpeer"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -127,23 +128,8 @@ func blockUntilDone(ctx context.Context, _ int, _ Notification) error {
 	return ctx.Err()
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a shared buffer for a logger, with helpers to read its records.
+type syncBuffer struct{ testpeer.Buffer }
 
 // logLines returns the JSON log records whose msg contains substr.
 func (b *syncBuffer) records(t *testing.T, substr string) []map[string]any {
