@@ -321,6 +321,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		return nil // a standby only keeps its caches warm; the leader looks at everything when it starts
 	}
 	now := a.clock.Now()
+	changes := engine.Changes()
 	var ts []incident.Transition
 	switch key.Kind {
 	case watch.KindPod:
@@ -367,6 +368,9 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		}
 	}
 	a.emit(engine, ts)
+	if len(ts) == 0 && engine.Changes() == changes {
+		return nil // nothing changed (a healthy pod's update): the timer's deadline stands
+	}
 	select {
 	case a.kick <- struct{}{}:
 	default:

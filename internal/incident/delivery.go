@@ -122,10 +122,10 @@ func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, stat
 	cs.Last = &DeliveryOutcome{Why: why, At: at, State: state, Error: errText, Digest: digest}
 	inc.Deliveries[channel] = cs
 	if inc.Status != Firing && !inc.HasPending() {
-		e.store.Delete(fingerprint)
+		e.del(fingerprint)
 		return
 	}
-	e.store.Put(inc)
+	e.put(inc)
 }
 
 // Forget drops the channels that are no longer configured from every incident's delivery state
@@ -143,9 +143,9 @@ func (e *Engine) Forget(keep []string) {
 		}
 		switch {
 		case inc.Status != Firing && !inc.HasPending():
-			e.store.Delete(inc.Fingerprint)
+			e.del(inc.Fingerprint)
 		case changed:
-			e.store.Put(inc)
+			e.put(inc)
 		}
 	}
 }
@@ -176,7 +176,7 @@ func (e *Engine) SetThread(fingerprint, channel, ref string) {
 	cs := inc.Deliveries[channel]
 	cs.Thread = ref
 	inc.Deliveries[channel] = cs
-	e.store.Put(inc)
+	e.put(inc)
 }
 
 // All returns copies of every stored incident, resolved ones still owed a delivery included,

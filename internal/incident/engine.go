@@ -3,6 +3,7 @@ package incident
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kpulse/kpulse/internal/detect"
@@ -52,6 +53,23 @@ type Engine struct {
 	settled map[settledKey]settledFailure
 	// channels are owed every transition (SetChannels); empty means no delivery bookkeeping.
 	channels []string
+	// changes counts writes to the store, so that a caller can tell whether an observation
+	// changed anything (and the next deadline needs computing again) without listing incidents.
+	changes atomic.Uint64
+}
+
+// Changes is a counter that moves whenever the engine writes an incident; equal values before
+// and after a call mean the call changed no incident.
+func (e *Engine) Changes() uint64 { return e.changes.Load() }
+
+func (e *Engine) put(inc Incident) {
+	e.store.Put(inc)
+	e.changes.Add(1)
+}
+
+func (e *Engine) del(fingerprint string) {
+	e.store.Delete(fingerprint)
+	e.changes.Add(1)
 }
 
 type settledKey struct {
@@ -114,7 +132,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		}
 		if fired && !exists {
 			markPending(&inc, e.channels, WhyFirst, now)
-			e.store.Put(inc)
+			e.put(inc)
 			out = append(out, transition(WhyFirst, inc, now))
 		}
 	}
@@ -140,7 +158,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		recomputeHealthy(&inc, now)
 		if inc.Members[i].Failing != before.Failing || inc.Members[i].Healthy != before.Healthy ||
 			!inc.HealthySince.Equal(since) {
-			e.store.Put(inc)
+			e.put(inc)
 		}
 	}
 	return out
@@ -161,7 +179,7 @@ func (e *Engine) failing(now time.Time, inc *Incident, o Observation, f detect.F
 	inc.Latest = f.DeepCopy()
 	inc.LastSeen = now
 	recomputeHealthy(inc, now)
-	e.store.Put(*inc)
+	e.put(*inc)
 	e.index(memberKey{o.Namespace, o.Member}, inc.Fingerprint)
 	return true
 }
@@ -183,7 +201,7 @@ func (e *Engine) pastFailure(now time.Time, inc *Incident, o Observation, f dete
 			inc.HealthySince = time.Time{}
 		}
 		recomputeHealthy(inc, now)
-		e.store.Put(*inc)
+		e.put(*inc)
 		return false
 	}
 	if f.At.IsZero() || now.Sub(f.At) >= e.settings.StableWindow {
@@ -202,7 +220,7 @@ func (e *Engine) pastFailure(now time.Time, inc *Incident, o Observation, f dete
 	inc.LastSeen = now
 	inc.HealthySince = time.Time{}
 	recomputeHealthy(inc, now)
-	e.store.Put(*inc)
+	e.put(*inc)
 	e.index(mk, inc.Fingerprint)
 	return true
 }
@@ -223,7 +241,7 @@ func (e *Engine) Gone(now time.Time, namespace string, m MemberRef) []Transition
 			inc.Members = slices.Delete(inc.Members, i, i+1)
 		}
 		recomputeHealthy(&inc, now)
-		e.store.Put(inc)
+		e.put(inc)
 	}
 	delete(e.byMember, mk)
 	return nil
@@ -252,9 +270,9 @@ func (e *Engine) Tick(now time.Time) []Transition {
 			inc.ResolvedAt = now
 			markPending(&inc, e.channels, why, now)
 			if inc.HasPending() {
-				e.store.Put(inc) // kept until every channel has had its "resolved"
+				e.put(inc) // kept until every channel has had its "resolved"
 			} else {
-				e.store.Delete(inc.Fingerprint)
+				e.del(inc.Fingerprint)
 			}
 			for _, m := range inc.Members {
 				mk := memberKey{inc.Key.Namespace, m.Ref}
@@ -268,7 +286,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 			}
 		case WhyRepeat:
 			markPending(&inc, e.channels, why, now)
-			e.store.Put(inc)
+			e.put(inc)
 		}
 		out = append(out, transition(why, inc, now))
 	}

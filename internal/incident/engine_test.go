@@ -704,3 +704,27 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("want 1 incident with %d members, got %d incidents", workers*pods, len(active))
 	}
 }
+
+// Changes lets the daemon skip recomputing deadlines after an update that changed nothing: a
+// healthy pod outside every incident moves it not; a failure, a recovery and a resolve do.
+func TestChangesMovesOnlyWhenAnIncidentIsWritten(t *testing.T) {
+	e := NewEngine(NewMemoryStore(), settings)
+	c := e.Changes()
+	e.Observe(t0, *obs(pod("web-1"), true))
+	if e.Changes() != c {
+		t.Fatalf("a healthy pod outside any incident moved Changes")
+	}
+	e.Observe(t0, *obs(pod("web-2"), false, crash("app", 0)))
+	if e.Changes() == c {
+		t.Fatalf("a new incident did not move Changes")
+	}
+	c = e.Changes()
+	e.Observe(t0.Add(time.Second), *obs(pod("web-2"), true))
+	if e.Changes() == c {
+		t.Fatalf("a recovery (the stable window starting) did not move Changes")
+	}
+	c = e.Changes()
+	if ts := e.Tick(t0.Add(time.Second + settings.StableWindow)); len(ts) != 1 || e.Changes() == c {
+		t.Fatalf("resolve: %d transitions, changes moved %v", len(ts), e.Changes() != c)
+	}
+}
