@@ -304,9 +304,12 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return a.lead(watchCtx, func() bool { return true })
 	})
-	wg.Go(func() { a.watchSecrets(watchCtx, secretDir(a.cfg.SecretsDir), a.reloadChannels) })
+	dir := secretDir(a.cfg.SecretsDir)
+	wg.Go(func() { a.watchFile(watchCtx, string(dir), dir.version, a.reloadChannels) })
 	if a.configPath != "" && a.reload != nil {
-		wg.Go(func() { a.watchConfig(watchCtx) })
+		wg.Go(func() {
+			a.watchFile(watchCtx, a.configPath, func() string { return fileVersion(a.configPath) }, a.reloadConfig)
+		})
 	}
 	wg.Wait()
 	a.metrics.CachesSynced.Set(0)

@@ -22,7 +22,6 @@ import (
 	"github.com/kpulse/kpulse/internal/testpeer"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/app"
@@ -605,5 +604,4 @@ func TestShutdownIsPrompt(t *testing.T) {
 	if _, err := http.Get(h.url("/healthz")); err == nil {
 		t.Errorf("the HTTP server still answers after shutdown")
 	}
-	_ = metav1.Now
 }

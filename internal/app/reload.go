@@ -1,24 +1,15 @@
 package app
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
-
-// configPoll is how often the config file is re-read without a file event (a ConfigMap mounted
-// as a volume is swapped by the kubelet through a symlink, which some file systems do not report).
-const configPoll = 30 * time.Second
 
 func fileVersion(path string) string {
 	b, err := os.ReadFile(path)
@@ -26,38 +17,6 @@ func fileVersion(path string) string {
 		return "unreadable: " + err.Error()
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(b))
-}
-
-// watchConfig reloads the config file whenever its contents change.
-func (a *App) watchConfig(ctx context.Context) {
-	last := fileVersion(a.configPath)
-	var events <-chan fsnotify.Event
-	if w, err := fsnotify.NewWatcher(); err == nil {
-		defer w.Close()
-		_ = w.Add(filepath.Dir(a.configPath))
-		events = w.Events
-	}
-	poll := a.clock.NewTicker(configPoll)
-	defer poll.Stop()
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-events:
-			if debounce == nil {
-				debounce = a.clock.After(200 * time.Millisecond)
-			}
-			continue
-		case <-debounce:
-			debounce = nil
-		case <-poll.C():
-		}
-		if v := fileVersion(a.configPath); v != last {
-			last = v
-			a.reloadConfig()
-		}
-	}
 }
 
 // reloadConfig loads the config file again. An invalid file changes nothing: the old

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -10,9 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
@@ -71,55 +67,4 @@ func (d secretDir) version() string {
 		h.Write(b)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
-// secretPoll is how often the directory is re-read even without a file event: fsnotify cannot
-// watch a directory that does not exist yet, and some volume drivers send no events.
-const secretPoll = 30 * time.Second
-
-// watchSecrets calls reload whenever the directory's contents change: on a file event (debounced,
-// since the kubelet's swap is several events) or on the periodic re-read.
-func (a *App) watchSecrets(ctx context.Context, dir secretDir, reload func()) {
-	last := dir.version()
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		defer w.Close()
-		// The parent too: a directory created or replaced after start is then noticed.
-		_ = w.Add(filepath.Dir(string(dir)))
-		if err := w.Add(string(dir)); err != nil {
-			a.log.Debug("secrets directory not watched; polling it", "dir", string(dir), "err", err)
-		}
-		events, errs = w.Events, w.Errors
-	} else {
-		a.log.Warn("file events unavailable; polling the secrets directory", "err", err)
-	}
-	poll := a.clock.NewTicker(secretPoll)
-	defer poll.Stop()
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-events:
-			if ev.Name == string(dir) && ev.Has(fsnotify.Create) {
-				_ = w.Add(string(dir))
-			}
-			if debounce == nil {
-				debounce = a.clock.After(200 * time.Millisecond)
-			}
-			continue
-		case err := <-errs:
-			a.log.Warn("watching the secrets directory", "dir", string(dir), "err", err)
-			continue
-		case <-debounce:
-			debounce = nil
-		case <-poll.C():
-		}
-		if v := dir.version(); v != last {
-			last = v
-			reload()
-		}
-	}
 }
