@@ -36,6 +36,7 @@ type options struct {
 	Runs             int           `json:"runs"`
 	Concurrency      int           `json:"concurrency"`
 	GoMemLimit       string        `json:"goMemLimit"`
+	KpulseMemLimit   string        `json:"kpulseGoMemLimit,omitempty"`
 	KpulseBin        string        `json:"kpulseBin"`
 	FloorBin         string        `json:"floorBin"`
 	Profile          string        `json:"profileDir,omitempty"`
@@ -81,6 +82,8 @@ func main() {
 	flag.IntVar(&o.Runs, "runs", 3, "starts of each subject per size (memory and startup are medians)")
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")
 	flag.StringVar(&o.GoMemLimit, "gomemlimit", "", "GOMEMLIMIT for both subjects (empty: off)")
+	flag.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", "230MiB"),
+		"GOMEMLIMIT for kpulse only, as it sets for itself in a container (90% of the memory limit: 230MiB for the manifests' 256Mi); 'off' for none (env KPULSE_GOMEMLIMIT)")
 	flag.StringVar(&o.KpulseBin, "kpulse", "", "kpulse binary (empty: this binary runs the daemon in-process)")
 	flag.StringVar(&o.FloorBin, "floor", "", "floor binary (empty: this binary runs the floor)")
 	flag.StringVar(&o.Profile, "profile", envOr("PROFILE", ""), "directory for kpulse's CPU and heap profiles (runs the daemon in-process)")

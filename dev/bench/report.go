@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -17,7 +18,8 @@ func ratio(k, f float64) string {
 func (r *report) print(out io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(out, "kpulse bench: %d cores (%s), %s, %s, Kubernetes %s, %s\n", m.Cores, m.CPU, m.Go, m.OS, m.Kubernetes, m.Date)
-	fmt.Fprintf(out, "runs per size %d (medians), GOMEMLIMIT %q, total %.0fs\n\n", r.Options.Runs, r.Options.GoMemLimit, r.Seconds)
+	fmt.Fprintf(out, "runs per size %d (medians), GOMEMLIMIT %q, kpulse's GOMEMLIMIT %q, total %.0fs\n\n", r.Options.Runs,
+		r.Options.GoMemLimit, cmp.Or(r.Options.KpulseMemLimit, r.Options.GoMemLimit), r.Seconds)
 
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(out, "Memory and startup after sync (RSS, Go heap in use, RSS per pod; start to ready vs one raw LIST)")

@@ -192,6 +192,9 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 		if name == "kpulse" && o.Profile != "" {
 			s.profile, s.dir = true, o.Profile
 		}
+		if name == "kpulse" && o.KpulseMemLimit != "" {
+			s.goMemLimit = o.KpulseMemLimit
+		}
 		return s
 	}
 
@@ -357,7 +360,7 @@ func (c *cluster) prepare(ctx context.Context, subject string, o options) (*prob
 	if o.StormPods > 0 {
 		per := max(1, o.StormPods/max(1, o.StormDeployments))
 		if ps.storm, err = mk(o.StormPods, func(i int) *corev1.Pod {
-			return deploymentPod(stormNamespace, fmt.Sprintf("storm-%03d", i/per), i%per)
+			return testbed.DeploymentPod(stormNamespace, fmt.Sprintf("storm-%03d", i/per), i%per)
 		}); err != nil {
 			return nil, err
 		}

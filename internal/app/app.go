@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -209,7 +208,7 @@ func New(opts Options) (*App, error) {
 			Events: e.Events, LogLines: e.LogLines, LogBytes: int64(e.LogBytes), Timeout: e.Timeout,
 		}).Fetch
 	}
-	a.stage = newStage(cfg.Enrichment.Concurrency, fetch, a.enrichTarget, a.dispatcher.Enqueue)
+	a.stage = newStage(cfg.Enrichment.Concurrency, fetch, a.enrichTarget, a.dispatcher.Enqueue, a.dispatcher.Enriched)
 	a.watcher, err = watch.New(watch.Options{
 		Client:   client,
 		Include:  cfg.Namespaces.Include,
@@ -335,7 +334,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 			break
 		}
 		ts = engine.Observe(now, incident.Observation{
-			Namespace: pod.Namespace,
+			Namespace: pod.Namespace(),
 			Workload:  detect.PodWorkload(pod, a.jobWorkload),
 			Member:    ref,
 			Findings:  detect.Pod(pod),
@@ -355,7 +354,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 			findings = append(findings, *f)
 		}
 		ts = engine.Observe(now, incident.Observation{
-			Namespace: job.Namespace,
+			Namespace: job.Namespace(),
 			Workload:  detect.JobWorkload(job),
 			Member:    ref,
 			Findings:  findings,
@@ -365,7 +364,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		if healthy && f == nil {
 			for _, s := range siblings {
 				if s.Name != job.Name {
-					a.watcher.Enqueue(watch.Key{Kind: watch.KindJob, ObjectName: cache.MetaObjectToName(s)})
+					a.watcher.Enqueue(watch.Key{Kind: watch.KindJob, ObjectName: cache.ObjectName{Namespace: s.Namespace(), Name: s.Name}})
 				}
 			}
 		}
@@ -381,11 +380,9 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 	return nil
 }
 
-func (a *App) siblings(job *batchv1.Job) []*batchv1.Job {
-	for _, ref := range job.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller && ref.Kind == "CronJob" {
-			return a.watcher.JobsControlledBy(job.Namespace, string(ref.UID))
-		}
+func (a *App) siblings(job *watch.Job) []*watch.Job {
+	if ref, ok := job.Controller(); ok && ref.Kind == "CronJob" {
+		return a.watcher.JobsControlledBy(job.Namespace(), string(ref.UID))
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ func load(t *testing.T, name string, obj any) {
 	}
 }
 
+// loadPod and loadJob return the API objects, which a test may edit before it converts them
+// with watch.NewPod or watch.NewJob, the informers' transform: detection is tested through it.
 func loadPod(t *testing.T, name string) *corev1.Pod {
 	t.Helper()
 	p := &corev1.Pod{}

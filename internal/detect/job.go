@@ -3,7 +3,8 @@ package detect
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kpulse/kpulse/internal/watch"
 )
 
 // Job returns the finding of a failed Job, or healthy for a Job that completed. A running Job is
@@ -12,7 +13,7 @@ import (
 // siblings are the other Jobs of j's CronJob (j itself may be among them). A failed run that a
 // later run of the same CronJob completed after is superseded: the CronJob works again, so the
 // failed run is healthy and has no finding.
-func Job(j *batchv1.Job, siblings []*batchv1.Job) (f *Finding, healthy bool) {
+func Job(j *watch.Job, siblings []*watch.Job) (f *Finding, healthy bool) {
 	if j == nil {
 		return nil, false
 	}
@@ -26,24 +27,20 @@ func Job(j *batchv1.Job, siblings []*batchv1.Job) (f *Finding, healthy bool) {
 	if superseded(j, siblings) {
 		return nil, true
 	}
-	var image string
-	if cs := j.Spec.Template.Spec.Containers; len(cs) > 0 {
-		image = cs[0].Image
-	}
 	return &Finding{
 		Class:   JobFailed,
 		Reason:  failed.Reason,
 		Message: failed.Message,
-		Image:   image,
+		Image:   j.Image(),
 		Ongoing: true,
 		At:      failed.LastTransitionTime.UTC(),
 	}, false
 }
 
 // jobCondition returns j's condition of type t when it is True.
-func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
-	for i := range j.Status.Conditions {
-		c := &j.Status.Conditions[i]
+func jobCondition(j *watch.Job, t batchv1.JobConditionType) *watch.JobCondition {
+	for i := range j.Conditions {
+		c := &j.Conditions[i]
 		if c.Type == t && c.Status == corev1.ConditionTrue {
 			return c
 		}
@@ -52,17 +49,17 @@ func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondit
 }
 
 // superseded reports whether j belongs to a CronJob that has a completed run created after j.
-func superseded(j *batchv1.Job, siblings []*batchv1.Job) bool {
-	owner := metav1.GetControllerOfNoCopy(j)
-	if owner == nil || owner.Kind != "CronJob" || owner.UID == "" {
+func superseded(j *watch.Job, siblings []*watch.Job) bool {
+	owner, ok := j.Controller()
+	if !ok || owner.Kind != "CronJob" || owner.UID == "" {
 		return false
 	}
 	for _, s := range siblings {
-		if s == nil || s == j || s.Namespace != j.Namespace || s.Name == j.Name {
+		if s == nil || s == j || s.Namespace() != j.Namespace() || s.Name == j.Name {
 			continue
 		}
-		so := metav1.GetControllerOfNoCopy(s)
-		if so == nil || so.UID != owner.UID {
+		so, ok := s.Controller()
+		if !ok || so.UID != owner.UID {
 			continue
 		}
 		if jobCondition(s, batchv1.JobComplete) != nil && createdAfter(s, j) {
@@ -74,8 +71,8 @@ func superseded(j *batchv1.Job, siblings []*batchv1.Job) bool {
 
 // createdAfter orders Jobs by creation time, then by name (a CronJob names its runs after their
 // scheduled minute, so the name breaks a tie in schedule order).
-func createdAfter(a, b *batchv1.Job) bool {
-	at, bt := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+func createdAfter(a, b *watch.Job) bool {
+	at, bt := a.Created, b.Created
 	if !at.Equal(bt) {
 		return at.After(bt)
 	}

@@ -6,6 +6,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kpulse/kpulse/internal/watch"
 )
 
 func TestJob(t *testing.T) {
@@ -141,7 +143,17 @@ func TestJob(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(j, siblings)
 			}
-			f, healthy := Job(j, siblings)
+			// Convert after the edits, keeping j's identity among its siblings as the cache does.
+			cached := watch.NewJob(j)
+			var cachedSiblings []*watch.Job
+			for _, s := range siblings {
+				if s == j {
+					cachedSiblings = append(cachedSiblings, cached)
+					continue
+				}
+				cachedSiblings = append(cachedSiblings, watch.NewJob(s))
+			}
+			f, healthy := Job(cached, cachedSiblings)
 			if !reflect.DeepEqual(f, tt.wantFinding) {
 				t.Errorf("Job() finding =\n%s\nwant\n%s", show(f), show(tt.wantFinding))
 			}

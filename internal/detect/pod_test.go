@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kpulse/kpulse/internal/watch"
 )
 
 func TestPod(t *testing.T) {
@@ -188,7 +190,7 @@ func TestPod(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := loadPod(t, tt.fixture)
+			p := watch.NewPod(loadPod(t, tt.fixture))
 			got := Pod(p)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Pod() =\n%s\nwant\n%s", show(got), show(tt.want))
@@ -247,7 +249,7 @@ func TestPodEdges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := loadPod(t, "pod-errimagepull.yaml")
 			tt.edit(p)
-			got := Pod(p)
+			got := Pod(watch.NewPod(p))
 			for i := range got {
 				got[i].Message = "" // long and covered by TestPod
 			}
@@ -280,7 +282,7 @@ func TestPodHealthy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := PodHealthy(tt.pod); got != tt.want {
+			if got := PodHealthy(watch.NewPod(tt.pod)); got != tt.want {
 				t.Errorf("PodHealthy() = %v, want %v", got, tt.want)
 			}
 		})

@@ -1,5 +1,6 @@
-// Package detect owns the pure functions that turn a Pod or a Job into findings: what is broken,
-// in which container, and the facts a message needs. It knows nothing of time or I/O.
+// Package detect owns the pure functions that turn a cached Pod or Job (watch.Pod, watch.Job) into
+// findings: what is broken, in which container, and the facts a message needs. It knows nothing
+// of time or I/O.
 package detect
 
 import "time"

@@ -3,35 +3,32 @@ package detect
 import (
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/kpulse/kpulse/internal/watch"
 )
 
 // PodWorkload names the top owner of p from its controller reference and labels, without API
 // calls. jobOwner resolves a Job to its own owner (a CronJob) from a cache; it may be nil, and
 // when it does not know the Job the Job itself is the workload.
-func PodWorkload(p *corev1.Pod, jobOwner func(namespace, name string) (Workload, bool)) Workload {
+func PodWorkload(p *watch.Pod, jobOwner func(namespace, name string) (Workload, bool)) Workload {
 	if p == nil {
 		return Workload{}
 	}
-	ref := metav1.GetControllerOfNoCopy(p)
-	if ref == nil {
+	ref, ok := p.Controller()
+	if !ok {
 		return Workload{Kind: "Pod", Name: p.Name}
 	}
 	switch ref.Kind {
 	case "ReplicaSet":
 		// A Deployment names its ReplicaSets <deployment>-<pod-template-hash> and labels their
 		// pods with the hash; a ReplicaSet made by hand has no such suffix.
-		if hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; hash != "" {
+		if hash := p.TemplateHash(); hash != "" {
 			if name, ok := strings.CutSuffix(ref.Name, "-"+hash); ok && name != "" {
 				return Workload{Kind: "Deployment", Name: name}
 			}
 		}
 	case "Job":
 		if jobOwner != nil {
-			if w, ok := jobOwner(p.Namespace, ref.Name); ok {
+			if w, ok := jobOwner(p.Namespace(), ref.Name); ok {
 				return w
 			}
 		}
@@ -44,11 +41,11 @@ func PodWorkload(p *corev1.Pod, jobOwner func(namespace, name string) (Workload,
 }
 
 // JobWorkload names the top owner of j: its CronJob, or the Job itself.
-func JobWorkload(j *batchv1.Job) Workload {
+func JobWorkload(j *watch.Job) Workload {
 	if j == nil {
 		return Workload{}
 	}
-	if ref := metav1.GetControllerOfNoCopy(j); ref != nil && ref.Kind == "CronJob" {
+	if ref, ok := j.Controller(); ok && ref.Kind == "CronJob" {
 		return Workload{Kind: "CronJob", Name: ref.Name}
 	}
 	return Workload{Kind: "Job", Name: j.Name}

@@ -5,13 +5,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kpulse/kpulse/internal/watch"
 )
 
 func TestPodWorkload(t *testing.T) {
 	// jobs plays the Job lister: the CronJob run of pod-oom-never.yaml is known, others are not.
 	jobs := func(namespace, name string) (Workload, bool) {
 		if namespace == "billing" && name == "report-29540340" {
-			return JobWorkload(loadJob(t, "job-cronjob-deadline.yaml")), true
+			return JobWorkload(watch.NewJob(loadJob(t, "job-cronjob-deadline.yaml"))), true
 		}
 		return Workload{}, false
 	}
@@ -77,7 +79,7 @@ func TestPodWorkload(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(p)
 			}
-			if got := PodWorkload(p, tt.jobOwner); got != tt.want {
+			if got := PodWorkload(watch.NewPod(p), tt.jobOwner); got != tt.want {
 				t.Errorf("PodWorkload() = %v, want %v", got, tt.want)
 			}
 		})
@@ -95,7 +97,7 @@ func TestJobWorkload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := JobWorkload(loadJob(t, tt.fixture)); got != tt.want {
+			if got := JobWorkload(watch.NewJob(loadJob(t, tt.fixture))); got != tt.want {
 				t.Errorf("JobWorkload() = %v, want %v", got, tt.want)
 			}
 		})

@@ -1,6 +1,7 @@
-// Package watch owns the shared informers for Pods and Jobs, the transforms that strip what kpulse
-// never reads, and the workqueue: event handlers only enqueue keys; workers re-read the latest
-// object from the cache, so a burst of updates to one object merges into one decision.
+// Package watch owns the shared informers for Pods and Jobs, the transform that turns each decoded
+// object into kpulse's own small Pod or Job (all the cache holds), and the workqueue: event
+// handlers only enqueue keys; workers re-read the latest object from the cache, so a burst of
+// updates to one object merges into one decision.
 package watch
 
 import (
@@ -13,14 +14,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	apiwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	batchlisters "k8s.io/client-go/listers/batch/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -69,17 +67,26 @@ type Watcher struct {
 	synced  atomic.Bool
 }
 
+// informerSet is the pod and job informers of one namespace (or of all). They are built directly
+// rather than through an informer factory, whose pod informer would add a namespace index (a set
+// entry per pod) that kpulse never reads.
 type informerSet struct {
-	factory informers.SharedInformerFactory
-	pods    corelisters.PodLister
-	jobs    batchlisters.JobLister
-	jobIdx  cache.Indexer
-	podInf  cache.SharedIndexInformer
-	jobInf  cache.SharedIndexInformer
+	pods cache.SharedIndexInformer
+	jobs cache.SharedIndexInformer
 }
 
-// byOwner indexes Jobs by their controller's UID, to find a CronJob's other runs.
-const byOwner = "kpulse/controller-uid"
+const (
+	// byController indexes Jobs by their controller's UID, to find a CronJob's other runs.
+	byController = "kpulse/controller-uid"
+	// byJob indexes the pods of Jobs by "namespace/job-name", to find a failed Job's pods; pods
+	// without the job-name label have no entry.
+	byJob = "kpulse/job"
+)
+
+var (
+	podIndexers = cache.Indexers{byJob: indexByJob}
+	jobIndexers = cache.Indexers{byController: indexByController}
+)
 
 // New builds the informers; nothing runs until Run.
 func New(opts Options) (*Watcher, error) {
@@ -112,15 +119,25 @@ func New(opts Options) (*Watcher, error) {
 }
 
 func (w *Watcher) newSet(ns string) (*informerSet, error) {
-	f := informers.NewSharedInformerFactoryWithOptions(w.opts.Client, 0,
-		informers.WithNamespace(ns), informers.WithTransform(Slim))
-	podInf := f.Core().V1().Pods().Informer()
-	jobInf := f.Batch().V1().Jobs().Informer()
-	if err := jobInf.AddIndexers(cache.Indexers{byOwner: indexByController}); err != nil {
-		return nil, fmt.Errorf("watch: add job index: %w", err)
-	}
+	c := w.opts.Client
+	podInf := newInformer(c, &corev1.Pod{}, podIndexers,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Pods(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+			return c.CoreV1().Pods(ns).Watch(ctx, o)
+		})
+	jobInf := newInformer(c, &batchv1.Job{}, jobIndexers,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.BatchV1().Jobs(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+			return c.BatchV1().Jobs(ns).Watch(ctx, o)
+		})
 	for kind, inf := range map[Kind]cache.SharedIndexInformer{KindPod: podInf, KindJob: jobInf} {
-		kind := kind
+		if err := inf.SetTransform(Slim); err != nil {
+			return nil, fmt.Errorf("watch: set %s transform: %w", kind, err)
+		}
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { w.enqueue(kind, obj) },
 			UpdateFunc: func(_, obj any) { w.enqueue(kind, obj) },
@@ -129,32 +146,53 @@ func (w *Watcher) newSet(ns string) (*informerSet, error) {
 			return nil, fmt.Errorf("watch: add %s handler: %w", kind, err)
 		}
 	}
-	return &informerSet{
-		factory: f,
-		pods:    f.Core().V1().Pods().Lister(),
-		jobs:    f.Batch().V1().Jobs().Lister(),
-		jobIdx:  jobInf.GetIndexer(),
-		podInf:  podInf,
-		jobInf:  jobInf,
-	}, nil
+	return &informerSet{pods: podInf, jobs: jobInf}, nil
+}
+
+// newInformer is what client-go's generated informers build, minus their namespace index.
+func newInformer(client kubernetes.Interface, example runtime.Object, indexers cache.Indexers,
+	list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: list, WatchFuncWithContext: watchFn,
+	}, client)
+	return cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{Indexers: indexers})
 }
 
 func indexByController(obj any) ([]string, error) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, nil
-	}
-	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
-		return []string{string(ref.UID)}, nil
+	if j, ok := obj.(*Job); ok {
+		if o, ok := j.Controller(); ok && o.UID != "" {
+			return []string{string(o.UID)}, nil
+		}
 	}
 	return nil, nil
 }
 
+func indexByJob(obj any) ([]string, error) {
+	if p, ok := obj.(*Pod); ok {
+		if job := p.JobName(); job != "" {
+			return []string{p.Namespace() + "/" + job}, nil
+		}
+	}
+	return nil, nil
+}
+
+// objectName is the key of a cached object or tombstone. It reads a Pod or Job directly rather
+// than through meta.Accessor, which would build an ObjectMeta for every event.
+func objectName(obj any) (cache.ObjectName, error) {
+	switch o := obj.(type) {
+	case *Pod:
+		return cache.ObjectName{Namespace: o.Namespace(), Name: o.Name}, nil
+	case *Job:
+		return cache.ObjectName{Namespace: o.Namespace(), Name: o.Name}, nil
+	}
+	return cache.DeletionHandlingObjectToName(obj)
+}
+
 // enqueue is the whole event handler: it only computes the key.
 func (w *Watcher) enqueue(kind Kind, obj any) {
-	name, err := cache.DeletionHandlingObjectToName(obj)
+	name, err := objectName(obj)
 	if err != nil {
-		runtime.HandleError(err)
+		utilruntime.HandleError(err)
 		return
 	}
 	if w.exclude[name.Namespace] {
@@ -180,21 +218,22 @@ func (w *Watcher) Synced() bool { return w.synced.Load() }
 // Run starts the informers, waits for their caches, then runs the workers with handle until ctx
 // ends. On return the queue has drained and every goroutine it started has ended.
 func (w *Watcher) Run(ctx context.Context, handle Handler) error {
-	var wg sync.WaitGroup
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	var informers, workers sync.WaitGroup
 	defer func() {
 		w.queue.ShutDownWithDrain()
-		wg.Wait()
-		for _, s := range w.sets {
-			s.factory.Shutdown()
-		}
+		workers.Wait()
+		stopInformers()
+		informers.Wait()
 	}()
 	for _, s := range w.sets {
-		s.factory.Start(ctx.Done())
+		informers.Go(func() { s.pods.RunWithContext(informerCtx) })
+		informers.Go(func() { s.jobs.RunWithContext(informerCtx) })
 	}
 	log := w.opts.Logger
 	start := time.Now()
 	for ns, s := range w.sets {
-		if !cache.WaitForCacheSync(ctx.Done(), s.podInf.HasSynced, s.jobInf.HasSynced) {
+		if !cache.WaitForCacheSync(ctx.Done(), s.pods.HasSynced, s.jobs.HasSynced) {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -207,13 +246,11 @@ func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 	}
 	log.Info("caches synced", "durationMs", time.Since(start).Milliseconds())
 
-	for i := 0; i < w.opts.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range w.opts.Workers {
+		workers.Go(func() {
 			for w.next(ctx, handle) {
 			}
-		}()
+		})
 	}
 	<-ctx.Done()
 	return nil
@@ -242,53 +279,59 @@ func (w *Watcher) set(ns string) *informerSet {
 }
 
 // Pod returns the cached Pod; callers must not modify it.
-func (w *Watcher) Pod(ns, name string) (*corev1.Pod, bool) {
+func (w *Watcher) Pod(ns, name string) (*Pod, bool) {
 	s := w.set(ns)
 	if s == nil {
 		return nil, false
 	}
-	p, err := s.pods.Pods(ns).Get(name)
-	return p, err == nil
+	return get[*Pod](s.pods.GetIndexer(), ns, name)
 }
 
 // Job returns the cached Job; callers must not modify it.
-func (w *Watcher) Job(ns, name string) (*batchv1.Job, bool) {
+func (w *Watcher) Job(ns, name string) (*Job, bool) {
 	s := w.set(ns)
 	if s == nil {
 		return nil, false
 	}
-	j, err := s.jobs.Jobs(ns).Get(name)
-	return j, err == nil
+	return get[*Job](s.jobs.GetIndexer(), ns, name)
 }
 
-// JobsControlledBy returns the cached Jobs whose controller has the given UID.
-func (w *Watcher) JobsControlledBy(ns string, uid string) []*batchv1.Job {
+func get[T any](idx cache.Indexer, ns, name string) (T, bool) {
+	obj, ok, err := idx.GetByKey(cache.ObjectName{Namespace: ns, Name: name}.String())
+	t, isT := obj.(T)
+	return t, ok && err == nil && isT
+}
+
+// JobsControlledBy returns the cached Jobs of a namespace whose controller has the given UID;
+// callers must not modify them.
+func (w *Watcher) JobsControlledBy(ns string, uid string) []*Job {
 	s := w.set(ns)
 	if s == nil {
 		return nil
 	}
-	objs, err := s.jobIdx.ByIndex(byOwner, uid)
+	return byIndex(s.jobs.GetIndexer(), byController, uid, func(j *Job) bool { return j.Namespace() == ns })
+}
+
+// PodsOfJob returns the cached Pods that carry the job-name label of Job ns/job; callers must not
+// modify them.
+func (w *Watcher) PodsOfJob(ns, job string) []*Pod {
+	s := w.set(ns)
+	if s == nil {
+		return nil
+	}
+	return byIndex(s.pods.GetIndexer(), byJob, ns+"/"+job, func(*Pod) bool { return true })
+}
+
+func byIndex[T any](idx cache.Indexer, index, value string, keep func(T) bool) []T {
+	objs, err := idx.ByIndex(index, value)
 	if err != nil {
 		return nil
 	}
-	out := make([]*batchv1.Job, 0, len(objs))
+	out := make([]T, 0, len(objs))
 	for _, o := range objs {
-		if j, ok := o.(*batchv1.Job); ok && j.Namespace == ns {
-			out = append(out, j)
+		if t, ok := o.(T); ok && keep(t) {
+			out = append(out, t)
 		}
 	}
 	return out
-}
-
-// PodsMatching returns the cached Pods of a namespace that match sel; callers must not modify them.
-func (w *Watcher) PodsMatching(ns string, sel labels.Selector) []*corev1.Pod {
-	s := w.set(ns)
-	if s == nil {
-		return nil
-	}
-	pods, err := s.pods.Pods(ns).List(sel)
-	if err != nil {
-		return nil
-	}
-	return pods
 }

@@ -1,0 +1,146 @@
+package watch
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+)
+
+// run starts w with a handler that hands each key over to the returned channel, and stops it
+// when the test ends.
+func run(t *testing.T, w *Watcher) <-chan Key {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	keys := make(chan Key)
+	done := make(chan error)
+	go func() {
+		done <- w.Run(ctx, func(ctx context.Context, k Key) error {
+			select {
+			case keys <- k:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return keys
+}
+
+// collect reads keys until it has seen every one of want, failing after a deadline.
+func collect(t *testing.T, keys <-chan Key, want []Key) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	seen := map[Key]bool{}
+	for len(seen) < len(want) {
+		select {
+		case k := <-keys:
+			if !slices.Contains(want, k) {
+				t.Fatalf("unexpected key %+v", k)
+			}
+			seen[k] = true
+		case <-deadline:
+			t.Fatalf("saw %v of %v", seen, want)
+		}
+	}
+}
+
+func key(kind Kind, ns, name string) Key {
+	return Key{Kind: kind, ObjectName: cache.ObjectName{Namespace: ns, Name: name}}
+}
+
+func objects() []runtime.Object {
+	cron := metav1.OwnerReference{APIVersion: "batch/v1", Kind: "CronJob", Name: "report", UID: "u-cron", Controller: new(true)}
+	cronRun := func(ns, name string, created time.Time) *batchv1.Job {
+		return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("u-" + ns + "-" + name),
+			CreationTimestamp: metav1.NewTime(created), OwnerReferences: []metav1.OwnerReference{cron}}}
+	}
+	jobPod := func(ns, name, job string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{batchv1.JobNameLabel: job}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "report", Image: "report:1"}}}}
+	}
+	return []runtime.Object{
+		cronRun("billing", "report-1", t0), cronRun("billing", "report-2", t0.Add(time.Hour)), cronRun("other", "report-1", t0),
+		jobPod("billing", "report-1-abcde", "report-1"), jobPod("billing", "report-1-fghij", "report-1"),
+		jobPod("billing", "report-2-abcde", "report-2"), jobPod("other", "report-1-abcde", "report-1"),
+	}
+}
+
+func TestWatcher(t *testing.T) {
+	w, err := New(Options{
+		Client:  fake.NewClientset(objects()...),
+		Exclude: []string{"other"},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := run(t, w)
+	all := []Key{
+		key(KindJob, "billing", "report-1"), key(KindJob, "billing", "report-2"),
+		key(KindPod, "billing", "report-1-abcde"), key(KindPod, "billing", "report-1-fghij"), key(KindPod, "billing", "report-2-abcde"),
+	}
+	collect(t, keys, all) // an excluded namespace's key would fail it
+	if !w.Synced() {
+		t.Error("keys handled before the caches synced")
+	}
+
+	if p, ok := w.Pod("billing", "report-1-abcde"); !ok || p.JobName() != "report-1" || p.Containers[0].Name() != "report" {
+		t.Errorf("Pod() = %+v, %v", p, ok)
+	}
+	if _, ok := w.Pod("billing", "missing"); ok {
+		t.Error("Pod() found a missing pod")
+	}
+	if j, ok := w.Job("billing", "report-2"); !ok || !j.Created.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Job() = %+v, %v", j, ok)
+	}
+	var names []string
+	for _, p := range w.PodsOfJob("billing", "report-1") {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"report-1-abcde", "report-1-fghij"}) {
+		t.Errorf("PodsOfJob() = %v", names)
+	}
+	if runs := w.JobsControlledBy("billing", "u-cron"); len(runs) != 2 {
+		t.Errorf("JobsControlledBy() = %d Jobs, want billing's 2, not other's", len(runs))
+	}
+
+	w.EnqueueAll()
+	collect(t, keys, all)
+	w.Enqueue(key(KindJob, "billing", "report-1"))
+	collect(t, keys, all[:1])
+}
+
+func TestWatcherIncludesOnlyItsNamespaces(t *testing.T) {
+	w, err := New(Options{
+		Client:  fake.NewClientset(objects()...),
+		Include: []string{"other"},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, run(t, w), []Key{key(KindJob, "other", "report-1"), key(KindPod, "other", "report-1-abcde")})
+	if _, ok := w.Pod("billing", "report-1-abcde"); ok {
+		t.Error("a namespace not included is cached")
+	}
+	if pods := w.PodsOfJob("other", "report-1"); len(pods) != 1 {
+		t.Errorf("PodsOfJob() = %d pods, want 1", len(pods))
+	}
+}
