@@ -138,7 +138,8 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "crash", image))
 	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 3))
 	h.sink.await(t, "firing", "crash", 1)
-	poll(t, "the mail and the signed webhook", func() bool { return len(smtp.Received()) == 2 && len(hook.all()) == 2 })
+	// The signed webhook has the test, the alert and the update that adds the alert's events.
+	poll(t, "the mail and the signed webhook", func() bool { return len(smtp.Received()) == 2 && len(hook.all()) == 3 })
 
 	// kubectl patch secret: the kubelet swaps the volume; no restart. Slack becomes configured
 	// and delivers what it held, with the new token.
@@ -256,14 +257,40 @@ func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
 	p := must[*corev1.Pod](t)(env.BarePod(ctx, ns, "crash", image))
 	node.SetLog(ns, "crash", testbed.AppContainer, true, "starting\nconnecting to db\npanic: dial tcp 10.0.0.5:5432: connection refused\n")
 	must[*corev1.Pod](t)((&testbed.Kubelet{Client: env.Client}).CrashLoop(ctx, p, testbed.AppContainer, 3))
-	h := startIn(t, ns, nil)
-	h.sink.await(t, "firing", "crash", 1)
+	// "sink" (a webhook, enrichment "update" by default) gets the alert at once and the context in
+	// an update document; "complete" (enrichment "wait") gets one firing document with everything.
+	complete := newSink(t)
+	h := startIn(t, ns, func(c *config.Config, _ *sink) {
+		c.Channels = append(c.Channels, config.Channel{Name: "complete", Enrichment: "wait",
+			Webhook: &config.WebhookChannel{URL: complete.srv.URL}})
+	})
+	first := h.sink.await(t, "firing", "crash", 1)[0]
+	if first.Logs != nil || len(first.Events) > 0 {
+		t.Errorf("the first firing document waited for its context: logs %+v, events %+v", first.Logs, first.Events)
+	}
+	update := h.sink.await(t, "update", "crash", 1)[0]
+	if update.Fingerprint != first.Fingerprint || update.Why != "first" || update.Logs == nil {
+		t.Errorf("update document = %+v, want the logs of fingerprint %s", update, first.Fingerprint)
+	}
+	whole := complete.await(t, "firing", "crash", 1)[0]
+	if whole.Logs == nil || len(whole.Events) == 0 {
+		t.Errorf(`the "wait" channel's firing document lacks its context: %+v`, whole)
+	}
+	h.barrier("after-enrichment")
+	complete.await(t, "firing", "after-enrichment", 1)
+	if n := len(complete.payloads()); n != 2 { // the alert and the barrier's
+		t.Errorf(`the "wait" channel got %d documents, want the alert and the barrier's: %s`, n, dump(complete.payloads()))
+	}
+	if n := len(h.sink.matching("firing", "crash")) + len(h.sink.matching("update", "crash")); n != 2 {
+		t.Errorf("the update channel got %d documents about crash, want a firing and an update:\n%s", n, dump(h.sink.payloads()))
+	}
 
 	var raw map[string]any
 	var firing []byte
-	for _, p := range h.sink.raw() {
+	for _, p := range complete.raw() {
 		if strings.Contains(string(p), `"status":"firing"`) || strings.Contains(string(p), `"status": "firing"`) {
 			firing = p
+			break
 		}
 	}
 	if err := json.Unmarshal(firing, &raw); err != nil {

@@ -84,7 +84,20 @@ func (s *sink) setFail(f func(p notifiers.Payload) (int, string)) {
 	s.fail = f
 }
 
+// payloads returns the alerts received, in order: every document but the "update" ones, which
+// add context to an alert already received (all has them).
 func (s *sink) payloads() []notifiers.Payload {
+	var out []notifiers.Payload
+	for _, p := range s.all() {
+		if p.Status != "update" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// all returns every document received, in order.
+func (s *sink) all() []notifiers.Payload {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]notifiers.Payload(nil), s.got...)
@@ -100,7 +113,7 @@ func (s *sink) raw() [][]byte {
 // matching returns the payloads with this status for this workload name.
 func (s *sink) matching(status, workload string) []notifiers.Payload {
 	var out []notifiers.Payload
-	for _, p := range s.payloads() {
+	for _, p := range s.all() {
 		if p.Status == status && p.Workload.Name == workload {
 			out = append(out, p)
 		}
@@ -341,6 +354,18 @@ func TestEachFailureArrivesExactlyOnce(t *testing.T) {
 	}
 	if n := len(h.sink.payloads()); n != 5 {
 		t.Errorf("%d messages in all, want 5 (four failures and the barrier):\n%s", n, dump(h.sink.payloads()))
+	}
+	// Context follows an alert at most once.
+	updates := map[string]int{}
+	for _, p := range h.sink.all() {
+		if p.Status == "update" {
+			updates[p.Fingerprint]++
+		}
+	}
+	for fp, n := range updates {
+		if n > 1 {
+			t.Errorf("%d updates for incident %s, want at most one:\n%s", n, fp, dump(h.sink.all()))
+		}
 	}
 }
 

@@ -4,49 +4,81 @@ import (
 	"context"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/enrich"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/watch"
 )
 
-// stage sits between the incident engine and the dispatcher. It adds events and log lines to
-// firing notifications off the detection path, with a bounded number of workers, and keeps each
-// incident's notifications in order (a resolve never overtakes its firing message): the queue is
-// keyed by fingerprint and a key is held by one worker at a time.
+// stage sits between the incident engine and the dispatcher. It keeps the fetch of a firing
+// message's context (events, log lines) off the detection path: the firing notification goes to
+// the dispatcher at once, marked EnrichmentPending, while a bounded number of workers fetch the
+// context and hand the enriched copy on (Dispatcher.Enriched): channels that wait for it send it
+// then, channels that can edit or follow up add it to what they sent. It also keeps each
+// incident's notifications in order (a resolve never overtakes its firing message): while an
+// incident has a fetch queued or under way, its later notifications queue behind it; the queue
+// is keyed by fingerprint and a key is held by one worker at a time.
 type stage struct {
-	fetch   func(context.Context, enrich.Target) enrich.Result // nil: enrichment off
-	target  func(incident.Incident) (enrich.Target, bool)
-	deliver func(notifiers.Notification)
-	workers int
+	fetch    func(context.Context, enrich.Target) enrich.Result // nil: enrichment off
+	target   func(incident.Incident) (enrich.Target, bool)
+	deliver  func(notifiers.Notification) // sends to every channel (Dispatcher.Enqueue)
+	enriched func(notifiers.Notification) // hands on the enriched copy (Dispatcher.Enriched)
+	workers  int
 
-	queue   workqueue.TypedInterface[string]
-	mu      sync.Mutex
-	pending map[string][]notifiers.Notification
+	queue workqueue.TypedInterface[string]
+	mu    sync.Mutex
+	// pending are the notifications of each fingerprint not yet handed on, in order; busy marks
+	// the fingerprints a worker holds.
+	pending map[string][]staged
+	busy    map[string]bool
+}
+
+// staged is one notification waiting in the stage.
+type staged struct {
+	n      notifiers.Notification
+	target enrich.Target
+	fetch  bool // its context is to be fetched
+	sent   bool // its copy without context has already gone to the dispatcher
 }
 
 func newStage(workers int, fetch func(context.Context, enrich.Target) enrich.Result,
-	target func(incident.Incident) (enrich.Target, bool), deliver func(notifiers.Notification)) *stage {
+	target func(incident.Incident) (enrich.Target, bool), deliver, enriched func(notifiers.Notification)) *stage {
 	if workers < 1 {
 		workers = 1
 	}
 	return &stage{
-		fetch: fetch, target: target, deliver: deliver, workers: workers,
+		fetch: fetch, target: target, deliver: deliver, enriched: enriched, workers: workers,
 		queue:   workqueue.NewTyped[string](),
-		pending: map[string][]notifiers.Notification{},
+		pending: map[string][]staged{},
+		busy:    map[string]bool{},
 	}
 }
 
-// add hands a notification on; it never blocks on I/O.
+// add hands a notification on; it never blocks on I/O. A firing notification reaches the
+// dispatcher before add returns unless an earlier notification of its incident is still held.
 func (s *stage) add(n notifiers.Notification) {
+	st := staged{n: n}
+	if n.Kind == notifiers.KindFiring && s.fetch != nil {
+		st.target, st.fetch = s.target(n.Incident)
+	}
 	fp := n.Incident.Fingerprint
 	s.mu.Lock()
-	s.pending[fp] = append(s.pending[fp], n)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	held := len(s.pending[fp]) > 0 || s.busy[fp]
+	if !held {
+		if !st.fetch {
+			s.deliver(n)
+			return
+		}
+		first := n
+		first.EnrichmentPending = true
+		s.deliver(first)
+		st.sent = true
+	}
+	s.pending[fp] = append(s.pending[fp], st)
 	s.queue.Add(fp)
 }
 
@@ -71,22 +103,34 @@ func (s *stage) next() bool {
 		return false
 	}
 	defer s.queue.Done(fp)
-	s.mu.Lock()
-	batch := s.pending[fp]
-	delete(s.pending, fp)
-	s.mu.Unlock()
-	for _, n := range batch {
-		if n.Kind == notifiers.KindFiring && s.fetch != nil {
-			if t, ok := s.target(n.Incident); ok {
-				// A fresh context: a fetch already started finishes (bounded by its timeout) even
-				// while the daemon shuts down, so the alert keeps its context.
-				r := s.fetch(context.Background(), t)
-				n.Enrichment = toEnrichment(r)
-			}
+	for {
+		s.mu.Lock()
+		batch := s.pending[fp]
+		delete(s.pending, fp)
+		s.busy[fp] = len(batch) > 0
+		if len(batch) == 0 {
+			delete(s.busy, fp)
+			s.mu.Unlock()
+			return true
 		}
-		s.deliver(n)
+		s.mu.Unlock()
+		for _, st := range batch {
+			if !st.fetch {
+				s.deliver(st.n)
+				continue
+			}
+			if !st.sent {
+				first := st.n
+				first.EnrichmentPending = true
+				s.deliver(first)
+			}
+			// A fresh context: a fetch already started finishes (bounded by its timeout) even
+			// while the daemon shuts down, so the alert keeps its context.
+			n := st.n
+			n.Enrichment = toEnrichment(s.fetch(context.Background(), st.target))
+			s.enriched(n)
+		}
 	}
-	return true
 }
 
 func toEnrichment(r enrich.Result) *notifiers.Enrichment {
@@ -121,19 +165,18 @@ func (a *App) enrichTarget(inc incident.Incident) (enrich.Target, bool) {
 		// A container that terminated and will not restart has a current log, not a previous one.
 		t.Previous = !(m.Finding.Ongoing && m.Finding.Reason == "OOMKilled")
 	case detect.JobFailed:
-		if p := a.jobPod(inc.Key.Namespace, m.Ref.Name); p != nil && len(p.Spec.Containers) > 0 {
-			t.LogsPod, t.Container = p.Name, p.Spec.Containers[0].Name
+		if p := a.jobPod(inc.Key.Namespace, m.Ref.Name); p != nil && len(p.Containers) > 0 {
+			t.LogsPod, t.Container = p.Name, p.Containers[0].Name()
 		}
 	}
 	return t, true
 }
 
 // jobPod returns the newest pod of a Job from the cache.
-func (a *App) jobPod(ns, job string) *corev1.Pod {
-	pods := a.watcher.PodsMatching(ns, labels.SelectorFromSet(labels.Set{"batch.kubernetes.io/job-name": job}))
-	var newest *corev1.Pod
-	for _, p := range pods {
-		if newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
+func (a *App) jobPod(ns, job string) *watch.Pod {
+	var newest *watch.Pod
+	for _, p := range a.watcher.PodsOfJob(ns, job) {
+		if newest == nil || p.Created.After(newest.Created) {
 			newest = p
 		}
 	}

@@ -25,6 +25,11 @@ var (
 // channelProblems validates the type blocks that are set on ch; path is "channels[i]".
 func channelProblems(path string, ch Channel) []string {
 	var out []string
+	switch ch.Enrichment {
+	case "", "update", "wait", "off":
+	default:
+		out = append(out, fmt.Sprintf("%s.enrichment: %q is not one of update, wait, off", path, ch.Enrichment))
+	}
 	for _, b := range ch.typeBlocks() {
 		s, ok := b.settings.(channelSettings)
 		if !ok {

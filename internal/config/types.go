@@ -74,11 +74,17 @@ type Delivery struct {
 // Channel is one named destination. Exactly one of the type blocks is set; the field's channel tag
 // is the type name. Adding a type means adding one field here and its settings struct.
 type Channel struct {
-	Name    string          `mapstructure:"name"`
-	Webhook *WebhookChannel `mapstructure:"webhook" channel:"webhook"`
-	Log     *LogChannel     `mapstructure:"log" channel:"log"`
-	Slack   *SlackChannel   `mapstructure:"slack" channel:"slack"`
-	Email   *EmailChannel   `mapstructure:"email" channel:"email"`
+	Name string `mapstructure:"name"`
+	// Enrichment is how the channel gets a firing message's events and log lines, which are
+	// fetched after detection: "update" (send at once, then edit or follow up; Slack with
+	// tokenFrom and webhook), "wait" (hold the message until they arrive, at most
+	// enrichment.timeout; email, log, Slack incoming webhooks) or "off". Empty: the channel's
+	// default.
+	Enrichment string          `mapstructure:"enrichment"`
+	Webhook    *WebhookChannel `mapstructure:"webhook" channel:"webhook"`
+	Log        *LogChannel     `mapstructure:"log" channel:"log"`
+	Slack      *SlackChannel   `mapstructure:"slack" channel:"slack"`
+	Email      *EmailChannel   `mapstructure:"email" channel:"email"`
 }
 
 // Fields whose name ends in From hold the name of a key in the Secret directory (secretsDir),

@@ -250,10 +250,33 @@ func (d *Dispatcher) Replace(channels []Channel) {
 
 // Enqueue hands n to every channel's queue without blocking. A channel whose queue is full
 // folds n into a digest (logged, counted in kpulse_digests_total{cause="overflow"}); one that is
-// shutting down refuses n: that is logged at error and counted as "dropped".
+// shutting down refuses n: that is logged at error and counted as "dropped". A firing n whose
+// context is still being fetched (EnrichmentPending) skips the channels that wait for it: they
+// get it from Enriched.
 func (d *Dispatcher) Enqueue(n Notification) {
 	for _, w := range d.workers {
+		if n.Kind == KindFiring && n.EnrichmentPending && w.channel().Enrichment == EnrichWait {
+			w.await(n.Incident.Fingerprint)
+			continue
+		}
 		w.enqueue(n)
+	}
+}
+
+// Enriched hands on a firing notification whose context has been fetched (n.Enrichment, nil
+// when nothing could be), after Enqueue had sent it without: a channel that skipped it gets it
+// now, whole; a channel that adds context later gets a KindUpdate when there is context to add.
+func (d *Dispatcher) Enriched(n Notification) {
+	n.EnrichmentPending = false
+	for _, w := range d.workers {
+		switch {
+		case w.awaited(n.Incident.Fingerprint):
+			w.enqueue(n)
+		case n.Enrichment != nil && w.channel().Enrichment == EnrichUpdate:
+			u := n
+			u.Kind = KindUpdate
+			w.enqueueUpdate(u)
+		}
 	}
 }
 
@@ -327,6 +350,9 @@ type worker struct {
 	mu     sync.Mutex
 	queue  []*item
 	closed bool // set at shutdown; later notifications are refused
+	// awaiting are the fingerprints of firing notifications this channel skipped because it
+	// waits for their context; Enriched queues them.
+	awaiting map[string]int
 	// recent are the times at which notifications entered the queue within the digest window;
 	// open is the digest collecting now, if any.
 	recent []time.Time
@@ -343,6 +369,59 @@ func (w *worker) channel() Channel {
 	w.chMu.RLock()
 	defer w.chMu.RUnlock()
 	return w.ch
+}
+
+// await records that the channel skipped a firing notification until its context arrives.
+func (w *worker) await(fp string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.awaiting == nil {
+		w.awaiting = map[string]int{}
+	}
+	w.awaiting[fp]++
+}
+
+// awaited reports, once per await, whether the channel skipped fp's firing notification.
+func (w *worker) awaited(fp string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.awaiting[fp] == 0 {
+		return false
+	}
+	if w.awaiting[fp]--; w.awaiting[fp] == 0 {
+		delete(w.awaiting, fp)
+	}
+	return true
+}
+
+// enqueueUpdate queues a KindUpdate behind the firing message it adds to. It is context, not an
+// alert: it takes no part in storm pacing, and it is left out (logged at debug) while the channel
+// is folding notifications into a digest, is full or is shutting down, since the message it
+// would add to is then a digest or not sent yet.
+func (w *worker) enqueueUpdate(n Notification) {
+	w.mu.Lock()
+	now := w.opts.Clock.Now()
+	skip := ""
+	switch {
+	case w.closed:
+		skip = "channel is shutting down"
+	case w.open != nil && now.Before(w.open.closes):
+		skip = "channel is collecting a digest"
+	case len(w.queue) >= w.opts.QueueLimit:
+		skip = "queue is full"
+	default:
+		w.queue = append(w.queue, &item{n: n, queued: now})
+		w.depth.Inc()
+	}
+	w.mu.Unlock()
+	if skip != "" {
+		w.log.Debug("context update not sent: "+skip, "fingerprint", n.Incident.Fingerprint)
+		return
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (w *worker) enqueue(n Notification) {
@@ -437,6 +516,9 @@ func (w *worker) seal(ctx context.Context, it *item) bool {
 // outcome tells OnOutcome about each notification an item carried.
 func (w *worker) outcome(it *item, err error) {
 	name := w.channel().Name
+	if it.n.Kind == KindUpdate {
+		return // not a transition: nothing is owed for it
+	}
 	if it.digest == nil {
 		w.opts.OnOutcome(name, it.n, err, false)
 		return
@@ -561,7 +643,7 @@ func (w *worker) deliver(ctx context.Context, it *item) bool {
 func (w *worker) delivered(it *item) {
 	w.outcome(it, nil)
 	w.success.Inc()
-	if !it.n.At.IsZero() {
+	if !it.n.At.IsZero() && it.n.Kind != KindUpdate {
 		w.latency.Observe(max(w.opts.Clock.Since(it.n.At), 0).Seconds())
 	}
 	w.log.Debug("notification delivered", "fingerprint", it.n.Incident.Fingerprint, "kind", it.n.Kind,
@@ -569,6 +651,12 @@ func (w *worker) delivered(it *item) {
 }
 
 func (w *worker) giveUp(it *item, err error, why string) {
+	if it.n.Kind == KindUpdate {
+		// The alert itself went out; only the context added to it is missing.
+		w.log.Warn("context update not delivered: "+why, "fingerprint", it.n.Incident.Fingerprint,
+			"attempts", it.attempts, "err", err)
+		return
+	}
 	w.outcome(it, fmt.Errorf("%s: %w", why, err))
 	w.failed.Inc()
 	w.log.Error("delivery failed; giving up: "+why, "fingerprint", it.n.Incident.Fingerprint,
@@ -646,7 +734,7 @@ func (w *worker) drain() {
 		}
 		if err == nil {
 			w.delivered(it)
-		} else {
+		} else if it.n.Kind != KindUpdate {
 			undelivered++
 			if !w.opts.Resumable {
 				w.failed.Inc()

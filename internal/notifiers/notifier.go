@@ -24,7 +24,34 @@ const (
 	// KindDigest is one message standing for several notifications of a channel (a storm, or
 	// a full queue); Digest lists them.
 	KindDigest Kind = "digest"
+	// KindUpdate carries the context (Enrichment) fetched after a firing message went out, to a
+	// channel that can add it to what it sent: Slack edits the message, a webhook posts an
+	// "update" document. It is not a transition: it is never owed, digested or retried past
+	// MaxAge, and OnOutcome is not told of it.
+	KindUpdate Kind = "update"
 )
+
+// EnrichmentPolicy says how a channel gets the events and log lines of a firing message, which
+// are fetched after the incident is detected, so that the first message need not wait for them.
+type EnrichmentPolicy string
+
+const (
+	// EnrichUpdate sends the firing message at once and adds the context when it arrives (an
+	// edit or a follow-up); the default of channels that implement Updater.
+	EnrichUpdate EnrichmentPolicy = "update"
+	// EnrichWait holds the firing message until the context is fetched (at most
+	// enrichment.timeout), so it is complete; the default of the others (email, Slack incoming
+	// webhooks, the log channel).
+	EnrichWait EnrichmentPolicy = "wait"
+	// EnrichOff sends the firing message at once and never adds context.
+	EnrichOff EnrichmentPolicy = "off"
+)
+
+// Updater is implemented by notifiers that can deliver KindUpdate: add context to a firing
+// message they have already sent.
+type Updater interface {
+	Updates() bool
+}
 
 // Notification is what every channel receives for one transition.
 type Notification struct {
@@ -37,6 +64,10 @@ type Notification struct {
 	// Enrichment is what was fetched from the cluster to explain the incident (Warning events,
 	// the previous container's last log lines); nil when nothing was fetched.
 	Enrichment *Enrichment
+	// EnrichmentPending marks a firing notification sent before its context was fetched: a
+	// channel whose policy is EnrichWait skips it and gets the enriched copy from
+	// Dispatcher.Enriched instead.
+	EnrichmentPending bool
 	// Digest is set on KindDigest notifications only.
 	Digest *Digest
 }

@@ -24,7 +24,9 @@ const maxMessageBytes = 4096
 // docs/webhook.md documents every field; keep the two in step.
 type Payload struct {
 	Version string `json:"version"`
-	// Status is "firing", "resolved" or "test".
+	// Status is "firing", "resolved", "test", "digest", or "update": a document that adds the
+	// events and logs to the firing one sent before them (same fingerprint, same why), not a
+	// new alert.
 	Status string `json:"status"`
 	// Why is "first", "repeat" or "resolved".
 	Why  string `json:"why"`

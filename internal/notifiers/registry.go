@@ -71,6 +71,31 @@ type Channel struct {
 	// returns Err for every notification; the dispatcher counts them as failed, logs the reason
 	// once and sets kpulse_channel_configured to 0.
 	Err error
+	// Enrichment is how the channel gets a firing message's context: the channel's
+	// "enrichment" key, else EnrichUpdate for a notifier that Updates, else EnrichWait.
+	Enrichment EnrichmentPolicy
+}
+
+// enrichmentPolicy resolves a channel's policy from its config value and what its notifier can do.
+func enrichmentPolicy(configured string, n Notifier) (EnrichmentPolicy, error) {
+	u, ok := n.(Updater)
+	updates := ok && u.Updates()
+	switch p := EnrichmentPolicy(configured); p {
+	case "":
+		if updates {
+			return EnrichUpdate, nil
+		}
+		return EnrichWait, nil
+	case EnrichUpdate:
+		if !updates {
+			return "", errors.New(`enrichment: "update" needs a channel that can add to a message it sent (slack with tokenFrom, webhook); use "wait" or "off"`)
+		}
+		return p, nil
+	case EnrichWait, EnrichOff:
+		return p, nil
+	default:
+		return "", fmt.Errorf("enrichment: %q is not one of update, wait, off", configured)
+	}
 }
 
 // builder makes the notifier of one channel; settings is the channel's type block (a pointer to
@@ -141,11 +166,22 @@ func build(cfgs []config.Channel, deps Deps, builders map[string]builder) ([]Cha
 		var nc *NotConfiguredError
 		switch {
 		case errors.As(err, &nc):
-			channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: unusable{nc}, Err: nc})
+			// What the channel can do is not known until it is configured; the dispatcher
+			// copes with the policy changing when Replace brings the usable channel.
+			policy := EnrichmentPolicy(c.Enrichment)
+			if policy == "" || policy == EnrichUpdate {
+				policy = EnrichWait
+			}
+			channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: unusable{nc}, Err: nc, Enrichment: policy})
 		case err != nil:
 			errs = append(errs, fmt.Errorf("notifiers: channel %q: %w", c.Name, err))
 		default:
-			channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: n})
+			policy, perr := enrichmentPolicy(c.Enrichment, n)
+			if perr != nil {
+				errs = append(errs, fmt.Errorf("notifiers: channel %q: %w", c.Name, perr))
+				continue
+			}
+			channels = append(channels, Channel{Name: c.Name, Type: typ, Notifier: n, Enrichment: policy})
 		}
 	}
 	if len(errs) > 0 {

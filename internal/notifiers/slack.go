@@ -144,6 +144,13 @@ func (s *slackNotifier) Notify(ctx context.Context, n Notification) error {
 		}
 	}
 	switch {
+	case n.Kind == KindUpdate:
+		if !ref.ok() {
+			return nil // the firing message was not posted (or its reference was lost): nothing to edit
+		}
+		firing := n
+		firing.Kind = KindFiring
+		return s.update(ctx, ref, renderSlack(NewMessage(firing)))
 	case n.Kind == KindResolved && ref.ok():
 		if err := s.update(ctx, ref, renderSlack(m)); err != nil {
 			return err
@@ -160,6 +167,10 @@ func (s *slackNotifier) Notify(ctx context.Context, n Notification) error {
 	}
 	return err
 }
+
+// Updates is true in bot mode, where a firing message can be edited to add its context; an
+// incoming webhook cannot edit what it posted.
+func (s *slackNotifier) Updates() bool { return s.api != nil }
 
 // paceKey names the conversation whose messages are paced: the configured channel of a bot, or
 // the incoming webhook. (Two workspaces with an #oncall each share a pace: slower, never wrong.)

@@ -571,3 +571,47 @@ func checkSlackLimits(t *testing.T, raw []byte) {
 		}
 	}
 }
+
+// TestSlackUpdateAddsContextToTheFiringMessage: the context fetched after the alert went out
+// edits the alert in place (still firing), and nothing is posted when there is no message to edit.
+func TestSlackUpdateAddsContextToTheFiringMessage(t *testing.T) {
+	e := newSlackEnv(t, nil)
+	if !e.n.Updates() {
+		t.Fatal("a bot channel says it cannot update")
+	}
+	first := crashLoop()
+	first.Enrichment = nil
+	if err := e.notify(t, first); err != nil {
+		t.Fatal(err)
+	}
+	up := crashLoop()
+	up.Kind = KindUpdate
+	up.Enrichment = &Enrichment{Logs: []string{"late log line: connection refused"}, LogsPod: "checkout-7d9f-a1b", LogsContainer: "api"}
+	if err := e.notify(t, up); err != nil {
+		t.Fatal(err)
+	}
+	calls := e.fake.all()
+	if len(calls) != 2 || calls[1].Method != "chat.update" || calls[1].Values.Get("ts") != "1772359200.000001" {
+		t.Fatalf("calls = %+v, want the post then chat.update of it", calls)
+	}
+	if att := calls[1].attachment(t); att.Color != slackColorFiring || !strings.Contains(calls[1].blocksJSON(t), "late log line: connection refused") {
+		t.Errorf("edited message: colour %q, blocks %s", att.Color, calls[1].blocksJSON(t))
+	}
+
+	orphan := crashLoop()
+	orphan.Kind = KindUpdate
+	orphan.Incident.Fingerprint = "never-posted"
+	if err := e.notify(t, orphan); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.fake.all()); n != 2 {
+		t.Errorf("an update without a posted message made %d calls, want none", n-2)
+	}
+	hook, err := newSlack("incoming", &config.SlackChannel{WebhookURLFrom: "HOOK"}, Deps{Secrets: MapSecrets{"HOOK": "https://hooks.slack.com/services/T/B/x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hook.(Updater).Updates() {
+		t.Error("an incoming webhook says it can edit what it posted")
+	}
+}

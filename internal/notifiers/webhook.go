@@ -150,6 +150,9 @@ func redactURL(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// Updates is true: the context of a firing message follows in an "update" document.
+func (w *webhook) Updates() bool { return true }
+
 // Notify posts one payload. 2xx is success; 429 and 503 are retried after the answer's
 // Retry-After; other 5xx and transport errors are retried; anything else is permanent.
 func (w *webhook) Notify(ctx context.Context, n Notification) error {

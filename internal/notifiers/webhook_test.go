@@ -326,3 +326,23 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookUpdateDocument: the context that follows an alert is a document of its own status,
+// with the alert's fingerprint and why, so a receiver never takes it for a new alert.
+func TestWebhookUpdateDocument(t *testing.T) {
+	srv := newHookServer(t, status(http.StatusOK))
+	n, err := newWebhook("hook", &config.WebhookChannel{URL: srv.URL}, Deps{Clock: testclock.NewFakeClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := crashLoop()
+	up.Kind = KindUpdate
+	up.Enrichment = &Enrichment{Logs: []string{"panic: late"}, LogsPod: "p", LogsContainer: "api"}
+	if err := n.Notify(context.Background(), up); err != nil {
+		t.Fatal(err)
+	}
+	p := srv.requests()[0].payload(t)
+	if p.Status != "update" || p.Why != "first" || p.Fingerprint != up.Incident.Fingerprint || p.Logs == nil || p.Logs.Lines[0] != "panic: late" {
+		t.Errorf("update document = %+v", p)
+	}
+}
