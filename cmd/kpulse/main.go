@@ -43,6 +43,7 @@ func run(args []string) int {
 	}
 	log := newLogger(cfg.Log)
 	klog.SetSlogLogger(log.With("component", "client-go"))
+	app.ApplyMemoryLimit(log) // the cgroup limit, which the Go runtime does not read on its own
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
