@@ -38,7 +38,7 @@ type memberKey struct {
 
 // Engine is the dedupe/resolve state machine. Observations and deletions go in, transitions
 // come out; Tick moves time. It is safe for concurrent use: one mutex guards the store and the
-// index, so each call sees and leaves a consistent state.
+// indexes, so each call sees and leaves a consistent state.
 type Engine struct {
 	mu       sync.Mutex
 	store    Store
@@ -51,6 +51,13 @@ type Engine struct {
 	// clock runs ahead of ours. It is kept for a stable window after resolution, after which the
 	// kill is too old to count anyway.
 	settled map[settledKey]settledFailure
+	// settledExpiry holds each settled entry's end, so that Tick drops the expired ones without
+	// looking at the others.
+	settledExpiry *timeQueue[settledKey]
+	// deadlines holds, for every stored incident that has one, the time at which Decide changes
+	// its answer (see deadline), so that Tick and NextDeadline look only at what is due instead
+	// of listing every incident. put and del keep it in step with the store.
+	deadlines *timeQueue[string]
 	// channels are owed every transition (SetChannels); empty means no delivery bookkeeping.
 	channels []string
 	// changes counts writes to the store, so that a caller can tell whether an observation
@@ -64,12 +71,23 @@ func (e *Engine) Changes() uint64 { return e.changes.Load() }
 
 func (e *Engine) put(inc Incident) {
 	e.store.Put(inc)
+	e.track(inc)
 	e.changes.Add(1)
 }
 
 func (e *Engine) del(fingerprint string) {
 	e.store.Delete(fingerprint)
+	e.deadlines.remove(fingerprint)
 	e.changes.Add(1)
+}
+
+// track records inc's deadline as it is stored now.
+func (e *Engine) track(inc Incident) {
+	if t, ok := deadline(inc, e.settings); ok {
+		e.deadlines.set(inc.Fingerprint, t)
+	} else {
+		e.deadlines.remove(inc.Fingerprint)
+	}
 }
 
 type settledKey struct {
@@ -86,12 +104,15 @@ type settledFailure struct {
 // after a restart) carry on where they were.
 func NewEngine(store Store, s Settings) *Engine {
 	e := &Engine{
-		store:    store,
-		settings: s,
-		byMember: map[memberKey]map[string]struct{}{},
-		settled:  map[settledKey]settledFailure{},
+		store:         store,
+		settings:      s,
+		byMember:      map[memberKey]map[string]struct{}{},
+		settled:       map[settledKey]settledFailure{},
+		settledExpiry: newTimeQueue[settledKey](),
+		deadlines:     newTimeQueue[string](),
 	}
 	for _, inc := range store.List() {
+		e.track(inc)
 		if inc.Status != Firing {
 			continue // resolved, kept only until its "resolved" is delivered
 		}
@@ -252,15 +273,35 @@ func (e *Engine) Gone(now time.Time, namespace string, m MemberRef) []Transition
 func (e *Engine) Tick(now time.Time) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Transition
-	for k, v := range e.settled {
-		if now.After(v.until) {
-			delete(e.settled, k)
+	for {
+		first, ok := e.settledExpiry.first()
+		if !ok || !now.After(first.at) {
+			break
+		}
+		e.settledExpiry.popFirst()
+		delete(e.settled, first.key)
+	}
+	// Only the incidents whose deadline has come can change; take them out of the index (the
+	// writes below put back those that keep one) and handle them oldest first, as List orders.
+	var due []Incident
+	for {
+		first, ok := e.deadlines.first()
+		if !ok || first.at.After(now) {
+			break
+		}
+		e.deadlines.popFirst()
+		if inc, ok := e.store.Get(first.key); ok {
+			due = append(due, inc)
 		}
 	}
-	for _, inc := range e.store.List() {
+	sortIncidents(due)
+	var out []Transition
+	for _, inc := range due {
 		why, ok := Decide(inc, now, e.settings)
 		if !ok {
+			// deadline mirrors Decide, so only a store changed behind the engine's back gets here:
+			// index what it holds now.
+			e.track(inc)
 			continue
 		}
 		inc.LastNotified = now
@@ -278,10 +319,10 @@ func (e *Engine) Tick(now time.Time) []Transition {
 				mk := memberKey{inc.Key.Namespace, m.Ref}
 				e.unindex(mk, inc.Fingerprint)
 				if !m.LastFailure.IsZero() {
-					e.settled[settledKey{mk, inc.Fingerprint}] = settledFailure{
-						lastFailure: m.LastFailure,
-						until:       now.Add(e.settings.StableWindow),
-					}
+					sk := settledKey{mk, inc.Fingerprint}
+					until := now.Add(e.settings.StableWindow)
+					e.settled[sk] = settledFailure{lastFailure: m.LastFailure, until: until}
+					e.settledExpiry.set(sk, until)
 				}
 			}
 		case WhyRepeat:
@@ -319,15 +360,8 @@ func Decide(inc Incident, now time.Time, s Settings) (Why, bool) {
 func (e *Engine) NextDeadline() (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var next time.Time
-	found := false
-	for _, inc := range e.store.List() {
-		t, ok := deadline(inc, e.settings)
-		if ok && (!found || t.Before(next)) {
-			next, found = t, true
-		}
-	}
-	return next, found
+	first, ok := e.deadlines.first()
+	return first.at, ok
 }
 
 // deadline is the time at which Decide changes its answer for inc; it mirrors Decide.
