@@ -197,7 +197,9 @@ func (c *cluster) grow(ctx context.Context, size int) error {
 		if err != nil {
 			return err
 		}
-		added[i] = p
+		// Only the name is kept: the churner addresses pods by name, and whole pods (with
+		// managedFields) would cost the bench itself gigabytes at 150k.
+		added[i] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
 		done.Add(1)
 		return nil
 	})

@@ -37,6 +37,8 @@ type options struct {
 	Concurrency      int           `json:"concurrency"`
 	GoMemLimit       string        `json:"goMemLimit"`
 	KpulseMemLimit   string        `json:"kpulseGoMemLimit,omitempty"`
+	APIServerFlags   string        `json:"apiserverFlags,omitempty"`
+	NoPhases         bool          `json:"memoryOnly,omitempty"`
 	KpulseBin        string        `json:"kpulseBin"`
 	FloorBin         string        `json:"floorBin"`
 	Profile          string        `json:"profileDir,omitempty"`
@@ -88,6 +90,10 @@ func main() {
 	flag.StringVar(&o.FloorBin, "floor", "", "floor binary (empty: this binary runs the floor)")
 	flag.StringVar(&o.Profile, "profile", envOr("PROFILE", ""), "directory for kpulse's CPU and heap profiles (runs the daemon in-process)")
 	flag.BoolVar(&o.JSON, "json", false, "print JSON instead of the table")
+	jsonFile := flag.String("json-file", "", "also write the JSON report to this file")
+	flag.BoolVar(&o.NoPhases, "memory-only", false, "measure memory and startup at each size only: no latency, CPU, storm or soak")
+	apiFlags := flag.String("apiserver-flags", envOr("APISERVER_FLAGS", ""),
+		"extra kube-apiserver flags, name=value,... e.g. watch-cache=false, whose watch cache of 150k pods would not fit 24 GiB (env APISERVER_FLAGS)")
 	flag.Parse()
 	var err error
 	if o.Sizes, err = parseSizes(*sizes); err != nil {
@@ -105,7 +111,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintln(os.Stderr, "bench: starting the control plane (kube-apiserver + etcd)")
-	env, err := testbed.Start(ctx)
+	flags := map[string]string{}
+	for kv := range strings.SplitSeq(*apiFlags, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			flags[strings.TrimLeft(k, "-")] = v
+		} else if kv != "" {
+			fmt.Fprintf(os.Stderr, "bench: -apiserver-flags: %q is not name=value\n", kv)
+			os.Exit(2)
+		}
+	}
+	o.APIServerFlags = *apiFlags
+	env, err := testbed.StartWith(ctx, flags)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -119,6 +135,11 @@ func main() {
 			fmt.Println(toJSON(r))
 		} else {
 			r.print(os.Stdout)
+		}
+		if *jsonFile != "" {
+			if werr := os.WriteFile(*jsonFile, []byte(toJSON(r)+"\n"), 0o644); werr != nil {
+				fmt.Fprintln(os.Stderr, "bench:", werr)
+			}
 		}
 	}
 	if err != nil {

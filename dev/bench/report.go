@@ -85,8 +85,8 @@ func (r *report) print(out io.Writer) {
 	}
 	if s := r.Storm; s != nil {
 		fmt.Fprintf(out, "\nStorm: %d pods of %d Deployments fail within %.1fs\n", s.Pods, s.Deployments, s.WriteSeconds)
-		fmt.Fprintf(out, "  firing messages %d (want %d), last one %.2fs after the first failure; resolved messages %d\n",
-			s.Firing, s.Deployments, s.LastSeconds, s.Resolved)
+		fmt.Fprintf(out, "  firing messages %d (want %d), last one %.2fs after the first failure (%.2fs after the last); resolved messages %d\n",
+			s.Firing, s.Deployments, s.LastSeconds, max(s.LastSeconds-s.WriteSeconds, 0), s.Resolved)
 		fmt.Fprintf(out, "  goroutines %d -> %d, heap %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB (before the storm -> after it resolved)\n",
 			s.GoroutinesBefore, s.GoroutinesAfter, mib(s.HeapBefore), mib(s.HeapAfter), mib(s.RSSBefore), mib(s.RSSAfter))
 	}

@@ -160,7 +160,7 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 		defer os.RemoveAll(dir)
 		o.Dir = dir
 	}
-	if !slices.Contains(o.Sizes, o.ChurnSize) {
+	if !o.NoPhases && !slices.Contains(o.Sizes, o.ChurnSize) {
 		o.Sizes = append(o.Sizes, o.ChurnSize)
 		slices.Sort(o.Sizes)
 	}
@@ -211,7 +211,7 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 		for _, name := range subjects {
 			var starts, cpus, rss, peaks, heaps []float64
 			for i := range o.Runs {
-				detailed := size == o.ChurnSize && i == o.Runs-1
+				detailed := !o.NoPhases && size == o.ChurnSize && i == o.Runs-1
 				var probes *probeSet
 				if detailed {
 					fmt.Fprintf(os.Stderr, "bench: %d pods: %s: latency, CPU, storm\n", size, name)

@@ -138,6 +138,12 @@ func New(opts Options) (*App, error) {
 	if restCfg.QPS == 0 {
 		restCfg.QPS, restCfg.Burst = 50, 100
 	}
+	// Protobuf costs a fraction of JSON to decode, which is most of what a watch of a busy
+	// cluster costs; a watcher that falls behind is cut off by the API server and must list again.
+	if restCfg.ContentType == "" {
+		restCfg.ContentType = "application/vnd.kubernetes.protobuf"
+		restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	}
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, fmt.Errorf("app: kubernetes client: %w", err)

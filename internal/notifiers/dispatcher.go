@@ -627,7 +627,9 @@ func (w *worker) deliver(ctx context.Context, it *item) bool {
 			w.pop()
 			return true
 		}
-		w.retry.Inc()
+		if it.n.Kind != KindUpdate {
+			w.retry.Inc()
+		}
 		w.log.Warn("delivery failed; will retry", "fingerprint", it.n.Incident.Fingerprint,
 			"kind", it.n.Kind, "attempt", it.attempts, "retryIn", delay.String(), "err", err)
 		t := w.opts.Clock.NewTimer(delay)
@@ -642,7 +644,9 @@ func (w *worker) deliver(ctx context.Context, it *item) bool {
 
 func (w *worker) delivered(it *item) {
 	w.outcome(it, nil)
-	w.success.Inc()
+	if it.n.Kind != KindUpdate { // kpulse_notifications_total counts alerts, not their context
+		w.success.Inc()
+	}
 	if !it.n.At.IsZero() && it.n.Kind != KindUpdate {
 		w.latency.Observe(max(w.opts.Clock.Since(it.n.At), 0).Seconds())
 	}

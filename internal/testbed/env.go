@@ -82,6 +82,12 @@ func routeControllerRuntimeLogs() {
 // kube-apiserver on loopback ports. The caller must call Stop. ctx bounds the build and the wait
 // for the build lock; envtest's own start is bounded by its start timeout.
 func Start(ctx context.Context) (*Env, error) {
+	return StartWith(ctx, nil)
+}
+
+// StartWith is Start with extra kube-apiserver flags (name without dashes -> value), e.g. the
+// bench's watch-cache=false for populations whose watch cache would not fit the machine.
+func StartWith(ctx context.Context, apiserverFlags map[string]string) (*Env, error) {
 	began := time.Now()
 	assets, err := assetsDir(ctx)
 	if err != nil {
@@ -96,6 +102,9 @@ func Start(ctx context.Context) (*Env, error) {
 	te := &envtest.Environment{BinaryAssetsDirectory: assets}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		te.ControlPlaneStartTimeout = defaultStartTimeout
+	}
+	for k, v := range apiserverFlags {
+		te.ControlPlane.GetAPIServer().Configure().Set(k, v)
 	}
 	cfg, err := te.Start()
 	if err != nil {
