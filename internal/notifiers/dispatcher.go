@@ -662,9 +662,10 @@ func (w *worker) giveUp(it *item, err error, why string) {
 		return
 	}
 	w.outcome(it, fmt.Errorf("%s: %w", why, err))
-	w.failed.Inc()
+	// Logged before it is counted, so that whoever sees the count can find the line.
 	w.log.Error("delivery failed; giving up: "+why, "fingerprint", it.n.Incident.Fingerprint,
 		"kind", it.n.Kind, "attempts", it.attempts, "err", err)
+	w.failed.Inc()
 }
 
 // retryDelay is the peer's Retry-After when it gave one (capped at maxRetryAfter), otherwise the
