@@ -138,8 +138,8 @@ func New(opts Options) (*App, error) {
 	if restCfg.QPS == 0 {
 		restCfg.QPS, restCfg.Burst = 50, 100
 	}
-	// Protobuf costs a fraction of JSON to decode, which is most of what a watch of a busy
-	// cluster costs; a watcher that falls behind is cut off by the API server and must list again.
+	// Decoding is most of what a watch of a busy cluster costs, and protobuf decodes for less
+	// than JSON; every resource kpulse reads or writes is served as protobuf.
 	if restCfg.ContentType == "" {
 		restCfg.ContentType = "application/vnd.kubernetes.protobuf"
 		restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
