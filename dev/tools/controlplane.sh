@@ -1,46 +1,91 @@
 #!/bin/sh
-# Builds the test control plane (kube-apiserver, etcd, kubectl) from the Go modules pinned in this
-# folder's go.mod and caches the binaries outside the repo. Prints the directory that holds them,
-# which is what envtest reads as KUBEBUILDER_ASSETS. A second run with the same go.mod/go.sum and
-# Go version is a cache hit and returns at once.
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl) from the Go modules pinned in this folder's go.mod and caches the binaries outside the
+# repo. Prints the directory that holds them, which is what envtest reads as KUBEBUILDER_ASSETS.
+# A second run with the same go.mod/go.sum and Go version is a cache hit and returns at once.
+#
+# Two first runs at once (make demo and make test in two terminals) are safe: a lock lets one
+# build while the other waits and then finds the cache warm, and the build goes into a private
+# temporary directory that is renamed into place only when every binary is in it.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 k8s=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod")
 etcd=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$here/go.mod")
-# The cache key is what decides the binaries: the two versions, the Go toolchain and platform.
-key=$(printf '%s %s %s\n' "$k8s" "$etcd" "$(go env GOVERSION GOOS GOARCH | tr '\n' ' ')" | sha256sum | cut -c1-12)
+# What one `go build` makes: each package's binary is named after its last path element.
+pkgs="./etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
+bins="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl"
+# The cache key is what decides the binaries: the versions, the set of binaries, the Go
+# toolchain and platform.
+key=$(printf '%s %s %s %s\n' "$k8s" "$etcd" "$bins" "$(go env GOVERSION GOOS GOARCH | tr '\n' ' ')" | sha256sum | cut -c1-12)
 cache=${KPULSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kpulse}
 dir="$cache/controlplane/$k8s-$key"
 
-if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/etcd" ] && [ -x "$dir/kubectl" ]; then
+complete() {
+	for b in $bins; do
+		[ -x "$1/$b" ] || return 1
+	done
+}
+
+if complete "$dir"; then
 	echo "$dir"
 	exit 0
 fi
 
-mkdir -p "$dir.tmp"
-start=$(date +%s)
 say() { echo "controlplane: $*" >&2; }
-say "building the test control plane (Kubernetes $k8s) into $dir"
-say "first build only: this takes 3-8 minutes on 2 cores; later runs reuse the cache"
-cd "$here"
-n=0
-for target in etcd:./etcd kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver kubectl:k8s.io/kubernetes/cmd/kubectl; do
-	n=$((n + 1))
-	name=${target%%:*}
-	pkg=${target#*:}
-	say "[$n/3] go build $name ($(($(date +%s) - start))s elapsed)"
-	# The background ticker keeps a long compile from looking like a hang.
-	( while sleep 30; do say "      still building $name ($(($(date +%s) - start))s elapsed)"; done ) &
-	ticker=$!
-	if ! CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$dir.tmp/$name" "$pkg"; then
-		kill "$ticker" 2>/dev/null || true
-		say "build of $name failed"
-		exit 1
+mkdir -p "$cache/controlplane"
+
+# The lock: flock(1) where it exists (util-linux, on every Debian), else a mkdir lock. The kernel
+# drops a flock when its holder dies, so a killed build never wedges the next run.
+lock="$cache/controlplane/.build-$key.lock"
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$lock"
+	if ! flock -n 9; then
+		say "another build of the control plane is running (lock $lock); waiting for it"
+		flock 9
 	fi
-	kill "$ticker" 2>/dev/null || true
-done
+else
+	while ! mkdir "$lock.d" 2>/dev/null; do
+		say "another build of the control plane is running (lock $lock.d); waiting for it"
+		sleep 5
+	done
+	trap 'rmdir "$lock.d" 2>/dev/null || true' EXIT
+fi
+if complete "$dir"; then
+	# The build we waited for made it.
+	echo "$dir"
+	exit 0
+fi
+
+tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+ticker=
+cleanup() {
+	[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
+	rm -rf "$tmp"
+	[ -d "$lock.d" ] && rmdir "$lock.d" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start=$(date +%s)
+say "building the test control plane (Kubernetes $k8s, etcd $etcd) into $dir"
+say "first build only: $bins in one go build; 10-30 minutes on 2 cores; later runs reuse the cache"
+cd "$here"
+# The background ticker keeps a long compile from looking like a hang. It lets go of the lock's
+# descriptor and stops with this script, so a killed build leaves nothing holding the lock.
+(exec 9>&-; while sleep 30 && kill -0 $$ 2>/dev/null; do say "  still building ($(($(date +%s) - start))s elapsed; $(ls "$tmp" 2>/dev/null | wc -l)/5 linked)"; done) &
+ticker=$!
+if ! CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/" $pkgs; then
+	say "go build failed (its errors are above)"
+	exit 1
+fi
+kill "$ticker" 2>/dev/null || true
+ticker=
+if ! complete "$tmp"; then
+	say "go build left an incomplete set in $tmp: want $bins"
+	exit 1
+fi
 rm -rf "$dir"
-mv "$dir.tmp" "$dir"
+mv "$tmp" "$dir"
 say "done in $(($(date +%s) - start))s"
 echo "$dir"
