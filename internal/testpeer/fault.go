@@ -65,6 +65,20 @@ func (f Fault) String() string {
 	return s
 }
 
+// Peer is what the integration peers have in common, so that a conformance suite can drive
+// any of them without knowing its service: where the integration points, how to make the
+// service fail, and what came of the requests.
+type Peer interface {
+	URL() string
+	Fail(Fault)
+	// Delivered counts the requests the service took and acted on.
+	Delivered() int
+	// Refusals lists, in order, the status answered to each request refused: 0 for a
+	// hang-up, 202 for one the service accepted and then failed (a Teams flow run, an
+	// Opsgenie request whose status says it failed).
+	Refusals() []int
+}
+
 // Faults is the queue of faults a peer still has to play, safe for concurrent use. The zero
 // value is empty and ready.
 type Faults struct {

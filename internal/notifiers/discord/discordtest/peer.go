@@ -211,6 +211,26 @@ func (p *Peer) Rejected() []Rejection {
 	return append([]Rejection(nil), p.rejected...)
 }
 
+// Delivered counts the executions Discord would have posted.
+func (p *Peer) Delivered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.accepted)
+}
+
+// Refusals lists the status of each refused request (0 for a hang-up).
+func (p *Peer) Refusals() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, len(p.rejected))
+	for i, r := range p.rejected {
+		out[i] = r.Status
+	}
+	return out
+}
+
+var _ testpeer.Peer = (*Peer)(nil)
+
 // errBody is Discord's error answer.
 type errBody struct {
 	Message string         `json:"message"`
@@ -317,7 +337,7 @@ func (p *Peer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A shortened message object: the fields a client reads back.
-	writeJSON(w, http.StatusOK, map[string]any{
+	writeJSON(w, http.StatusOK, encode(map[string]any{
 		"id":         fmt.Sprintf("12908765432100%05d", seq),
 		"type":       0,
 		"content":    msg.Content,
@@ -326,7 +346,7 @@ func (p *Peer) serve(w http.ResponseWriter, r *http.Request) {
 		"embeds":     msg.Embeds,
 		"timestamp":  time.Now().UTC().Format(time.RFC3339Nano),
 		"author":     map[string]any{"id": p.id, "username": orDefault(msg.Username, "kpulse"), "bot": true},
-	})
+	}))
 }
 
 // fault answers f as Discord answers that kind of failure.
@@ -342,8 +362,9 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		// The header is whole seconds, rounded up, as in the docs' example (64.57 -> 65).
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
 		h.Set("X-RateLimit-Scope", "user")
-		body := map[string]any{"message": "You are being rate limited.", "retry_after": after.Seconds(), "global": false}
-		p.record(rj, http.StatusTooManyRequests, 0, "You are being rate limited.", writeJSON(w, http.StatusTooManyRequests, body))
+		b := encode(map[string]any{"message": "You are being rate limited.", "retry_after": after.Seconds(), "global": false})
+		p.record(rj, http.StatusTooManyRequests, 0, "You are being rate limited.", string(b))
+		writeJSON(w, http.StatusTooManyRequests, b)
 	case testpeer.ServerError:
 		p.refuse(w, http.StatusInternalServerError, errBody{Message: "500: Internal Server Error", Code: 0}, rj)
 	case testpeer.Unauthorized:
@@ -367,7 +388,10 @@ func (p *Peer) refuse(w http.ResponseWriter, status int, b errBody, rj Rejection
 	if len(b.Errors) > 0 {
 		reason += ": " + strings.Join(flatten(b.Errors, ""), "; ")
 	}
-	p.record(rj, status, b.Code, reason, writeJSON(w, status, b))
+	body := encode(b)
+	// Record before answering: a client that has the answer finds the rejection listed.
+	p.record(rj, status, b.Code, reason, string(body))
+	writeJSON(w, status, body)
 }
 
 func (p *Peer) record(rj Rejection, status, code int, reason, body string) {
@@ -632,16 +656,19 @@ func readBody(r io.Reader) (b []byte, tooBig bool) {
 	return b, false
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) string {
+// encode marshals an answer; every value given is plain JSON data.
+func encode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		b = []byte(`{"message":"500: Internal Server Error","code":0}`)
-		status = http.StatusInternalServerError
+		return []byte(`{"message":"500: Internal Server Error","code":0}`)
 	}
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-	return string(b)
 }
 
 func orDefault(s, d string) string {

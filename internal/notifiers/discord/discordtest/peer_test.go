@@ -307,8 +307,11 @@ func TestRateLimitFault(t *testing.T) {
 	if len(rj) != 2 || !rj[0].Fault || rj[0].Status != 429 {
 		t.Fatalf("rejected = %+v", rj)
 	}
-	if len(p.Accepted()) != 1 {
+	if len(p.Accepted()) != 1 || p.Delivered() != 1 {
 		t.Fatalf("accepted = %d, want 1", len(p.Accepted()))
+	}
+	if got := p.Refusals(); len(got) != 2 || got[0] != 429 || got[1] != 429 {
+		t.Fatalf("Refusals = %v", got)
 	}
 }
 

@@ -119,6 +119,7 @@ type Request struct {
 	Update         *AlertAction // for Close and AddNote
 	RequestID      string
 	Outcome        string // the request status Opsgenie would report later
+	Failed         bool   // that status says the request failed ("Alert does not exist")
 }
 
 // CreateAlert is the body of POST /v2/alerts.
@@ -253,6 +254,33 @@ func (p *Peer) Alert(alias string) (Alert, bool) {
 	return Alert{}, false
 }
 
+// Delivered counts the requests Opsgenie accepted whose request status says they worked.
+func (p *Peer) Delivered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.accepted {
+		if !r.Failed {
+			n++
+		}
+	}
+	return n
+}
+
+// Refusals lists the status of each refused request: 0 for a hang-up, 202 for one accepted
+// whose request status says it failed.
+func (p *Peer) Refusals() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, len(p.rejected))
+	for i, r := range p.rejected {
+		out[i] = r.Status
+	}
+	return out
+}
+
+var _ testpeer.Peer = (*Peer)(nil)
+
 type errAnswer struct {
 	Message   string            `json:"message"`
 	Errors    map[string]string `json:"errors,omitempty"`
@@ -341,19 +369,18 @@ func (p *Peer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := p.apply(&req)
+	body := encode(map[string]any{"result": "Request will be processed", "took": took, "requestId": rid})
 	p.mu.Lock()
-	req.Outcome = st.Status
+	req.Outcome, req.Failed = st.Status, !st.Success
 	p.accepted = append(p.accepted, req)
 	p.requests[rid] = st
-	p.mu.Unlock()
-	body := writeJSON(w, http.StatusAccepted, map[string]any{"result": "Request will be processed", "took": took, "requestId": rid})
 	if !st.Success {
-		// Opsgenie answered 202; the failure shows only in the request status, and here.
-		rj.Async, rj.Status, rj.Reason, rj.Body = true, http.StatusAccepted, st.Status, body
-		p.mu.Lock()
+		// Opsgenie answers 202; the failure shows only in the request status, and here.
+		rj.Async, rj.Status, rj.Reason, rj.Body = true, http.StatusAccepted, st.Status, string(body)
 		p.rejected = append(p.rejected, rj)
-		p.mu.Unlock()
 	}
+	p.mu.Unlock()
+	writeJSON(w, http.StatusAccepted, body)
 }
 
 // route maps an escaped path to an action, the alert identifier and the method it takes.
@@ -485,7 +512,7 @@ func (p *Peer) status(w http.ResponseWriter, id, rid string, rj Rejection) {
 		"alertId": st.AlertID, "alias": st.Alias, "integrationId": "c9cec2cb-e782-4ebb-bc1d-1b2fa703cf03",
 		"processedAt": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": data, "took": took, "requestId": rid})
+	writeJSON(w, http.StatusOK, encode(map[string]any{"data": data, "took": took, "requestId": rid}))
 }
 
 func validateCreate(c CreateAlert) map[string]string {
@@ -618,10 +645,7 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rid string, rj Rej
 
 func (p *Peer) refuse(w http.ResponseWriter, status int, e errAnswer, rid string, rj Rejection) {
 	e.Took, e.RequestID = took, rid
-	if w.Header().Get("X-RateLimit-State") == "" {
-		w.Header().Set("X-RateLimit-State", "OK")
-	}
-	body := writeJSON(w, status, e)
+	body := encode(e)
 	reason := e.Message
 	if len(e.Errors) > 0 {
 		var fs []string
@@ -631,10 +655,12 @@ func (p *Peer) refuse(w http.ResponseWriter, status int, e errAnswer, rid string
 		sort.Strings(fs)
 		reason += " " + strings.Join(fs, "; ")
 	}
-	rj.Status, rj.Reason, rj.Body = status, reason, body
+	rj.Status, rj.Reason, rj.Body = status, reason, string(body)
+	// Record before answering: a client that has the answer finds the rejection listed.
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.rejected = append(p.rejected, rj)
+	p.mu.Unlock()
+	writeJSON(w, status, body)
 }
 
 func (p *Peer) nextID() string {
@@ -663,13 +689,16 @@ func readBody(r io.Reader) (b []byte, tooBig bool) {
 	return b, false
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) string {
-	b, _ := json.Marshal(v)
+func encode(v any) []byte {
+	b, _ := json.Marshal(v) // plain data: cannot fail
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	if w.Header().Get("X-RateLimit-State") == "" {
 		w.Header().Set("X-RateLimit-State", "OK")
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-	return string(b)
 }

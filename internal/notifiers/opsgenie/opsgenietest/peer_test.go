@@ -154,6 +154,9 @@ func TestCloseOfUnknownAliasIsAcceptedThenFails(t *testing.T) {
 	if a, _ := p.Alert("fp-known"); a.Status != Closed || len(a.Notes) != 1 {
 		t.Fatalf("alert = %+v", a)
 	}
+	if got := p.Refusals(); len(got) != 3 || got[0] != 202 || p.Delivered() != 3 {
+		t.Fatalf("Refusals = %v, Delivered = %d; want three async 202s and three that worked", got, p.Delivered())
+	}
 }
 
 func TestAuth(t *testing.T) {

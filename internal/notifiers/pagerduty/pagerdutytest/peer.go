@@ -243,6 +243,27 @@ func (p *Peer) Alert(dedupKey string) (Alert, bool) {
 	return p.alerts[i], true
 }
 
+// Delivered counts the events PagerDuty accepted (dropped acknowledge/resolve included: the
+// API took them).
+func (p *Peer) Delivered() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.accepted)
+}
+
+// Refusals lists the status of each refused request (0 for a hang-up).
+func (p *Peer) Refusals() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, len(p.rejected))
+	for i, r := range p.rejected {
+		out[i] = r.Status
+	}
+	return out
+}
+
+var _ testpeer.Peer = (*Peer)(nil)
+
 type success struct {
 	Status   string `json:"status"`
 	Message  string `json:"message"`
@@ -308,7 +329,7 @@ func (p *Peer) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.accepted = append(p.accepted, Request{Header: r.Header.Clone(), Body: raw, Event: ev, Outcome: out, DedupKey: key})
 	p.mu.Unlock()
-	writeJSON(w, http.StatusAccepted, success{Status: "success", Message: "Event processed", DedupKey: key})
+	writeJSON(w, http.StatusAccepted, encode(success{Status: "success", Message: "Event processed", DedupKey: key}))
 }
 
 // apply runs the dedup rules of "Alert De-Duplication" on the peer's alerts.
@@ -435,15 +456,17 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 }
 
 func (p *Peer) invalid(w http.ResponseWriter, rj Rejection, errs ...string) {
-	body := writeJSON(w, http.StatusBadRequest, invalid{Status: "invalid event", Message: "Event object is invalid", Errors: errs})
-	p.record(rj, http.StatusBadRequest, strings.Join(errs, "; "), body)
+	body := encode(invalid{Status: "invalid event", Message: "Event object is invalid", Errors: errs})
+	// Record before answering: a client that has the answer finds the rejection listed.
+	p.record(rj, http.StatusBadRequest, strings.Join(errs, "; "), string(body))
+	writeJSON(w, http.StatusBadRequest, body)
 }
 
 func (p *Peer) plain(w http.ResponseWriter, status int, msg string, rj Rejection) {
+	p.record(rj, status, msg, msg)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg)
-	p.record(rj, status, msg, msg)
 }
 
 func (p *Peer) record(rj Rejection, status int, reason, body string) {
@@ -488,10 +511,13 @@ func mediaType(ct string) string {
 	return strings.ToLower(strings.TrimSpace(ct))
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) string {
-	b, _ := json.Marshal(v)
+func encode(v any) []byte {
+	b, _ := json.Marshal(v) // plain data: cannot fail
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-	return string(b)
 }

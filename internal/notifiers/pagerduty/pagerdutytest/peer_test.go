@@ -316,8 +316,11 @@ func TestDisconnectFault(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("got %d, want a network error", resp.StatusCode)
 	}
-	if p.IncidentCount() != 0 || len(p.Rejected()) != 1 {
+	if p.IncidentCount() != 0 || len(p.Rejected()) != 1 || p.Delivered() != 0 {
 		t.Fatalf("incidents %d, rejected %d", p.IncidentCount(), len(p.Rejected()))
+	}
+	if got := p.Refusals(); len(got) != 1 || got[0] != 0 {
+		t.Fatalf("Refusals = %v, want [0] for a hang-up", got)
 	}
 }
 
