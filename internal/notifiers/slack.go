@@ -65,6 +65,10 @@ type slackNotifier struct {
 	safeURL    string
 	client     *http.Client
 	userAgent  string
+
+	// redact removes the token, and every part of the webhook URL and of apiURL, from what Slack
+	// or a library answers.
+	redact redactor
 }
 
 func newSlack(name string, settings any, deps Deps) (Notifier, error) {
@@ -109,6 +113,7 @@ func newSlack(name string, settings any, deps Deps) (Notifier, error) {
 			return nil, err
 		}
 		s.api = slack.New(s.token.Reveal(), slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(deps.HTTPClient))
+		s.redact = newRedactor([]string{s.apiURL}, s.token.Reveal())
 		return s, nil
 	}
 	s.webhookURL = seal(secrets.get(cfg.WebhookURLFrom))
@@ -121,6 +126,7 @@ func newSlack(name string, settings any, deps Deps) (Notifier, error) {
 		return nil, err
 	}
 	s.safeURL = redactURL(s.webhookURL.Reveal())
+	s.redact = newRedactor([]string{s.webhookURL.Reveal()})
 	client := *deps.HTTPClient
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s.client = &client
@@ -297,17 +303,17 @@ func (s *slackNotifier) postWebhook(ctx context.Context, msg slackMessage) error
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return s.errorf("post webhook: %s: %s", s.safeURL, s.scrub(err.Error()))
+		return s.errorf("post webhook: %s: %w", s.safeURL, s.redact.wrap(err))
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	excerpt := s.redact.readExcerpt(resp.Body, maxErrorBody)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDiscardBody))
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
 		return nil
 	}
 	msg2 := fmt.Sprintf("post webhook: %s answered %d %s", s.safeURL, code, http.StatusText(code))
-	if b := s.scrub(strings.TrimSpace(strings.ToValidUTF8(string(snippet), ""))); b != "" {
+	if b := excerpt; b != "" {
 		msg2 += fmt.Sprintf(": %q", b)
 	}
 	e := s.errorf("%s", msg2)
@@ -328,17 +334,6 @@ func (s *slackNotifier) errorf(format string, args ...any) error {
 	return fmt.Errorf("notifiers: slack %q: "+format, append([]any{s.name}, args...)...)
 }
 
-// scrub removes the token and the webhook URL (and its path, which is the secret part) from text
-// a peer or a library produced.
-func (s *slackNotifier) scrub(text string) string {
-	secrets := []string{s.token.Reveal(), s.webhookURL.Reveal()}
-	if u, err := url.Parse(s.webhookURL.Reveal()); err == nil && len(u.Path) > 1 {
-		secrets = append(secrets, u.Path, u.EscapedPath())
-	}
-	for _, sec := range secrets {
-		if len(sec) > 1 {
-			text = strings.ReplaceAll(text, sec, redacted)
-		}
-	}
-	return text
-}
+// scrub removes the token and every part of the configured URLs from text a peer or a library
+// produced.
+func (s *slackNotifier) scrub(text string) string { return s.redact.scrub(text) }
