@@ -139,8 +139,10 @@ func newSlack(name string, settings any, deps Deps) (Notifier, error) {
 // (webhook mode, or the reference was lost) every message is posted on its own.
 func (s *slackNotifier) Notify(ctx context.Context, n Notification) error {
 	m := NewMessage(n)
+	// A test send waits behind real alerts for its turn in the pace (pacer).
+	low := n.Kind == KindTest
 	if s.api == nil {
-		return s.postWebhook(ctx, renderSlack(m))
+		return s.postWebhook(ctx, low, renderSlack(m))
 	}
 	fp := n.Incident.Fingerprint
 	var ref slackRef
@@ -161,13 +163,13 @@ func (s *slackNotifier) Notify(ctx context.Context, n Notification) error {
 		if err := s.update(ctx, ref, renderSlack(m)); err != nil {
 			return err
 		}
-		_, err := s.post(ctx, "post reply", ref.channel, renderSlackReply(m), slack.MsgOptionTS(ref.ts))
+		_, err := s.post(ctx, false, "post reply", ref.channel, renderSlackReply(m), slack.MsgOptionTS(ref.ts))
 		return err
 	case n.Kind == KindFiring && n.Why == incident.WhyRepeat && ref.ok():
-		_, err := s.post(ctx, "post reply", ref.channel, renderSlack(m), slack.MsgOptionTS(ref.ts), slack.MsgOptionBroadcast())
+		_, err := s.post(ctx, false, "post reply", ref.channel, renderSlack(m), slack.MsgOptionTS(ref.ts), slack.MsgOptionBroadcast())
 		return err
 	}
-	posted, err := s.post(ctx, "post message", s.channel, renderSlack(m))
+	posted, err := s.post(ctx, low, "post message", s.channel, renderSlack(m))
 	if err == nil && n.Kind == KindFiring && fp != "" && s.threads != nil {
 		s.threads.Put(fp, s.name, posted.String())
 	}
@@ -210,9 +212,9 @@ func (s *slackNotifier) options(msg slackMessage, extra ...slack.MsgOption) []sl
 
 // post posts msg to channel (the configured one, or the conversation ID of a thread), after its
 // turn in the pace of the configured conversation.
-func (s *slackNotifier) post(ctx context.Context, op, channel string, msg slackMessage, extra ...slack.MsgOption) (slackRef, error) {
-	if err := s.pacer.wait(ctx, s.paceKey()); err != nil {
-		return slackRef{}, s.errorf("%s: waiting for the pace of one message per %s: %w", op, SlackPace, err)
+func (s *slackNotifier) post(ctx context.Context, low bool, op, channel string, msg slackMessage, extra ...slack.MsgOption) (slackRef, error) {
+	if err := s.pacer.wait(ctx, s.paceKey(), low); err != nil {
+		return slackRef{}, s.errorf("%s: %s: %w", op, paceWaitText(low), err)
 	}
 	ch, ts, err := s.api.PostMessageContext(ctx, channel, s.options(msg, extra...)...)
 	if err != nil {
@@ -221,10 +223,18 @@ func (s *slackNotifier) post(ctx context.Context, op, channel string, msg slackM
 	return slackRef{channel: ch, ts: ts}, nil
 }
 
+// paceWaitText says what a send was doing when its context ended in the pacer.
+func paceWaitText(low bool) string {
+	if low {
+		return fmt.Sprintf("not sent: waiting behind real alerts for a turn in the pace of one message per %s", SlackPace)
+	}
+	return fmt.Sprintf("waiting for the pace of one message per %s", SlackPace)
+}
+
 // update rewrites the firing message. A message that is gone or can no longer be edited is not
 // an error: the reply still tells the story.
 func (s *slackNotifier) update(ctx context.Context, ref slackRef, msg slackMessage) error {
-	if err := s.pacer.wait(ctx, s.paceKey()); err != nil {
+	if err := s.pacer.wait(ctx, s.paceKey(), false); err != nil {
 		return s.errorf("update message: waiting for the pace of one message per %s: %w", SlackPace, err)
 	}
 	_, _, _, err := s.api.UpdateMessageContext(ctx, ref.channel, ref.ts, s.options(msg)...)
@@ -279,7 +289,7 @@ func (s *slackNotifier) apiError(op string, err error) error {
 // postWebhook posts msg to the incoming webhook. Slack answers 200 "ok"; 429 with Retry-After
 // is retried when asked; other 4xx ("invalid_payload", 403 "invalid_token", 404 "no_service")
 // are permanent.
-func (s *slackNotifier) postWebhook(ctx context.Context, msg slackMessage) error {
+func (s *slackNotifier) postWebhook(ctx context.Context, low bool, msg slackMessage) error {
 	body, err := json.Marshal(struct {
 		slackMessage
 		UnfurlLinks bool `json:"unfurl_links"`
@@ -288,8 +298,8 @@ func (s *slackNotifier) postWebhook(ctx context.Context, msg slackMessage) error
 	if err != nil {
 		return Permanent(s.errorf("encode message: %w", err))
 	}
-	if err := s.pacer.wait(ctx, s.paceKey()); err != nil {
-		return s.errorf("post webhook: waiting for the pace of one message per %s: %w", SlackPace, err)
+	if err := s.pacer.wait(ctx, s.paceKey(), low); err != nil {
+		return s.errorf("post webhook: %s: %w", paceWaitText(low), err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.webhookURL.Reveal(), bytes.NewReader(body))
 	if err != nil {
