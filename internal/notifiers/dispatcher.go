@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,7 @@ func NewDispatcher(channels []Channel, opts DispatcherOptions) *Dispatcher {
 			depth:    opts.Metrics.QueueDepth.WithLabelValues(ch.Name),
 			storms:   opts.Metrics.Digests.WithLabelValues(ch.Name, "storm"),
 			overflow: opts.Metrics.Digests.WithLabelValues(ch.Name, "overflow"),
+			panics:   opts.Metrics.NotifierPanics.WithLabelValues(ch.Name),
 		}
 		d.workers = append(d.workers, w)
 		d.byName[ch.Name] = w
@@ -360,6 +362,7 @@ type worker struct {
 
 	success, retry, failed, dropped prometheus.Counter
 	storms, overflow                prometheus.Counter
+	panics                          prometheus.Counter
 	duration, latency               prometheus.Observer
 	depth                           prometheus.Gauge
 }
@@ -687,22 +690,63 @@ func (w *worker) retryDelay(err error, attempts int) time.Duration {
 var errAttemptTimeout = errors.New("delivery attempt timed out")
 
 // attempt calls the notifier once, bounded by Timeout on the dispatcher's clock. A panic in a
-// notifier becomes a permanent error: one broken integration must not take the others down.
+// notifier must neither take the other channels down nor lose the notification: it is logged and
+// counted (kpulse_notifier_panics_total), and a minimal fallback message (fallbackNotification)
+// goes through the same channel in its place, within the same attempt. Only when the fallback
+// fails too does the attempt fail: as the fallback's error says (a retry renders n again), or
+// permanently when the fallback panicked as well.
 func (w *worker) attempt(ctx context.Context, n Notification) (took time.Duration, err error) {
 	actx, stop := withClockTimeout(ctx, w.opts.Clock, w.opts.Timeout, errAttemptTimeout)
 	start := w.opts.Clock.Now()
 	ch := w.channel()
 	defer func() {
-		if r := recover(); r != nil {
-			err = Permanent(fmt.Errorf("notifiers: %s %q: panic: %v", ch.Type, ch.Name, r))
-		}
 		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
 			err = fmt.Errorf("%w (attempt timed out after %s)", err, w.opts.Timeout)
 		}
 		stop()
 		took = w.opts.Clock.Since(start)
 	}()
-	return 0, ch.Notifier.Notify(actx, n)
+	err = w.notify(actx, ch, n)
+	var p *panicError
+	if !errors.As(err, &p) {
+		return 0, err
+	}
+	w.panicked(n, p)
+	fb, ok := fallbackNotification(n)
+	if !ok {
+		return 0, err
+	}
+	ferr := w.notify(actx, ch, fb)
+	var fp *panicError
+	switch {
+	case ferr == nil:
+		w.log.Warn("sent a minimal fallback message in place of the one whose rendering panicked",
+			"fingerprint", fb.Incident.Fingerprint, "kind", n.Kind)
+		return 0, nil
+	case errors.As(ferr, &fp):
+		w.panicked(fb, fp)
+		return 0, fmt.Errorf("%w; its minimal fallback message panicked too", err)
+	default:
+		return 0, fmt.Errorf("%s; its minimal fallback message failed: %w", p.Error(), ferr)
+	}
+}
+
+// notify calls the notifier, turning a panic into a permanent *panicError.
+func (w *worker) notify(ctx context.Context, ch Channel, n Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(&panicError{typ: ch.Type, channel: ch.Name, value: r, stack: debug.Stack()})
+		}
+	}()
+	return ch.Notifier.Notify(ctx, n)
+}
+
+// panicked logs a notifier's panic, with its stack, and counts it.
+func (w *worker) panicked(n Notification, p *panicError) {
+	w.log.Error("notifier panicked on a notification; a minimal fallback message is sent in its place",
+		"fingerprint", safeText(n.Incident.Fingerprint, maxNameBytes), "kind", n.Kind,
+		"panic", safeText(fmt.Sprint(p.value), 500), "stack", string(p.stack))
+	w.panics.Inc()
 }
 
 // drain runs once ctx has ended: it refuses new notifications, tries each queued one once within

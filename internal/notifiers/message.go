@@ -87,8 +87,15 @@ type Message struct {
 	Fingerprint string
 }
 
+// renderHook, when set, is called by NewMessage before anything else: tests set it to make the
+// rendering of a chosen notification panic, in every channel. It is nil in the daemon.
+var renderHook func(Notification)
+
 // NewMessage builds the Message of n.
 func NewMessage(n Notification) Message {
+	if renderHook != nil {
+		renderHook(n)
+	}
 	inc := n.Incident
 	latest := inc.Latest
 	m := Message{
@@ -166,6 +173,11 @@ func digestMessage(m *Message, d *Digest) {
 	shown := d.Entries[:min(len(d.Entries), MaxDigestLines)]
 	for _, e := range shown {
 		inc := e.Incident
+		if inc.Key == (incident.Key{}) {
+			// A fallback digest (fallbackNotification) keeps only the fingerprints.
+			fmt.Fprintf(&b, "%s incident %s\n", statusWord(e.Kind), inc.Fingerprint)
+			continue
+		}
 		fmt.Fprintf(&b, "%s %s %s/%s/%s (%d pods)\n", statusWord(e.Kind), inc.Key.Class, inc.Key.Namespace,
 			inc.Key.Workload.Kind, inc.Key.Workload.Name, len(inc.Members))
 	}
