@@ -20,6 +20,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/incident"
+	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 const (
@@ -80,6 +81,11 @@ func newFakeSlack(t *testing.T, respond func(call int, c slackCall, w http.Respo
 			f.calls = append(f.calls, c)
 			f.mu.Unlock()
 			if f.respond != nil && f.respond(call, c, w) {
+				return
+			}
+			// Refuse what Slack refuses, so that a message over a limit fails the test.
+			if code := testpeer.CheckSlackMessage(values.Get("text"), values.Get("blocks"), values.Get("attachments")); code != "" {
+				slackError(code)(call, c, w)
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
