@@ -36,6 +36,7 @@ var defaults = map[string]any{
 	"enrichment.concurrency":       4,
 	"delivery.digest.threshold":    20,
 	"delivery.digest.window":       "1m",
+	"delivery.digest.maxWait":      "10s",
 	"delivery.drainTimeout":        "5s",
 	"state.store":                  "configmap",
 	"state.namespace":              "",

@@ -27,6 +27,7 @@ const (
 	DefaultDrainTimeout   = 5 * time.Second
 	DefaultQueueLimit     = 10000
 	DefaultDigestWindow   = time.Minute
+	DefaultDigestMaxWait  = 10 * time.Second
 )
 
 // maxRetryAfter caps the delay a peer may ask for: a Retry-After of a day would otherwise park a
@@ -57,11 +58,15 @@ type DispatcherOptions struct {
 	// Jitter returns a number in [0, 1); default math/rand/v2.Float64.
 	Jitter func() float64
 	// DigestThreshold and DigestWindow pace each channel on its own: once DigestThreshold
-	// notifications have entered a channel's queue within DigestWindow, the next ones within the
-	// window are folded into one digest message, sent when the window closes. 0 turns storm
-	// digests off. A full queue folds into a digest too (cause "overflow"), whatever these are.
+	// notifications have entered a channel's queue within DigestWindow, the next ones are folded
+	// into a digest message. 0 turns storm digests off. A full queue folds into a digest too
+	// (cause "overflow"), whatever these are.
 	DigestThreshold int
 	DigestWindow    time.Duration
+	// DigestMaxWait is the longest a notification waits in a digest: a digest leaves at most
+	// DigestMaxWait after the first notification folded into it, and while a storm goes on,
+	// digests leave on a steady beat of one per DigestMaxWait. Default 10s, at most DigestWindow.
+	DigestMaxWait time.Duration
 	// OnOutcome, when set, is told how each queued notification left its channel's queue:
 	// delivered (err nil) or given up (err set); digest says it went out folded in a digest. It is
 	// not called for notifications still queued at shutdown: those stay owed (Resumable).
@@ -106,6 +111,10 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 	if o.DigestWindow <= 0 {
 		o.DigestWindow = DefaultDigestWindow
 	}
+	if o.DigestMaxWait <= 0 {
+		o.DigestMaxWait = DefaultDigestMaxWait
+	}
+	o.DigestMaxWait = min(o.DigestMaxWait, o.DigestWindow)
 	if o.OnOutcome == nil {
 		o.OnOutcome = func(string, Notification, error, bool) {}
 	}
@@ -356,9 +365,11 @@ type worker struct {
 	// waits for their context; Enriched queues them.
 	awaiting map[string]int
 	// recent are the times at which notifications entered the queue within the digest window;
-	// open is the digest collecting now, if any.
-	recent []time.Time
-	open   *digest
+	// open is the digest collecting now, if any; lastClose is when the latest digest closes (or
+	// closed), the beat the next digest of a storm keeps.
+	recent    []time.Time
+	open      *digest
+	lastClose time.Time
 
 	success, retry, failed, dropped prometheus.Counter
 	storms, overflow                prometheus.Counter
@@ -474,19 +485,32 @@ func (w *worker) enqueue(n Notification) {
 }
 
 // fold starts a digest holding n: it takes one place in the queue, however many it collects.
-// Call with mu held.
+// It closes, and leaves, DigestMaxWait after n at the latest: so no notification waits longer for
+// a digest. While a storm goes on (the previous digest closed within DigestWindow), it closes on
+// the beat of the previous one, the first multiple of DigestMaxWait after now, so that a storm
+// gives one digest per DigestMaxWait. Call with mu held.
 func (w *worker) fold(n Notification, now time.Time, cause string) {
-	w.open = &digest{closes: now.Add(w.opts.DigestWindow), cause: cause, folded: []Notification{n}}
+	wait := w.opts.DigestMaxWait
+	closes := now.Add(wait)
+	if last := w.lastClose; !last.IsZero() && now.Sub(last) < w.opts.DigestWindow {
+		if now.Before(last) {
+			closes = last
+		} else {
+			closes = last.Add((now.Sub(last)/wait + 1) * wait)
+		}
+	}
+	w.lastClose = closes
+	w.open = &digest{closes: closes, cause: cause, folded: []Notification{n}}
 	w.queue = append(w.queue, &item{queued: now, digest: w.open})
 	w.depth.Inc()
 	if cause == "overflow" {
 		w.overflow.Inc()
 		w.log.Error("channel queue is full; further notifications are collected into one digest message",
-			"queueLimit", w.opts.QueueLimit, "window", w.opts.DigestWindow.String())
+			"queueLimit", w.opts.QueueLimit, "maxWait", w.opts.DigestMaxWait.String())
 	} else {
 		w.storms.Inc()
-		w.log.Warn("notification storm; further notifications within the window are collected into one digest message",
-			"threshold", w.opts.DigestThreshold, "window", w.opts.DigestWindow.String())
+		w.log.Warn("notification storm; further notifications are collected into digest messages, one per maxWait",
+			"threshold", w.opts.DigestThreshold, "window", w.opts.DigestWindow.String(), "maxWait", w.opts.DigestMaxWait.String())
 	}
 }
 
