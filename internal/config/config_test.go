@@ -60,6 +60,22 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 }
 
+// TestDigestMaxWaitFollowsAShortWindow: maxWait defaults to 10s, or to a shorter window; a value
+// set explicitly is validated as it is.
+func TestDigestMaxWaitFollowsAShortWindow(t *testing.T) {
+	cfg, err := load(t, "delivery:\n  digest:\n    window: 4s\n")
+	if err != nil || cfg.Delivery.Digest.MaxWait != 4*time.Second {
+		t.Fatalf("window 4s: maxWait %v, err %v; want 4s", cfg.Delivery.Digest.MaxWait, err)
+	}
+	if cfg, err = load(t, "delivery:\n  digest:\n    window: 2m\n    maxWait: 30s\n"); err != nil || cfg.Delivery.Digest.MaxWait != 30*time.Second {
+		t.Fatalf("maxWait 30s: got %v, err %v", cfg.Delivery.Digest.MaxWait, err)
+	}
+	t.Setenv("KPULSE_DELIVERY_DIGEST_MAXWAIT", "5s")
+	if _, err := load(t, "delivery:\n  digest:\n    window: 4s\n"); err == nil || !strings.Contains(err.Error(), "delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, 4s (got 5s)") {
+		t.Fatalf("maxWait 5s from the environment with a 4s window: err %v", err)
+	}
+}
+
 func TestPrecedence(t *testing.T) {
 	t.Setenv("KPULSE_LISTEN", ":9000")
 	t.Setenv("KPULSE_INCIDENTS_STABLEWINDOW", "2m")

@@ -129,6 +129,12 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	if err != nil {
 		problems = append(problems, decodeProblems(err, v, spelled)...)
 	}
+	// delivery.digest.maxWait defaults to 10s, or to the window when that is shorter, so that a
+	// config setting only a short window stays valid. A value set in the file or the environment
+	// is validated as it is.
+	if d := &cfg.Delivery.Digest; !v.InConfig("delivery.digest.maxwait") && os.Getenv("KPULSE_DELIVERY_DIGEST_MAXWAIT") == "" && d.Window > 0 {
+		d.MaxWait = min(d.MaxWait, d.Window)
+	}
 	if err := cfg.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
