@@ -39,7 +39,8 @@ func newStormRig(t *testing.T, opts DispatcherOptions) *stormRig {
 }
 
 // settled reports that everything due has been delivered: what is left in the queue are
-// digests still collecting.
+// digests still collecting, and the worker waits for the first to close on its one timer (so
+// that the clock never moves between the worker reading it and setting that timer).
 func (r *stormRig) settled() bool {
 	r.w.mu.Lock()
 	defer r.w.mu.Unlock()
@@ -49,7 +50,7 @@ func (r *stormRig) settled() bool {
 			return false
 		}
 	}
-	return true
+	return len(r.w.queue) == 0 || r.h.clock.Waiters() == 1
 }
 
 // nextClose is the earliest close of a digest in the queue.

@@ -43,6 +43,9 @@ func newRealChannels(t *testing.T, h *harness, opts DispatcherOptions) *realChan
 		t.Fatal(err)
 	}
 	opts.Clock, opts.Metrics, opts.Logger = h.clock, h.metrics, testLogger(h.logs)
+	// The clock moves a pace at a time while SMTP and HTTP take real time: no attempt may time
+	// out meanwhile.
+	opts.Timeout = time.Hour
 	if opts.Jitter == nil {
 		opts.Jitter = func() float64 { return 0 }
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kpulse/kpulse/internal/config"
 )
@@ -183,7 +184,7 @@ func deliverOnce(t *testing.T, ch config.Channel, secrets MapSecrets, client *ht
 		t.Fatal(err)
 	}
 	h.d = NewDispatcher(chans, DispatcherOptions{Clock: h.clock, Metrics: h.metrics, Logger: testLogger(h.logs),
-		Jitter: func() float64 { return 0 }, MaxAge: 1, OnOutcome: func(_ string, _ Notification, err error, _ bool) {
+		Jitter: func() float64 { return 0 }, MaxAge: 1, Timeout: time.Hour, OnOutcome: func(_ string, _ Notification, err error, _ bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			outcomes = append(outcomes, fmt.Sprint(err))
