@@ -64,7 +64,7 @@ func TestQuickBench(t *testing.T) {
 	if s := r.Storm; s == nil || s.Firing == 0 {
 		t.Errorf("storm: no firing message: %+v", s)
 	}
-	if d := r.Digest; d == nil || d.Digested == 0 || d.Alone+d.Digested != o.StormDeployments || d.WorstWaitSeconds <= 0 {
+	if d := r.Digest; d == nil || d.Alone != o.DigestThreshold || d.Alone+d.Digested != o.StormDeployments || d.WorstWaitSeconds <= 0 {
 		t.Errorf("digest storm: no digested alert measured: %+v", d)
 	}
 }

@@ -58,6 +58,9 @@ func runDigestStorm(ctx context.Context, cl *cluster, sk *sink, spec subjectSpec
 	// A subject of its own name, so that its log (kpulse-digest.log) does not replace the
 	// detailed run's.
 	spec.name, spec.dir, spec.profile, spec.digestThreshold = "kpulse-digest", o.Dir, false, o.DigestThreshold
+	// A state of its own: what the detailed run still owed (the resolves of its probes) would be
+	// resumed at start and count toward the threshold.
+	spec.env = append(spec.env, "KPULSE_STATE_STORE=memory")
 	p, err := startSubject(ctx, spec)
 	if err != nil {
 		return nil, err

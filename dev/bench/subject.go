@@ -33,6 +33,8 @@ type subjectSpec struct {
 	// digestThreshold turns storm digests on for kpulse (delivery.digest.threshold); 0 leaves
 	// them off.
 	digestThreshold int
+	// env is added to the subject's environment.
+	env []string
 }
 
 // proc is a running subject.
@@ -116,6 +118,7 @@ func startSubject(ctx context.Context, spec subjectSpec) (*proc, error) {
 			}
 		}
 	}
+	env = append(env, spec.env...)
 	logf, err := os.Create(filepath.Join(spec.dir, spec.name+".log"))
 	if err != nil {
 		return nil, err
