@@ -90,6 +90,11 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintf(out, "  goroutines %d -> %d, heap %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB (before the storm -> after it resolved)\n",
 			s.GoroutinesBefore, s.GoroutinesAfter, mib(s.HeapBefore), mib(s.HeapAfter), mib(s.RSSBefore), mib(s.RSSAfter))
 	}
+	if d := r.Digest; d != nil {
+		fmt.Fprintf(out, "\nDigest storm: the same, with storm digests on (threshold %d, default window and maxWait)\n", d.Threshold)
+		fmt.Fprintf(out, "  %d of %d alerts alone, %d in %d digests; worst wait of a digested alert %.2fs (its transition to its digest at the sink)\n",
+			d.Alone, d.Deployments, d.Digested, d.Digests, d.WorstWaitSeconds)
+	}
 	if len(r.Soak) > 0 {
 		fmt.Fprintf(out, "\nSoak: churn at %d/s for %s\n", r.Options.ChurnRate, r.Options.Soak)
 		fmt.Fprintln(w, "minute\tRSS MiB\theap MiB\tgoroutines\tupdates\t")

@@ -99,6 +99,7 @@ type report struct {
 	Sizes    []*sizeResult          `json:"sizes"`
 	Runs     map[string]*subjectRun `json:"latencyAndCpu"`
 	Storm    *storm                 `json:"storm,omitempty"`
+	Digest   *digestStorm           `json:"digestStorm,omitempty"`
 	Soak     []soakSample           `json:"soak,omitempty"`
 	Profiles string                 `json:"profiles,omitempty"`
 	Seconds  float64                `json:"seconds"`
@@ -265,6 +266,9 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 					if derr := cl.cleanup(context.WithoutCancel(ctx)); derr != nil && err == nil {
 						err = derr
 					}
+				}
+				if err == nil && detailed && name == "kpulse" && o.StormPods > 0 && o.DigestThreshold > 0 {
+					r.Digest, err = runDigestStorm(ctx, cl, sk, sp, o)
 				}
 				if err != nil {
 					return r, err

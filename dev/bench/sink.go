@@ -26,7 +26,14 @@ type sink struct {
 	url     string
 	mu      sync.Mutex
 	log     []arrival
+	digests []digestArrival
 	waiters map[string]chan time.Time
+}
+
+// digestArrival is one digest document kpulse sent: when it arrived and what it stands for.
+type digestArrival struct {
+	at      time.Time
+	entries []notifiers.PayloadDigestEntry
 }
 
 func newSink() (*sink, error) {
@@ -53,6 +60,11 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.key, a.status = p.Workload.Name, p.Status
+		if p.Status == "digest" {
+			s.mu.Lock()
+			s.digests = append(s.digests, digestArrival{at: at, entries: p.Digest})
+			s.mu.Unlock()
+		}
 	case "/floor":
 		var p struct{ Pod string }
 		_ = json.Unmarshal(body, &p)
@@ -95,6 +107,19 @@ func (s *sink) since(t time.Time, prefix string) []arrival {
 	for _, a := range s.log {
 		if a.at.After(t) && strings.HasPrefix(a.key, prefix) {
 			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// digestsSince returns the digest documents that arrived after t.
+func (s *sink) digestsSince(t time.Time) []digestArrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []digestArrival
+	for _, d := range s.digests {
+		if d.at.After(t) {
+			out = append(out, d)
 		}
 	}
 	return out

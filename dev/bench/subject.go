@@ -22,7 +22,7 @@ const childEnv = "KPULSE_BENCH_CHILD"
 // subjectSpec says how to start one subject: the floor (this binary in floor mode) or kpulse
 // (the built daemon, or this binary running the daemon in-process when profiling).
 type subjectSpec struct {
-	name       string // "floor" or "kpulse"
+	name       string // "floor", or kpulse under any other name ("kpulse", "kpulse-digest")
 	kpulseBin  string // the daemon's binary; empty: this binary in kpulse mode
 	floorBin   string // the floor's binary; empty: this binary in floor mode
 	kubeconfig string
@@ -30,6 +30,11 @@ type subjectSpec struct {
 	dir        string // config, logs and profiles
 	goMemLimit string
 	profile    bool
+	// digestThreshold turns storm digests on for kpulse (delivery.digest.threshold); 0 leaves
+	// them off.
+	digestThreshold int
+	// env is added to the subject's environment.
+	env []string
 }
 
 // proc is a running subject.
@@ -94,9 +99,10 @@ func startSubject(ctx context.Context, spec subjectSpec) (*proc, error) {
 	default:
 		// The bench's sink is a machine: every incident gets its own message, no storm digest
 		// (delivery.digest; by default 20 messages a minute, then one digest), so that each probe
-		// is timed and the storm counts one message per incident. An environment variable, so a
-		// daemon without that key ignores it.
-		env = append(env, "KPULSE_DELIVERY_DIGEST_THRESHOLD=0")
+		// is timed and the storm counts one message per incident; the digest storm alone turns
+		// them on (digestThreshold). An environment variable, so a daemon without that key ignores
+		// it.
+		env = append(env, fmt.Sprintf("KPULSE_DELIVERY_DIGEST_THRESHOLD=%d", spec.digestThreshold))
 		cfg := filepath.Join(spec.dir, "kpulse.yaml")
 		if err := os.WriteFile(cfg, []byte(kpulseConfig(spec.sinkURL)), 0o600); err != nil {
 			return nil, err
@@ -112,6 +118,7 @@ func startSubject(ctx context.Context, spec subjectSpec) (*proc, error) {
 			}
 		}
 	}
+	env = append(env, spec.env...)
 	logf, err := os.Create(filepath.Join(spec.dir, spec.name+".log"))
 	if err != nil {
 		return nil, err

@@ -205,6 +205,7 @@ func New(opts Options) (*App, error) {
 		DrainTimeout:    cfg.Delivery.DrainTimeout,
 		DigestThreshold: cfg.Delivery.Digest.Threshold,
 		DigestWindow:    cfg.Delivery.Digest.Window,
+		DigestMaxWait:   cfg.Delivery.Digest.MaxWait,
 		OnOutcome:       a.settle,
 		Resumable:       a.state != nil,
 	})

@@ -250,6 +250,7 @@ func TestFaultLoad(t *testing.T) {
 	h := start(t, func(c *config.Config, _ *sink) {
 		c.Delivery.Digest.Threshold = 20
 		c.Delivery.Digest.Window = 5 * time.Second
+		c.Delivery.Digest.MaxWait = 5 * time.Second
 		c.Enrichment.Events, c.Enrichment.LogLines = 0, 0
 	})
 	ctx := context.Background()
@@ -391,7 +392,7 @@ func TestFirstStartOnABrokenCluster(t *testing.T) {
 		must[*corev1.Pod](t)(k.CrashLoop(ctx, p, testbed.AppContainer, 2))
 	}
 	h := startIn(t, ns, func(c *config.Config, _ *sink) {
-		c.Delivery.Digest.Threshold, c.Delivery.Digest.Window = 5, 3*time.Second
+		c.Delivery.Digest.Threshold, c.Delivery.Digest.Window, c.Delivery.Digest.MaxWait = 5, 3*time.Second, 3*time.Second
 		c.Enrichment.Events, c.Enrichment.LogLines = 0, 0
 	})
 	told := map[string]int{}

@@ -34,7 +34,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != ":8080" || cfg.Incidents.StableWindow != 60*time.Second || cfg.Incidents.RepeatInterval != 0 ||
-		cfg.Delivery.MaxAge != time.Hour || cfg.Delivery.QueueLimit != 10000 || len(cfg.Channels) != 0 {
+		cfg.Delivery.MaxAge != time.Hour || cfg.Delivery.QueueLimit != 10000 || len(cfg.Channels) != 0 ||
+		cfg.Delivery.Digest.Threshold != 20 || cfg.Delivery.Digest.Window != time.Minute || cfg.Delivery.Digest.MaxWait != 10*time.Second {
 		t.Fatalf("unexpected defaults: %+v", cfg)
 	}
 }
@@ -56,6 +57,22 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if typ, _ := cfg.Channels[1].Type(); typ != "webhook" || cfg.Channels[1].Webhook.Headers["x-team"] != "platform" {
 		t.Errorf("channels[1] = %q %+v", typ, cfg.Channels[1].Webhook)
+	}
+}
+
+// TestDigestMaxWaitFollowsAShortWindow: maxWait defaults to 10s, or to a shorter window; a value
+// set explicitly is validated as it is.
+func TestDigestMaxWaitFollowsAShortWindow(t *testing.T) {
+	cfg, err := load(t, "delivery:\n  digest:\n    window: 4s\n")
+	if err != nil || cfg.Delivery.Digest.MaxWait != 4*time.Second {
+		t.Fatalf("window 4s: maxWait %v, err %v; want 4s", cfg.Delivery.Digest.MaxWait, err)
+	}
+	if cfg, err = load(t, "delivery:\n  digest:\n    window: 2m\n    maxWait: 30s\n"); err != nil || cfg.Delivery.Digest.MaxWait != 30*time.Second {
+		t.Fatalf("maxWait 30s: got %v, err %v", cfg.Delivery.Digest.MaxWait, err)
+	}
+	t.Setenv("KPULSE_DELIVERY_DIGEST_MAXWAIT", "5s")
+	if _, err := load(t, "delivery:\n  digest:\n    window: 4s\n"); err == nil || !strings.Contains(err.Error(), "delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, 4s (got 5s)") {
+		t.Fatalf("maxWait 5s from the environment with a 4s window: err %v", err)
 	}
 }
 
@@ -96,6 +113,8 @@ func TestBadConfigNamesEveryProblem(t *testing.T) {
 		{"missing name", "channels:\n- log: {}\n", []string{"channels[0].name: required"}},
 		{"bad webhook url", "channels:\n- name: a\n  webhook:\n    url: ftp://x\n", []string{`channels[0].webhook.url: scheme must be http or https`}},
 		{"bad level", "log:\n  level: loud\n", []string{`log.level: "loud" is not one of`}},
+		{"digest maxWait zero", "delivery:\n  digest:\n    maxWait: 0s\n", []string{"delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, 1m0s (got 0s)"}},
+		{"digest maxWait past the window", "delivery:\n  digest:\n    window: 30s\n    maxWait: 31s\n", []string{"delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, 30s (got 31s)"}},
 		{"all at once", "clustrName: x\nlog:\n  level: loud\nincidents:\n  stableWindow: 0s\n", []string{"clustrName: unknown key", "log.level:", "incidents.stableWindow: must be"}},
 	}
 	for _, tc := range cases {

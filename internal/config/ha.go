@@ -32,9 +32,13 @@ type LeaderElection struct {
 // Digest collapses storms, per channel.
 type Digest struct {
 	// Threshold: once this many notifications entered a channel's queue within Window, the
-	// next ones within the window go out as one digest message. 0 turns storm digests off.
+	// next ones are folded into digest messages. 0 turns storm digests off.
 	Threshold int           `mapstructure:"threshold"`
 	Window    time.Duration `mapstructure:"window"`
+	// MaxWait is the longest a notification waits in a digest: a digest leaves at most MaxWait
+	// after the first notification folded into it, and a storm that goes on gives one digest
+	// per MaxWait. Greater than 0, at most Window.
+	MaxWait time.Duration `mapstructure:"maxWait"`
 }
 
 func (c *Config) validateHA(add func(string, ...any)) {
@@ -62,6 +66,9 @@ func (c *Config) validateHA(add func(string, ...any)) {
 	}
 	if c.Delivery.Digest.Window <= 0 {
 		add("delivery.digest.window: must be greater than 0 (got %s)", c.Delivery.Digest.Window)
+	}
+	if d := c.Delivery.Digest; d.MaxWait <= 0 || d.MaxWait > d.Window {
+		add("delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, %s (got %s)", d.Window, d.MaxWait)
 	}
 	if c.Delivery.DrainTimeout <= 0 {
 		add("delivery.drainTimeout: must be greater than 0 (got %s)", c.Delivery.DrainTimeout)

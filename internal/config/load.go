@@ -36,6 +36,7 @@ var defaults = map[string]any{
 	"enrichment.concurrency":       4,
 	"delivery.digest.threshold":    20,
 	"delivery.digest.window":       "1m",
+	"delivery.digest.maxWait":      "10s",
 	"delivery.drainTimeout":        "5s",
 	"state.store":                  "configmap",
 	"state.namespace":              "",
@@ -127,6 +128,12 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	)))
 	if err != nil {
 		problems = append(problems, decodeProblems(err, v, spelled)...)
+	}
+	// delivery.digest.maxWait defaults to 10s, or to the window when that is shorter, so that a
+	// config setting only a short window stays valid. A value set in the file or the environment
+	// is validated as it is.
+	if d := &cfg.Delivery.Digest; !v.InConfig("delivery.digest.maxwait") && os.Getenv("KPULSE_DELIVERY_DIGEST_MAXWAIT") == "" && d.Window > 0 {
+		d.MaxWait = min(d.MaxWait, d.Window)
 	}
 	if err := cfg.Validate(); err != nil {
 		var ce *Error

@@ -34,6 +34,7 @@ type Metrics struct {
 	ConfigReloads     *prometheus.CounterVec // result (success|failed)
 	ConfigReloadOK    prometheus.Gauge
 	Digests           *prometheus.CounterVec // channel, cause (storm|overflow)
+	NotifierPanics    *prometheus.CounterVec // channel
 }
 
 // New creates the collectors and registers them on reg.
@@ -113,11 +114,15 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kpulse_digests_total",
 			Help: "Digest messages queued instead of single notifications, by channel and cause (storm: more than delivery.digest.threshold within delivery.digest.window; overflow: the queue was full).",
 		}, []string{"channel", "cause"}),
+		NotifierPanics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_notifier_panics_total",
+			Help: "Panics of a channel's notifier while rendering or sending one notification, by channel; each is logged, and a minimal fallback message is sent in its place.",
+		}, []string{"channel"}),
 	}
 	reg.MustRegister(m.IncidentsActive, m.Transitions, m.Notifications, m.DeliveryDuration,
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
 		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads, m.StateWrites, m.StateIncidents, m.Leader,
-		m.ConfigReloads, m.ConfigReloadOK, m.Digests)
+		m.ConfigReloads, m.ConfigReloadOK, m.Digests, m.NotifierPanics)
 	for _, r := range []string{"success", "error"} {
 		m.StateWrites.WithLabelValues(r)
 	}
@@ -151,4 +156,5 @@ func (m *Metrics) InitChannel(name string) {
 	m.QueueDepth.WithLabelValues(name)
 	m.Digests.WithLabelValues(name, "storm")
 	m.Digests.WithLabelValues(name, "overflow")
+	m.NotifierPanics.WithLabelValues(name)
 }

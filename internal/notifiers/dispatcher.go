@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ const (
 	DefaultDrainTimeout   = 5 * time.Second
 	DefaultQueueLimit     = 10000
 	DefaultDigestWindow   = time.Minute
+	DefaultDigestMaxWait  = 10 * time.Second
 )
 
 // maxRetryAfter caps the delay a peer may ask for: a Retry-After of a day would otherwise park a
@@ -56,11 +58,15 @@ type DispatcherOptions struct {
 	// Jitter returns a number in [0, 1); default math/rand/v2.Float64.
 	Jitter func() float64
 	// DigestThreshold and DigestWindow pace each channel on its own: once DigestThreshold
-	// notifications have entered a channel's queue within DigestWindow, the next ones within the
-	// window are folded into one digest message, sent when the window closes. 0 turns storm
-	// digests off. A full queue folds into a digest too (cause "overflow"), whatever these are.
+	// notifications have entered a channel's queue within DigestWindow, the next ones are folded
+	// into a digest message. 0 turns storm digests off. A full queue folds into a digest too
+	// (cause "overflow"), whatever these are.
 	DigestThreshold int
 	DigestWindow    time.Duration
+	// DigestMaxWait is the longest a notification waits in a digest: a digest leaves at most
+	// DigestMaxWait after the first notification folded into it, and while a storm goes on,
+	// digests leave on a steady beat of one per DigestMaxWait. Default 10s, at most DigestWindow.
+	DigestMaxWait time.Duration
 	// OnOutcome, when set, is told how each queued notification left its channel's queue:
 	// delivered (err nil) or given up (err set); digest says it went out folded in a digest. It is
 	// not called for notifications still queued at shutdown: those stay owed (Resumable).
@@ -105,6 +111,10 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 	if o.DigestWindow <= 0 {
 		o.DigestWindow = DefaultDigestWindow
 	}
+	if o.DigestMaxWait <= 0 {
+		o.DigestMaxWait = DefaultDigestMaxWait
+	}
+	o.DigestMaxWait = min(o.DigestMaxWait, o.DigestWindow)
 	if o.OnOutcome == nil {
 		o.OnOutcome = func(string, Notification, error, bool) {}
 	}
@@ -159,6 +169,7 @@ func NewDispatcher(channels []Channel, opts DispatcherOptions) *Dispatcher {
 			depth:    opts.Metrics.QueueDepth.WithLabelValues(ch.Name),
 			storms:   opts.Metrics.Digests.WithLabelValues(ch.Name, "storm"),
 			overflow: opts.Metrics.Digests.WithLabelValues(ch.Name, "overflow"),
+			panics:   opts.Metrics.NotifierPanics.WithLabelValues(ch.Name),
 		}
 		d.workers = append(d.workers, w)
 		d.byName[ch.Name] = w
@@ -354,12 +365,15 @@ type worker struct {
 	// waits for their context; Enriched queues them.
 	awaiting map[string]int
 	// recent are the times at which notifications entered the queue within the digest window;
-	// open is the digest collecting now, if any.
-	recent []time.Time
-	open   *digest
+	// open is the digest collecting now, if any; lastClose is when the latest digest closes (or
+	// closed), the beat the next digest of a storm keeps.
+	recent    []time.Time
+	open      *digest
+	lastClose time.Time
 
 	success, retry, failed, dropped prometheus.Counter
 	storms, overflow                prometheus.Counter
+	panics                          prometheus.Counter
 	duration, latency               prometheus.Observer
 	depth                           prometheus.Gauge
 }
@@ -471,19 +485,32 @@ func (w *worker) enqueue(n Notification) {
 }
 
 // fold starts a digest holding n: it takes one place in the queue, however many it collects.
-// Call with mu held.
+// It closes, and leaves, DigestMaxWait after n at the latest: so no notification waits longer for
+// a digest. While a storm goes on (the previous digest closed within DigestWindow), it closes on
+// the beat of the previous one, the first multiple of DigestMaxWait after now, so that a storm
+// gives one digest per DigestMaxWait. Call with mu held.
 func (w *worker) fold(n Notification, now time.Time, cause string) {
-	w.open = &digest{closes: now.Add(w.opts.DigestWindow), cause: cause, folded: []Notification{n}}
+	wait := w.opts.DigestMaxWait
+	closes := now.Add(wait)
+	if last := w.lastClose; !last.IsZero() && now.Sub(last) < w.opts.DigestWindow {
+		if now.Before(last) {
+			closes = last
+		} else {
+			closes = last.Add((now.Sub(last)/wait + 1) * wait)
+		}
+	}
+	w.lastClose = closes
+	w.open = &digest{closes: closes, cause: cause, folded: []Notification{n}}
 	w.queue = append(w.queue, &item{queued: now, digest: w.open})
 	w.depth.Inc()
 	if cause == "overflow" {
 		w.overflow.Inc()
 		w.log.Error("channel queue is full; further notifications are collected into one digest message",
-			"queueLimit", w.opts.QueueLimit, "window", w.opts.DigestWindow.String())
+			"queueLimit", w.opts.QueueLimit, "maxWait", w.opts.DigestMaxWait.String())
 	} else {
 		w.storms.Inc()
-		w.log.Warn("notification storm; further notifications within the window are collected into one digest message",
-			"threshold", w.opts.DigestThreshold, "window", w.opts.DigestWindow.String())
+		w.log.Warn("notification storm; further notifications are collected into digest messages, one per maxWait",
+			"threshold", w.opts.DigestThreshold, "window", w.opts.DigestWindow.String(), "maxWait", w.opts.DigestMaxWait.String())
 	}
 }
 
@@ -687,22 +714,63 @@ func (w *worker) retryDelay(err error, attempts int) time.Duration {
 var errAttemptTimeout = errors.New("delivery attempt timed out")
 
 // attempt calls the notifier once, bounded by Timeout on the dispatcher's clock. A panic in a
-// notifier becomes a permanent error: one broken integration must not take the others down.
+// notifier must neither take the other channels down nor lose the notification: it is logged and
+// counted (kpulse_notifier_panics_total), and a minimal fallback message (fallbackNotification)
+// goes through the same channel in its place, within the same attempt. Only when the fallback
+// fails too does the attempt fail: as the fallback's error says (a retry renders n again), or
+// permanently when the fallback panicked as well.
 func (w *worker) attempt(ctx context.Context, n Notification) (took time.Duration, err error) {
 	actx, stop := withClockTimeout(ctx, w.opts.Clock, w.opts.Timeout, errAttemptTimeout)
 	start := w.opts.Clock.Now()
 	ch := w.channel()
 	defer func() {
-		if r := recover(); r != nil {
-			err = Permanent(fmt.Errorf("notifiers: %s %q: panic: %v", ch.Type, ch.Name, r))
-		}
 		if err != nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
 			err = fmt.Errorf("%w (attempt timed out after %s)", err, w.opts.Timeout)
 		}
 		stop()
 		took = w.opts.Clock.Since(start)
 	}()
-	return 0, ch.Notifier.Notify(actx, n)
+	err = w.notify(actx, ch, n)
+	var p *panicError
+	if !errors.As(err, &p) {
+		return 0, err
+	}
+	w.panicked(n, p)
+	fb, ok := fallbackNotification(n)
+	if !ok {
+		return 0, err
+	}
+	ferr := w.notify(actx, ch, fb)
+	var fp *panicError
+	switch {
+	case ferr == nil:
+		w.log.Warn("sent a minimal fallback message in place of the one whose rendering panicked",
+			"fingerprint", fb.Incident.Fingerprint, "kind", n.Kind)
+		return 0, nil
+	case errors.As(ferr, &fp):
+		w.panicked(fb, fp)
+		return 0, fmt.Errorf("%w; its minimal fallback message panicked too", err)
+	default:
+		return 0, fmt.Errorf("%s; its minimal fallback message failed: %w", p.Error(), ferr)
+	}
+}
+
+// notify calls the notifier, turning a panic into a permanent *panicError.
+func (w *worker) notify(ctx context.Context, ch Channel, n Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(&panicError{typ: ch.Type, channel: ch.Name, value: r, stack: debug.Stack()})
+		}
+	}()
+	return ch.Notifier.Notify(ctx, n)
+}
+
+// panicked logs a notifier's panic, with its stack, and counts it.
+func (w *worker) panicked(n Notification, p *panicError) {
+	w.log.Error("notifier panicked on a notification; a minimal fallback message is sent in its place",
+		"fingerprint", safeText(n.Incident.Fingerprint, maxNameBytes), "kind", n.Kind,
+		"panic", safeText(fmt.Sprint(p.value), 500), "stack", string(p.stack))
+	w.panics.Inc()
 }
 
 // drain runs once ctx has ended: it refuses new notifications, tries each queued one once within

@@ -43,6 +43,7 @@ type emailNotifier struct {
 	tlsConfig *tls.Config
 	userAgent string
 	clock     clock.PassiveClock
+	redact    redactor
 }
 
 func newEmail(name string, settings any, deps Deps) (Notifier, error) {
@@ -118,6 +119,7 @@ func newEmail(name string, settings any, deps Deps) (Notifier, error) {
 		if err := secrets.err(); err != nil {
 			return nil, err
 		}
+		e.redact = newRedactor(nil, e.password.Reveal(), e.username.Reveal())
 	}
 	return e, nil
 }
@@ -253,11 +255,4 @@ func (e *emailNotifier) errorf(format string, args ...any) error {
 
 // scrub removes the password (and the user name, which often is an address) from text a server
 // or a library produced: a PLAIN exchange echoed in an error would carry both.
-func (e *emailNotifier) scrub(s string) string {
-	for _, sec := range []string{e.password.Reveal(), e.username.Reveal()} {
-		if len(sec) > 1 {
-			s = strings.ReplaceAll(s, sec, redacted)
-		}
-	}
-	return s
-}
+func (e *emailNotifier) scrub(s string) string { return e.redact.scrub(s) }

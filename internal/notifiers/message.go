@@ -85,10 +85,21 @@ type Message struct {
 	// Hint is the kubectl command to run next.
 	Hint        string
 	Fingerprint string
+	// DigestLines are, on a digest, one line per notification it stands for (the first
+	// MaxDigestLines); DigestMore counts the others.
+	DigestLines []string
+	DigestMore  int
 }
+
+// renderHook, when set, is called by NewMessage before anything else: tests set it to make the
+// rendering of a chosen notification panic, in every channel. It is nil in the daemon.
+var renderHook func(Notification)
 
 // NewMessage builds the Message of n.
 func NewMessage(n Notification) Message {
+	if renderHook != nil {
+		renderHook(n)
+	}
 	inc := n.Incident
 	latest := inc.Latest
 	m := Message{
@@ -154,7 +165,10 @@ func NewMessage(n Notification) Message {
 // MaxDigestLines is how many notifications a digest message for people lists, one line each.
 const MaxDigestLines = 50
 
-// digestMessage tells a digest: how many notifications it stands for, one line each.
+// digestMessage tells a digest: how many notifications it stands for, one line each. The lines
+// (the first MaxDigestLines) are in DigestLines, and DigestMore counts the others; StatusMessage
+// holds the same as text, whole lines within maxMessageBytes, ending in "…and N more" when some
+// are left out.
 func digestMessage(m *Message, d *Digest) {
 	what := "notifications in a storm"
 	if d.Cause == "overflow" {
@@ -162,17 +176,45 @@ func digestMessage(m *Message, d *Digest) {
 	}
 	m.Reason, m.Hint, m.Fingerprint = "Digest", "", ""
 	m.Workload = detect.Workload{Name: fmt.Sprintf("%d %s", d.Total, what)}
-	var b strings.Builder
-	shown := d.Entries[:min(len(d.Entries), MaxDigestLines)]
-	for _, e := range shown {
+	for _, e := range d.Entries[:min(len(d.Entries), MaxDigestLines)] {
 		inc := e.Incident
-		fmt.Fprintf(&b, "%s %s %s/%s/%s (%d pods)\n", statusWord(e.Kind), inc.Key.Class, inc.Key.Namespace,
-			inc.Key.Workload.Kind, inc.Key.Workload.Name, len(inc.Members))
+		if inc.Key == (incident.Key{}) {
+			// A fallback digest (fallbackNotification) keeps only the fingerprints.
+			m.DigestLines = append(m.DigestLines, line(fmt.Sprintf("%s incident %s", statusWord(e.Kind), inc.Fingerprint), maxDigestLineBytes))
+			continue
+		}
+		m.DigestLines = append(m.DigestLines, line(fmt.Sprintf("%s %s %s/%s/%s (%d pods)", statusWord(e.Kind), inc.Key.Class, inc.Key.Namespace,
+			inc.Key.Workload.Kind, inc.Key.Workload.Name, len(inc.Members)), maxDigestLineBytes))
 	}
-	if more := d.Total - len(shown); more > 0 {
-		fmt.Fprintf(&b, "... and %d more: see /incidents\n", more)
+	m.DigestMore = max(d.Total-len(m.DigestLines), 0)
+	m.StatusMessage = fitLines(m.DigestLines, m.DigestMore, maxMessageBytes, " more: see /incidents")
+}
+
+// maxDigestLineBytes bounds one line of a digest: its names are cut to maxNameBytes each.
+const maxDigestLineBytes = 1024
+
+// fitLines joins lines, one per line, keeping the first ones that fit max bytes together with
+// the "…and N more" line that ends the text when any is left out (hidden counts those left out
+// before; suffix follows the number).
+func fitLines(lines []string, hidden, max int, suffix string) string {
+	var b strings.Builder
+	for i, l := range lines {
+		left := hidden + len(lines) - i - 1
+		tail := 0
+		if left > 0 {
+			tail = len(fmt.Sprintf("…and %d%s", left, suffix)) + 1
+		}
+		if b.Len()+len(l)+1+tail > max {
+			hidden += len(lines) - i
+			break
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
 	}
-	m.StatusMessage = text(b.String(), maxMessageBytes)
+	if hidden > 0 {
+		fmt.Fprintf(&b, "…and %d%s", hidden, suffix)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func statusWord(k Kind) string {
@@ -506,8 +548,9 @@ type Fact struct {
 	Values []string
 	// Code says the values are identifiers (names, image, exit code), shown in a monospace font.
 	Code bool
-	// More follows the values, e.g. "and 3 more".
-	More string
+	// More follows the values, e.g. "…and 3 more"; Hidden is that number.
+	More   string
+	Hidden int
 }
 
 // Facts is the summary table, in the order every channel shows it; facts that do not apply are
@@ -534,7 +577,8 @@ func (m Message) Facts() []Fact {
 		}
 		add(label, true, m.Pods...)
 		if more := m.MorePods(); more > 0 {
-			out[len(out)-1].More = fmt.Sprintf("and %d more", more)
+			out[len(out)-1].Hidden = more
+			out[len(out)-1].More = fmt.Sprintf("…and %d more", more)
 		}
 	}
 	add("Container", true, m.ContainerText())

@@ -123,7 +123,7 @@ func TestMessageCapsPodsAndEvents(t *testing.T) {
 		t.Errorf("events = %v, want the %d newest first", m.Events, maxEvents)
 	}
 	facts := m.Facts()
-	if i := slices.IndexFunc(facts, func(f Fact) bool { return f.Label == "Pods (25)" }); i < 0 || facts[i].More != "and 15 more" {
+	if i := slices.IndexFunc(facts, func(f Fact) bool { return f.Label == "Pods (25)" }); i < 0 || facts[i].More != "…and 15 more" || facts[i].Hidden != 15 {
 		t.Errorf("facts = %+v", facts)
 	}
 	if p := NewPayload(n, t0); len(p.Pods) != 25 || p.PodCount != 25 {

@@ -72,7 +72,7 @@ type Payload struct {
 	EnrichmentErrors []string `json:"enrichmentErrors,omitempty"`
 	// Hint is a kubectl command to look further.
 	Hint string `json:"hint,omitempty"`
-	// Digest lists, on a "digest" document, the notifications it stands for (at most 50;
+	// Digest lists, on a "digest" document, the notifications it stands for (at most 1000;
 	// DigestTotal counts them all).
 	Digest      []PayloadDigestEntry `json:"digest,omitempty"`
 	DigestTotal int                  `json:"digestTotal,omitempty"`

@@ -65,6 +65,10 @@ type slackNotifier struct {
 	safeURL    string
 	client     *http.Client
 	userAgent  string
+
+	// redact removes the token, and every part of the webhook URL and of apiURL, from what Slack
+	// or a library answers.
+	redact redactor
 }
 
 func newSlack(name string, settings any, deps Deps) (Notifier, error) {
@@ -109,6 +113,7 @@ func newSlack(name string, settings any, deps Deps) (Notifier, error) {
 			return nil, err
 		}
 		s.api = slack.New(s.token.Reveal(), slack.OptionAPIURL(s.apiURL), slack.OptionHTTPClient(deps.HTTPClient))
+		s.redact = newRedactor([]string{s.apiURL}, s.token.Reveal())
 		return s, nil
 	}
 	s.webhookURL = seal(secrets.get(cfg.WebhookURLFrom))
@@ -121,6 +126,7 @@ func newSlack(name string, settings any, deps Deps) (Notifier, error) {
 		return nil, err
 	}
 	s.safeURL = redactURL(s.webhookURL.Reveal())
+	s.redact = newRedactor([]string{s.webhookURL.Reveal()})
 	client := *deps.HTTPClient
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s.client = &client
@@ -133,8 +139,10 @@ func newSlack(name string, settings any, deps Deps) (Notifier, error) {
 // (webhook mode, or the reference was lost) every message is posted on its own.
 func (s *slackNotifier) Notify(ctx context.Context, n Notification) error {
 	m := NewMessage(n)
+	// A test send waits behind real alerts for its turn in the pace (pacer).
+	low := n.Kind == KindTest
 	if s.api == nil {
-		return s.postWebhook(ctx, renderSlack(m))
+		return s.postWebhook(ctx, low, renderSlack(m))
 	}
 	fp := n.Incident.Fingerprint
 	var ref slackRef
@@ -155,13 +163,13 @@ func (s *slackNotifier) Notify(ctx context.Context, n Notification) error {
 		if err := s.update(ctx, ref, renderSlack(m)); err != nil {
 			return err
 		}
-		_, err := s.post(ctx, "post reply", ref.channel, renderSlackReply(m), slack.MsgOptionTS(ref.ts))
+		_, err := s.post(ctx, false, "post reply", ref.channel, renderSlackReply(m), slack.MsgOptionTS(ref.ts))
 		return err
 	case n.Kind == KindFiring && n.Why == incident.WhyRepeat && ref.ok():
-		_, err := s.post(ctx, "post reply", ref.channel, renderSlack(m), slack.MsgOptionTS(ref.ts), slack.MsgOptionBroadcast())
+		_, err := s.post(ctx, false, "post reply", ref.channel, renderSlack(m), slack.MsgOptionTS(ref.ts), slack.MsgOptionBroadcast())
 		return err
 	}
-	posted, err := s.post(ctx, "post message", s.channel, renderSlack(m))
+	posted, err := s.post(ctx, low, "post message", s.channel, renderSlack(m))
 	if err == nil && n.Kind == KindFiring && fp != "" && s.threads != nil {
 		s.threads.Put(fp, s.name, posted.String())
 	}
@@ -204,9 +212,9 @@ func (s *slackNotifier) options(msg slackMessage, extra ...slack.MsgOption) []sl
 
 // post posts msg to channel (the configured one, or the conversation ID of a thread), after its
 // turn in the pace of the configured conversation.
-func (s *slackNotifier) post(ctx context.Context, op, channel string, msg slackMessage, extra ...slack.MsgOption) (slackRef, error) {
-	if err := s.pacer.wait(ctx, s.paceKey()); err != nil {
-		return slackRef{}, s.errorf("%s: waiting for the pace of one message per %s: %w", op, SlackPace, err)
+func (s *slackNotifier) post(ctx context.Context, low bool, op, channel string, msg slackMessage, extra ...slack.MsgOption) (slackRef, error) {
+	if err := s.pacer.wait(ctx, s.paceKey(), low); err != nil {
+		return slackRef{}, s.errorf("%s: %s: %w", op, paceWaitText(low), err)
 	}
 	ch, ts, err := s.api.PostMessageContext(ctx, channel, s.options(msg, extra...)...)
 	if err != nil {
@@ -215,10 +223,18 @@ func (s *slackNotifier) post(ctx context.Context, op, channel string, msg slackM
 	return slackRef{channel: ch, ts: ts}, nil
 }
 
+// paceWaitText says what a send was doing when its context ended in the pacer.
+func paceWaitText(low bool) string {
+	if low {
+		return fmt.Sprintf("not sent: waiting behind real alerts for a turn in the pace of one message per %s", SlackPace)
+	}
+	return fmt.Sprintf("waiting for the pace of one message per %s", SlackPace)
+}
+
 // update rewrites the firing message. A message that is gone or can no longer be edited is not
 // an error: the reply still tells the story.
 func (s *slackNotifier) update(ctx context.Context, ref slackRef, msg slackMessage) error {
-	if err := s.pacer.wait(ctx, s.paceKey()); err != nil {
+	if err := s.pacer.wait(ctx, s.paceKey(), false); err != nil {
 		return s.errorf("update message: waiting for the pace of one message per %s: %w", SlackPace, err)
 	}
 	_, _, _, err := s.api.UpdateMessageContext(ctx, ref.channel, ref.ts, s.options(msg)...)
@@ -273,7 +289,7 @@ func (s *slackNotifier) apiError(op string, err error) error {
 // postWebhook posts msg to the incoming webhook. Slack answers 200 "ok"; 429 with Retry-After
 // is retried when asked; other 4xx ("invalid_payload", 403 "invalid_token", 404 "no_service")
 // are permanent.
-func (s *slackNotifier) postWebhook(ctx context.Context, msg slackMessage) error {
+func (s *slackNotifier) postWebhook(ctx context.Context, low bool, msg slackMessage) error {
 	body, err := json.Marshal(struct {
 		slackMessage
 		UnfurlLinks bool `json:"unfurl_links"`
@@ -282,8 +298,8 @@ func (s *slackNotifier) postWebhook(ctx context.Context, msg slackMessage) error
 	if err != nil {
 		return Permanent(s.errorf("encode message: %w", err))
 	}
-	if err := s.pacer.wait(ctx, s.paceKey()); err != nil {
-		return s.errorf("post webhook: waiting for the pace of one message per %s: %w", SlackPace, err)
+	if err := s.pacer.wait(ctx, s.paceKey(), low); err != nil {
+		return s.errorf("post webhook: %s: %w", paceWaitText(low), err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.webhookURL.Reveal(), bytes.NewReader(body))
 	if err != nil {
@@ -297,17 +313,17 @@ func (s *slackNotifier) postWebhook(ctx context.Context, msg slackMessage) error
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return s.errorf("post webhook: %s: %s", s.safeURL, s.scrub(err.Error()))
+		return s.errorf("post webhook: %s: %w", s.safeURL, s.redact.wrap(err))
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	excerpt := s.redact.readExcerpt(resp.Body, maxErrorBody)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDiscardBody))
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
 		return nil
 	}
 	msg2 := fmt.Sprintf("post webhook: %s answered %d %s", s.safeURL, code, http.StatusText(code))
-	if b := s.scrub(strings.TrimSpace(strings.ToValidUTF8(string(snippet), ""))); b != "" {
+	if b := excerpt; b != "" {
 		msg2 += fmt.Sprintf(": %q", b)
 	}
 	e := s.errorf("%s", msg2)
@@ -328,17 +344,6 @@ func (s *slackNotifier) errorf(format string, args ...any) error {
 	return fmt.Errorf("notifiers: slack %q: "+format, append([]any{s.name}, args...)...)
 }
 
-// scrub removes the token and the webhook URL (and its path, which is the secret part) from text
-// a peer or a library produced.
-func (s *slackNotifier) scrub(text string) string {
-	secrets := []string{s.token.Reveal(), s.webhookURL.Reveal()}
-	if u, err := url.Parse(s.webhookURL.Reveal()); err == nil && len(u.Path) > 1 {
-		secrets = append(secrets, u.Path, u.EscapedPath())
-	}
-	for _, sec := range secrets {
-		if len(sec) > 1 {
-			text = strings.ReplaceAll(text, sec, redacted)
-		}
-	}
-	return text
-}
+// scrub removes the token and every part of the configured URLs from text a peer or a library
+// produced.
+func (s *slackNotifier) scrub(text string) string { return s.redact.scrub(text) }

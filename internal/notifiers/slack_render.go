@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -17,13 +18,21 @@ const (
 	slackColorTest     = "#98A2B3"
 )
 
-// Slack's limits, in characters (docs.slack.dev, Block Kit reference).
+// Slack's limits, in characters (docs.slack.dev, Block Kit reference: a header's text is at most
+// 150 characters, a section's 3000, each of at most 10 fields 2000; a message has at most 50
+// blocks; its text is cut past 40,000).
 const (
 	slackHeaderMax  = 150
 	slackSectionMax = 3000
 	slackFieldMax   = 2000
 	slackFieldsMax  = 10
-	slackTextMax    = 3000 // the top-level text we send (Slack allows more)
+	slackBlocksMax  = 50
+	slackTextMax    = 3000 // the fallback text we send (Slack allows more)
+	// slackMessageBudget bounds the text of all blocks of one message together. Slack documents
+	// no such limit, but refuses messages whose blocks hold about 13,000 characters with
+	// msg_blocks_too_long (slackapi/bolt-js#2509); the four text sections (messages, events, logs)
+	// share what the other blocks leave of it.
+	slackMessageBudget = 12000
 )
 
 // slackMessage is one rendered message: one attachment, which carries the colour bar, the blocks,
@@ -62,49 +71,150 @@ func slackEmoji(k Kind) string {
 }
 
 // renderSlack builds the full message of m: the firing alert, the resolved message posted when
-// there is no thread, the update of the firing message, and the test message.
+// there is no thread, the update of the firing message, and the test message. Every block fits
+// Slack's limits whatever the cluster wrote: lists (pods, events, log lines, a digest's
+// notifications) keep what fits and end in "…and N more".
 func renderSlack(m Message) slackMessage {
-	var blocks []slack.Block
-	blocks = append(blocks, slack.NewHeaderBlock(plainText(slackEmoji(m.Kind)+" "+m.Headline(), slackHeaderMax)))
+	header := slack.NewHeaderBlock(plainText(slackEmoji(m.Kind)+" "+m.Headline(), slackHeaderMax))
 	summary := m.Summary()
 	if m.Kind == KindTest {
 		summary += " " + testDetailsNote
 	}
-	blocks = append(blocks, slack.NewSectionBlock(plainText(summary, slackSectionMax), nil, nil))
+	summaryBlock := slack.NewSectionBlock(plainText(summary, slackSectionMax), nil, nil)
+	var fieldsBlock *slack.SectionBlock
 	if fields := slackFields(m); len(fields) > 0 {
-		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+		fieldsBlock = slack.NewSectionBlock(nil, fields, nil)
 	}
-	if m.StatusMessage != "" {
-		blocks = append(blocks, codeSection("*Message*", m.StatusMessage, false))
+	var hintBlock *slack.SectionBlock
+	if m.Hint != "" && m.Kind != KindResolved {
+		hintBlock = codeSection("*Next step*", m.Hint, slackSectionMax)
+	}
+	footer := slack.NewContextBlock("", slackFooter(m)...)
+
+	// The text sections share what the blocks above leave of the message budget.
+	var sections []slackSection
+	if len(m.DigestLines) > 0 {
+		sections = append(sections, slackSection{title: "*Notifications*", lines: m.DigestLines, hidden: m.DigestMore, list: true})
+	} else if m.StatusMessage != "" {
+		sections = append(sections, slackSection{title: "*Message*", lines: []string{m.StatusMessage}})
 	}
 	if m.TerminationMessage != "" && m.TerminationMessage != m.StatusMessage {
-		blocks = append(blocks, codeSection("*Termination message*", m.TerminationMessage, false))
+		sections = append(sections, slackSection{title: "*Termination message*", lines: []string{m.TerminationMessage}})
 	}
 	if len(m.Events) > 0 {
 		lines := make([]string, len(m.Events))
 		for i, e := range m.Events {
 			lines[i] = EventLine(e)
 		}
-		blocks = append(blocks, codeSection("*Recent Warning events*", strings.Join(lines, "\n"), false))
+		sections = append(sections, slackSection{title: "*Recent Warning events*", lines: lines, list: true})
 	}
 	if len(m.Logs) > 0 {
 		title := "*Last log lines* (previous container)"
 		if ref := m.LogsRef(); ref != "" {
 			title = fmt.Sprintf("*Last log lines* of %s (previous container)", slackCode(ref, 300))
 		}
-		blocks = append(blocks, codeSection(title, strings.Join(m.Logs, "\n"), true))
+		sections = append(sections, slackSection{title: title, lines: m.Logs, list: true, tail: true})
 	}
-	if m.Hint != "" && m.Kind != KindResolved {
-		blocks = append(blocks, codeSection("*Next step*", m.Hint, false))
+	fixed := blockChars(header) + blockChars(summaryBlock) + blockChars(footer)
+	if fieldsBlock != nil {
+		fixed += blockChars(fieldsBlock)
 	}
-	blocks = append(blocks, slack.NewContextBlock("", slackFooter(m)...))
+	if hintBlock != nil {
+		fixed += blockChars(hintBlock)
+	}
+	want := make([]int, len(sections))
+	for i, sec := range sections {
+		want[i] = blockChars(sec.render(slackSectionMax))
+	}
+	budgets := share(want, slackMessageBudget-fixed)
+
+	blocks := []slack.Block{header, summaryBlock}
+	if fieldsBlock != nil {
+		blocks = append(blocks, fieldsBlock)
+	}
+	for i, sec := range sections {
+		blocks = append(blocks, sec.render(budgets[i]))
+	}
+	if hintBlock != nil {
+		blocks = append(blocks, hintBlock)
+	}
+	blocks = append(blocks, footer)
 	return slackMessage{
 		Attachments: []slack.Attachment{{
 			Color:    slackColor(m.Kind),
 			Fallback: slackTextLine(m.Headline()),
-			Blocks:   slack.Blocks{BlockSet: blocks},
+			Blocks:   slack.Blocks{BlockSet: blocks[:min(len(blocks), slackBlocksMax)]},
 		}},
 	}
+}
+
+// slackSection is a titled code block of one text (cut when too long) or of a list of lines
+// (whole lines that fit, then "…and N more"; with tail, the newest lines, the last ones).
+type slackSection struct {
+	title  string
+	lines  []string
+	hidden int // lines left out before: a digest's notifications past MaxDigestLines
+	list   bool
+	tail   bool
+}
+
+// minSectionBudget is the least a section is given: its title and a line of text.
+const minSectionBudget = 200
+
+func (sec slackSection) render(budget int) *slack.SectionBlock {
+	budget = max(min(budget, slackSectionMax), minSectionBudget)
+	if !sec.list {
+		return codeSection(sec.title, strings.Join(sec.lines, "\n"), budget)
+	}
+	return listSection(sec.title, sec.lines, sec.hidden, sec.tail, budget)
+}
+
+// share divides budget between sections that want want[i] characters each: each gets what it
+// wants when all fit; otherwise the small ones get theirs and the others an equal share of the
+// rest.
+func share(want []int, budget int) []int {
+	got := make([]int, len(want))
+	left, n := max(budget, 0), len(want)
+	order := make([]int, len(want))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return want[a] - want[b] })
+	for _, i := range order {
+		got[i] = min(want[i], left/n)
+		left -= got[i]
+		n--
+	}
+	return got
+}
+
+// blockChars counts the characters of a block's texts, as Slack counts them against its limits.
+func blockChars(b slack.Block) int {
+	count := func(t *slack.TextBlockObject) int {
+		if t == nil {
+			return 0
+		}
+		return utf8.RuneCountInString(t.Text)
+	}
+	switch b := b.(type) {
+	case *slack.HeaderBlock:
+		return count(b.Text)
+	case *slack.SectionBlock:
+		n := count(b.Text)
+		for _, f := range b.Fields {
+			n += count(f)
+		}
+		return n
+	case *slack.ContextBlock:
+		n := 0
+		for _, e := range b.ContextElements.Elements {
+			if t, ok := e.(*slack.TextBlockObject); ok {
+				n += count(t)
+			}
+		}
+		return n
+	}
+	return 0
 }
 
 // renderSlackReply is the short "resolved" reply posted in the thread of the firing message.
@@ -124,6 +234,8 @@ func renderSlackReply(m Message) slackMessage {
 	}
 }
 
+// slackFields are the facts, one field each, within Slack's 2000 characters per field: a list of
+// names keeps the first that fit and ends in "…and N more", however long each name is.
 func slackFields(m Message) []*slack.TextBlockObject {
 	var fields []*slack.TextBlockObject
 	for _, f := range m.Facts() {
@@ -138,13 +250,41 @@ func slackFields(m Message) []*slack.TextBlockObject {
 				vals[i] = fitEscaped(v, 300, slackCodeBlockEscape, false)
 			}
 		}
-		v := strings.Join(vals, ", ")
-		if f.More != "" {
-			v += " " + f.More
-		}
-		fields = append(fields, mrkdwnText("*"+f.Label+"*\n"+v))
+		label := "*" + f.Label + "*\n"
+		fields = append(fields, mrkdwnText(label+fitList(vals, f.Hidden, ", ", slackFieldMax-utf8.RuneCountInString(label))))
 	}
 	return fields
+}
+
+// fitList joins items with sep, keeping the first that fit budget characters together with the
+// " …and N more" that ends the text when any is left out (hidden counts those left out before).
+// Each item must fit budget on its own with that ending; callers cut items first.
+func fitList(items []string, hidden int, sep string, budget int) string {
+	ending := func(n int) string {
+		if n == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" …and %d more", n)
+	}
+	var b strings.Builder
+	size := 0
+	for i, it := range items {
+		add := utf8.RuneCountInString(it)
+		if i > 0 {
+			add += utf8.RuneCountInString(sep)
+		}
+		left := hidden + len(items) - i - 1
+		if size+add+utf8.RuneCountInString(ending(left)) > budget {
+			hidden += len(items) - i
+			break
+		}
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(it)
+		size += add
+	}
+	return b.String() + ending(hidden)
 }
 
 func slackFooter(m Message) []slack.MixedElement {
@@ -159,11 +299,58 @@ func slackFooter(m Message) []slack.MixedElement {
 	return els
 }
 
-// codeSection is a section with a bold title over a code block. With tail, an over-long body keeps
-// its end (the newest log lines); otherwise its start.
-func codeSection(title, body string, tail bool) *slack.SectionBlock {
-	budget := slackSectionMax - utf8.RuneCountInString(title) - len("\n``````") - 2
-	return slack.NewSectionBlock(mrkdwnText(title+"\n```"+fitEscaped(body, budget, slackCodeBlockEscape, tail)+"```"), nil, nil)
+// codeSection is a section with a bold title over a code block of one text, cut to fit budget
+// characters (its start is kept).
+func codeSection(title, body string, budget int) *slack.SectionBlock {
+	room := budget - utf8.RuneCountInString(title) - len("\n``````")
+	return slack.NewSectionBlock(mrkdwnText(title+"\n```"+fitEscaped(body, max(room, 1), slackCodeBlockEscape, false)+"```"), nil, nil)
+}
+
+// listSection is a section with a bold title over a code block of lines, within budget
+// characters: the first lines that fit (with tail, the last ones: the newest log lines), each
+// cut to fit on its own, and "…and N more" after the block when some are left out (hidden counts
+// those left out before).
+func listSection(title string, lines []string, hidden int, tail bool, budget int) *slack.SectionBlock {
+	const fence = len("\n``````")
+	ending := func(n int) string {
+		if n == 0 {
+			return ""
+		}
+		if tail {
+			return fmt.Sprintf("\n…and %d earlier lines", n)
+		}
+		return fmt.Sprintf("\n…and %d more", n)
+	}
+	room := budget - utf8.RuneCountInString(title) - fence
+	order := slices.Clone(lines)
+	if tail {
+		slices.Reverse(order)
+	}
+	var kept []string
+	size := 0
+	for i, l := range order {
+		left := hidden + len(order) - i - 1
+		end := utf8.RuneCountInString(ending(left))
+		sep := 0
+		if i > 0 {
+			sep = 1
+		}
+		e := slackCodeBlockEscape(l)
+		if n := utf8.RuneCountInString(e); size+sep+n+end > room {
+			if i > 0 {
+				hidden += len(order) - i
+				break
+			}
+			// Even the first line does not fit: cut it.
+			e = fitEscaped(l, max(room-end, 1), slackCodeBlockEscape, tail)
+		}
+		kept = append(kept, e)
+		size += sep + utf8.RuneCountInString(e)
+	}
+	if tail {
+		slices.Reverse(kept)
+	}
+	return slack.NewSectionBlock(mrkdwnText(title+"\n```"+strings.Join(kept, "\n")+"```"+ending(hidden)), nil, nil)
 }
 
 // mrkdwnText is a mrkdwn text object with verbatim on: Slack then does not turn bare URLs,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/incident"
+	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 const (
@@ -80,6 +81,11 @@ func newFakeSlack(t *testing.T, respond func(call int, c slackCall, w http.Respo
 			f.calls = append(f.calls, c)
 			f.mu.Unlock()
 			if f.respond != nil && f.respond(call, c, w) {
+				return
+			}
+			// Refuse what Slack refuses, so that a message over a limit fails the test.
+			if code := testpeer.CheckSlackMessage(values.Get("text"), values.Get("blocks"), values.Get("attachments")); code != "" {
+				slackError(code)(call, c, w)
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
@@ -382,20 +388,95 @@ func TestSlackPacing(t *testing.T) {
 func TestSlackPacerWaitEndsWithContext(t *testing.T) {
 	clk := testclock.NewFakeClock(t0)
 	p := newPacer(clk, time.Second)
-	if err := p.wait(context.Background(), "c"); err != nil {
+	if err := p.wait(context.Background(), "c", false); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.wait(ctx, "c") }()
+	go func() { done <- p.wait(ctx, "c", false) }()
 	waitFor(t, "the wait", clk.HasWaiters)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
 	}
 	// Another destination is not held up.
-	if err := p.wait(context.Background(), "other"); err != nil {
+	if err := p.wait(context.Background(), "other", false); err != nil {
 		t.Fatal(err)
+	}
+	// The caller that gave up booked nothing: the next one goes when the first one's pace ends.
+	go func() { done <- p.wait(context.Background(), "c", false) }()
+	waitFor(t, "the next wait", clk.HasWaiters)
+	clk.Step(time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPacerRealAlertsFirst: callers that give up leave nothing booked, however many; a test send
+// (low) waits behind every real alert and takes a slot only when none waits; real alerts go in
+// the order they came.
+func TestPacerRealAlertsFirst(t *testing.T) {
+	clk := testclock.NewFakeClock(t0)
+	p := newPacer(clk, time.Second)
+	if err := p.wait(context.Background(), "c", false); err != nil {
+		t.Fatal(err)
+	}
+	// 60 test sends queue up, then their callers go away.
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 60)
+	for range 60 {
+		wg.Go(func() { errs <- p.wait(ctx, "c", true) })
+	}
+	waitFor(t, "60 test sends in line", func() bool { return p.waiting("c") == 60 })
+	if got := clk.Waiters(); got != 1 {
+		t.Errorf("%d timers for one line; only its head waits on the clock", got)
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a test send whose caller left: err = %v", err)
+		}
+	}
+	if p.waiting("c") != 0 || clk.HasWaiters() {
+		t.Fatalf("left behind: %d in line, %d timers", p.waiting("c"), clk.Waiters())
+	}
+
+	// A real alert now waits only for the pace of the first message.
+	order := make(chan string, 10)
+	start := func(name string, low bool) {
+		go func() {
+			if err := p.wait(context.Background(), "c", low); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			order <- name
+		}()
+	}
+	start("alert-1", false)
+	waitFor(t, "alert-1 in line", func() bool { return p.waiting("c") == 1 && clk.HasWaiters() })
+	clk.Step(time.Second)
+	if got := <-order; got != "alert-1" || !clk.Now().Equal(t0.Add(time.Second)) {
+		t.Fatalf("got %s at %s", got, clk.Now())
+	}
+
+	// A test send first in line gives way to real alerts that come after it; those go in order.
+	start("test", true)
+	waitFor(t, "the test send in line", func() bool { return p.waiting("c") == 1 && clk.HasWaiters() })
+	start("alert-2", false)
+	waitFor(t, "alert-2 in line", func() bool { return p.waiting("c") == 2 })
+	start("alert-3", false)
+	waitFor(t, "alert-3 in line", func() bool { return p.waiting("c") == 3 })
+	for _, want := range []string{"alert-2", "alert-3", "test"} {
+		waitFor(t, "one timer: the head's", func() bool { return clk.Waiters() == 1 })
+		clk.Step(time.Second)
+		if got := <-order; got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	if p.waiting("c") != 0 {
+		t.Errorf("%d still in line", p.waiting("c"))
 	}
 }
 

@@ -44,6 +44,8 @@ type webhook struct {
 	// authHeader is sent as Authorization; signingKey signs each body (docs/webhook.md).
 	authHeader sealed
 	signingKey sealed
+	// redact removes every part of the URL and every credential from a peer's text.
+	redact redactor
 }
 
 // Signature headers of a signed webhook request (docs/webhook.md, "Verifying the signature").
@@ -114,6 +116,7 @@ func newWebhook(name string, settings any, deps Deps) (Notifier, error) {
 		return nil, err
 	}
 	w.safeURL = redactURL(w.url.Reveal())
+	w.redact = newRedactor([]string{w.url.Reveal()}, w.authHeader.Reveal(), w.signingKey.Reveal())
 	// A redirect would turn the POST into a GET (301/302/303) or send the configured headers to
 	// another URL; neither is what anyone configured, so a 3xx is reported instead.
 	client := *deps.HTTPClient
@@ -138,16 +141,6 @@ func checkURL(raw string) error {
 		return errors.New("has no host")
 	}
 	return nil
-}
-
-// redactURL returns only scheme://host[:port] of raw: user info, path, query and fragment may
-// carry tokens and never reach a log, an error or a metric label.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "<redacted>"
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // Updates is true: the context of a firing message follows in an "update" document.
@@ -188,7 +181,7 @@ func (w *webhook) Notify(ctx context.Context, n Notification) error {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return w.errorf("post: %s: %w", w.safeURL, err)
+		return w.errorf("post: %s: %w", w.safeURL, w.redact.wrap(err))
 	}
 	defer resp.Body.Close()
 
@@ -196,7 +189,7 @@ func (w *webhook) Notify(ctx context.Context, n Notification) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDiscardBody))
 		return nil
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	excerpt := w.redact.readExcerpt(resp.Body, maxErrorBody)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDiscardBody))
 
 	code := resp.StatusCode
@@ -204,7 +197,7 @@ func (w *webhook) Notify(ctx context.Context, n Notification) error {
 	if code >= 300 && code < 400 {
 		msg += " (redirects are not followed: configure the final URL)"
 	}
-	if s := w.scrub(snippet); s != "" {
+	if s := excerpt; s != "" {
 		msg += fmt.Sprintf(": %q", s)
 	}
 	err = w.errorf("%s", msg)
@@ -224,36 +217,6 @@ func (w *webhook) Notify(ctx context.Context, n Notification) error {
 
 func (w *webhook) errorf(format string, args ...any) error {
 	return fmt.Errorf("notifiers: webhook %q: "+format, append([]any{w.name}, args...)...)
-}
-
-// scrub makes a peer's body fit for an error: valid UTF-8, trimmed, and without the URL or its
-// secret parts should the peer echo them.
-func (w *webhook) scrub(body []byte) string {
-	s := strings.TrimSpace(strings.ToValidUTF8(string(body), ""))
-	if s == "" {
-		return ""
-	}
-	secrets := []string{w.url.Reveal(), w.authHeader.Reveal(), w.signingKey.Reveal()}
-	if _, cred, ok := strings.Cut(w.authHeader.Reveal(), " "); ok {
-		secrets = append(secrets, cred) // the token of "Bearer <token>"
-	}
-	if u, err := url.Parse(w.url.Reveal()); err == nil {
-		if u.User != nil {
-			secrets = append(secrets, u.User.String())
-		}
-		if len(u.EscapedPath()) > 1 {
-			secrets = append(secrets, u.EscapedPath(), u.Path)
-		}
-		if u.RawQuery != "" {
-			secrets = append(secrets, u.RawQuery)
-		}
-	}
-	for _, sec := range secrets {
-		if len(sec) > 1 {
-			s = strings.ReplaceAll(s, sec, "<redacted>")
-		}
-	}
-	return s
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date. A date in the past

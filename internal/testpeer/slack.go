@@ -27,7 +27,9 @@ type SlackCall struct {
 
 // Slack is slack-go's slacktest server with chat.postMessage and chat.update answered by a
 // recorder: calls are seen here, not through slacktest's inbound message list. A call with any
-// token other than Token answers invalid_auth, as Slack does.
+// token other than Token answers invalid_auth, as Slack does, and a message Slack would refuse
+// (CheckSlackMessage: a field over 2000 characters, a header over 150, more than 50 blocks, ...)
+// is refused with Slack's error code.
 type Slack struct {
 	Token string
 	srv   *slacktest.Server
@@ -94,6 +96,10 @@ func (s *Slack) handler(method string) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		if token != s.Token {
 			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+			return
+		}
+		if code := CheckSlackMessage(values.Get("text"), values.Get("blocks"), values.Get("attachments")); code != "" {
+			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": code})
 			return
 		}
 		ts := values.Get("ts")
