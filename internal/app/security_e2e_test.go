@@ -8,23 +8,13 @@ package app_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,56 +28,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
-// stand-in addresses. 127.0.0.2 is a loopback address like any of 127.0.0.0/8; aliasListener
-// reports connections from it as coming from remoteStandIn (TEST-NET-1, never routed), so a
-// machine without any non-loopback interface still tests a caller that is not on loopback.
+// The stand-in remote caller: connections from 127.0.0.2 to a testkit.AliasListener appear
+// to come from 192.0.2.200, so a machine without a non-loopback interface still tests a caller
+// that is not on loopback.
 var (
-	aliasSource   = net.ParseIP("127.0.0.2")
-	remoteStandIn = net.ParseIP("192.0.2.200")
+	aliasSource   = testkit.AliasSource
+	remoteStandIn = testkit.RemoteStandIn
+	listenAlias   = func(t *testing.T) net.Listener { return testkit.AliasListener(t) }
+	clientFrom    = testkit.ClientFrom
 )
-
-type aliasListener struct{ net.Listener }
-
-func (l aliasListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok && a.IP.Equal(aliasSource) {
-		return aliasConn{c, &net.TCPAddr{IP: remoteStandIn, Port: a.Port}}, nil
-	}
-	return c, nil
-}
-
-type aliasConn struct {
-	net.Conn
-	remote net.Addr
-}
-
-func (c aliasConn) RemoteAddr() net.Addr { return c.remote }
-
-// listenAlias listens on 127.0.0.1 with connections from 127.0.0.2 seen as remoteStandIn.
-func listenAlias(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aliasListener{ln}
-}
-
-// clientFrom is an HTTP client whose connections leave from ip (and trust roots, for TLS).
-func clientFrom(ip net.IP, roots *x509.CertPool) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: &tls.Config{RootCAs: roots}}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
-}
 
 // interfaceAddress is a non-loopback address of this machine, or nil when it has none.
 func interfaceAddress() net.IP {
@@ -235,43 +191,6 @@ func harnessConfig(t *testing.T, h *harness) *config.Config {
 	return cfg
 }
 
-// selfSigned writes a serving certificate for the IPs into dir and returns its files and a pool
-// that trusts it.
-func selfSigned(t *testing.T, dir string, ips ...net.IP) (certFile, keyFile string, roots *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kpulse.kpulse.svc"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: ips, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(cert)
-	return certFile, keyFile, roots
-}
-
 // serviceAccountToken creates a ServiceAccount in ns and returns a token for it from the
 // TokenRequest API, as `kubectl create token` gets one.
 func serviceAccountToken(t *testing.T, ns, name string) string {
@@ -336,7 +255,7 @@ func eventually(t *testing.T, what string, call func() reply, want func(reply) b
 // garbage token or none. The plain listener still refuses remote callers, token or not.
 func TestTokenAuthEndToEnd(t *testing.T) {
 	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
-	certFile, keyFile, roots := selfSigned(t, t.TempDir(), net.ParseIP("127.0.0.1"))
+	certFile, keyFile, roots := testkit.SelfSignedCert(t, t.TempDir(), net.ParseIP("127.0.0.1"))
 	cfg := harnessConfig(t, h)
 	cfg.Admin = config.Admin{Access: config.AdminToken, Listen: "127.0.0.1:0", CacheTTL: time.Second,
 		TLS: config.AdminTLS{CertFile: certFile, KeyFile: keyFile}}
