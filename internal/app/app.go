@@ -272,7 +272,11 @@ func writesToCluster(cfg *config.Config, inCluster bool) (persist, elect bool, o
 	if cfg.LeaderElection.Enabled == nil {
 		off = append(off, "no leader Lease (leaderElection.enabled: true takes one)")
 	}
-	return persist, elect, strings.Join(off, "; ")
+	observer = "not running in a cluster: "
+	if !persist && !elect {
+		observer = "not running in a cluster, so kpulse is a read-only observer that writes nothing to it: "
+	}
+	return persist, elect, observer + strings.Join(off, "; ")
 }
 
 // buildServer builds the HTTP server and opens its listeners: the plain one, and with
@@ -376,7 +380,7 @@ func (a *App) readiness() (bool, map[string]string) {
 // warm); only the leader decides and notifies (lead).
 func (a *App) Run(ctx context.Context) error {
 	if a.observer != "" {
-		a.log.Info("not running in a cluster, so kpulse is a read-only observer: " + a.observer)
+		a.log.Info(a.observer)
 	}
 	state := "memory"
 	if a.state != nil {
