@@ -31,7 +31,7 @@ func TestChartREADMEListsEveryValue(t *testing.T) {
 	}
 	// Groups whose own keys are documented one by one; every other value is one row (its
 	// contents are Kubernetes' or kpulse's own structures).
-	groups := []string{"image", "serviceAccount", "rbac", "service", "serviceMonitor"}
+	groups := []string{"image", "serviceAccount", "rbac", "service", "serviceMonitor", "admin", "networkPolicy"}
 	var want []string
 	for k, v := range values {
 		if m, ok := v.(map[string]any); ok && slices.Contains(groups, k) {

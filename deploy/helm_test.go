@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/state"
 )
 
 const (
@@ -85,6 +88,9 @@ func TestHelmSchemaRejects(t *testing.T) {
 		{"existingSecret=", "existingSecret"},
 		{"imagePullPolicy=Always", "imagePullPolicy"},
 		{"config.channels[0].name=Ops Team", "name"},
+		{"admin.access=basic", "access"},
+		{"admin.port=8080", "port"},
+		{"networkPolicy.egressPorts[0]=70000", "egressPorts"},
 	} {
 		res := h.run(t, t.Context(), "template", "r", chartPath, "--set", tc.set)
 		if res.Err == nil || !strings.Contains(res.Stderr, tc.want) {
@@ -182,9 +188,12 @@ func TestHelmTemplateServerSideApply(t *testing.T) {
 		secret     string
 		createdSec bool
 		monitor    bool
+		adminPort  int32
+		egress     []int32
 	}{
-		{name: "default values", fullname: "tpl-kpulse", secret: "kpulse-secrets"},
-		{name: "non-default values", args: []string{"-f", nondefaultValues}, fullname: "cluster-pulse", secret: "pulse-credentials", createdSec: true, monitor: true},
+		{name: "default values", fullname: "tpl-kpulse", secret: "kpulse-secrets", egress: []int32{443, 6443, 80, 25, 465, 587}},
+		{name: "non-default values", args: []string{"-f", nondefaultValues}, fullname: "cluster-pulse", secret: "pulse-credentials", createdSec: true, monitor: true,
+			adminPort: 9443, egress: []int32{443, 6443, 8443}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -214,7 +223,13 @@ func TestHelmTemplateServerSideApply(t *testing.T) {
 				t.Errorf("the API server warned: %q", w)
 			}
 
-			secrets, monitors := 0, 0
+			secrets, monitors, policies, delegators := 0, 0, 0, 0
+			var deployment *appsv1.Deployment
+			for _, o := range objs {
+				if o.GetKind() == "Deployment" {
+					deployment = convert[appsv1.Deployment](t, o)
+				}
+			}
 			for _, o := range objs {
 				labels := o.GetLabels()
 				for _, l := range []string{"helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by"} {
@@ -234,7 +249,14 @@ func TestHelmTemplateServerSideApply(t *testing.T) {
 				case "ClusterRole":
 					checkClusterRole(t, convert[rbacv1.ClusterRole](t, o).Rules)
 				case "Role":
-					checkRole(t, convert[rbacv1.Role](t, o).Rules)
+					checkRole(t, convert[rbacv1.Role](t, o).Rules, defaultStateNames(), "kpulse")
+				case "ClusterRoleBinding":
+					if crb := convert[rbacv1.ClusterRoleBinding](t, o); crb.RoleRef.Name == "system:auth-delegator" {
+						delegators++
+					}
+				case "NetworkPolicy":
+					policies++
+					checkNetworkPolicy(t, convert[networkingv1.NetworkPolicy](t, o), deployment, tc.adminPort, tc.egress)
 				case "Deployment":
 					checkDeployment(t, convert[appsv1.Deployment](t, o), tc.fullname+"-config", tc.secret)
 				case "ConfigMap":
@@ -244,8 +266,9 @@ func TestHelmTemplateServerSideApply(t *testing.T) {
 					}
 				}
 			}
-			if want := map[bool]int{true: 1, false: 0}; secrets != want[tc.createdSec] || monitors != want[tc.monitor] {
-				t.Errorf("rendered %d Secrets and %d ServiceMonitors", secrets, monitors)
+			if want := map[bool]int{true: 1, false: 0}; secrets != want[tc.createdSec] || monitors != want[tc.monitor] ||
+				policies != 1 || delegators != want[tc.adminPort != 0] {
+				t.Errorf("rendered %d Secrets, %d ServiceMonitors, %d NetworkPolicies, %d auth-delegator bindings", secrets, monitors, policies, delegators)
 			}
 		})
 	}
@@ -346,6 +369,85 @@ func TestHelmUpgradeKeepsCredentials(t *testing.T) {
 					t.Error("helm uninstall left the Deployment")
 				}
 			})
+		}
+	}
+}
+
+// TestHelmAdminSurface: the chart refuses a Service reachable from outside the cluster
+// (NodePort, LoadBalancer) unless the admin endpoints need a token, and token access without a
+// TLS Secret; with token access it binds system:auth-delegator (and only then), opens the HTTPS
+// port on the pod, the Service and the NetworkPolicy, and writes config.admin for kpulse. The
+// Role's names follow config.state and config.leaderElection.
+func TestHelmAdminSurface(t *testing.T) {
+	h := newHelm(t)
+	for _, tc := range []struct{ set, want string }{
+		{"service.type=NodePort", "service.type NodePort makes kpulse reachable from outside the cluster, which needs admin.access: token"},
+		{"service.type=LoadBalancer", "service.type LoadBalancer makes kpulse reachable from outside the cluster, which needs admin.access: token"},
+		{"admin.access=token", "admin.access: token needs admin.tlsSecret"},
+		{"admin.access=token,service.type=NodePort", "needs admin.tlsSecret"},
+		{"config.admin.access=token", "set admin.access, admin.port and admin.tlsSecret, not config.admin"},
+	} {
+		res := h.run(t, t.Context(), "template", "r", chartPath, "--set", tc.set)
+		if res.Err == nil || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("--set %s: want the render to fail with %q, got:\n%s", tc.set, tc.want, res)
+		}
+	}
+
+	kinds := func(objs []*unstructured.Unstructured) map[string]int {
+		n := map[string]int{}
+		for _, o := range objs {
+			n[o.GetKind()+"/"+o.GetName()]++
+		}
+		return n
+	}
+	plain := h.render(t, t.Context(), "r", "ns")
+	if k := kinds(plain); k["ClusterRoleBinding/r-kpulse-auth-delegator"] != 0 || k["NetworkPolicy/r-kpulse"] != 1 {
+		t.Errorf("default render: %v", k)
+	}
+	if k := kinds(h.render(t, t.Context(), "r", "ns", "--set", "networkPolicy.enabled=false")); k["NetworkPolicy/r-kpulse"] != 0 {
+		t.Errorf("networkPolicy.enabled=false still renders one")
+	}
+	for _, typ := range []string{"NodePort", "LoadBalancer", "ClusterIP"} {
+		objs := h.render(t, t.Context(), "r", "ns", "--set", "admin.access=token,admin.tlsSecret=kp-tls,service.type="+typ)
+		if k := kinds(objs); k["ClusterRoleBinding/r-kpulse-auth-delegator"] != 1 {
+			t.Errorf("token with %s: no auth-delegator binding: %v", typ, k)
+		}
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "Service":
+				svc := convert[corev1.Service](t, o)
+				if string(svc.Spec.Type) != typ || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[1].Port != 8443 {
+					t.Errorf("token with %s: Service %+v", typ, svc.Spec)
+				}
+			case "ConfigMap":
+				cfg, err := testkit.LoadConfig(t, []byte(convert[corev1.ConfigMap](t, o).Data["config.yaml"]))
+				if err != nil {
+					t.Fatalf("token config does not load: %v", err)
+				}
+				if a := cfg.Admin; a.Access != config.AdminToken || a.Listen != ":8443" || a.TLS.CertFile != "/etc/kpulse/admin-tls/tls.crt" {
+					t.Errorf("token config admin = %+v", a)
+				}
+			case "Deployment":
+				d := convert[appsv1.Deployment](t, o)
+				var mounted bool
+				for _, v := range d.Spec.Template.Spec.Volumes {
+					mounted = mounted || v.Secret != nil && v.Secret.SecretName == "kp-tls"
+				}
+				if ports := d.Spec.Template.Spec.Containers[0].Ports; !mounted || len(ports) != 2 || ports[1].ContainerPort != 8443 {
+					t.Errorf("token Deployment: TLS Secret mounted %v, ports %+v", mounted, ports)
+				}
+			}
+		}
+	}
+
+	objs := h.render(t, t.Context(), "r", "ns", "--set", "config.state.maxIncidents=5000,config.state.name=pulse,config.leaderElection.leaseName=pulse-leader")
+	var names []string
+	for i := range state.Shards(5000) {
+		names = append(names, "pulse-"+strconv.Itoa(i))
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Role" {
+			checkRole(t, convert[rbacv1.Role](t, o).Rules, names, "pulse-leader")
 		}
 	}
 }

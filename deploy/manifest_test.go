@@ -7,18 +7,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kpulse/kpulse/dev/testkit"
+	"github.com/kpulse/kpulse/internal/state"
 )
 
 const manifestPath = "deploy/kpulse.yaml"
@@ -46,7 +49,7 @@ func TestManifestObjects(t *testing.T) {
 			t.Errorf("%s %s is in namespace %q, want kpulse", o.GetKind(), o.GetName(), o.GetNamespace())
 		}
 	}
-	want := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"}
+	want := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "NetworkPolicy", "ConfigMap", "Deployment", "PodDisruptionBudget", "Service"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("kinds = %v, want %v", kinds, want)
 	}
@@ -76,9 +79,14 @@ func TestManifestObjects(t *testing.T) {
 			}
 		}
 	})
+	t.Run("network policy", func(t *testing.T) {
+		np := convert[networkingv1.NetworkPolicy](t, testkit.Find(t, objs, "NetworkPolicy", "kpulse"))
+		dep := convert[appsv1.Deployment](t, testkit.Find(t, objs, "Deployment", "kpulse"))
+		checkNetworkPolicy(t, np, dep, 0, []int32{443, 6443, 80, 25, 465, 587})
+	})
 	t.Run("rbac", func(t *testing.T) {
 		checkClusterRole(t, convert[rbacv1.ClusterRole](t, testkit.Find(t, objs, "ClusterRole", "kpulse")).Rules)
-		checkRole(t, convert[rbacv1.Role](t, testkit.Find(t, objs, "Role", "kpulse")).Rules)
+		checkRole(t, convert[rbacv1.Role](t, testkit.Find(t, objs, "Role", "kpulse")).Rules, defaultStateNames(), "kpulse")
 		crb := convert[rbacv1.ClusterRoleBinding](t, testkit.Find(t, objs, "ClusterRoleBinding", "kpulse"))
 		rb := convert[rbacv1.RoleBinding](t, testkit.Find(t, objs, "RoleBinding", "kpulse"))
 		sa := rbacv1.Subject{Kind: "ServiceAccount", Name: "kpulse", Namespace: "kpulse"}
@@ -162,8 +170,10 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, configMap, secret strin
 	}
 	probe("liveness", c.LivenessProbe, "/healthz")
 	probe("readiness", c.ReadinessProbe, "/readyz")
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
-		t.Errorf("ports = %+v, want http 8080", c.Ports)
+	// http 8080, and with admin.access: token the HTTPS admin port.
+	if len(c.Ports) < 1 || len(c.Ports) > 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 ||
+		len(c.Ports) == 2 && c.Ports[1].Name != "admin-https" {
+		t.Errorf("ports = %+v, want http 8080 (and admin-https)", c.Ports)
 	}
 	if len(c.Env) != 1 || c.Env[0].Name != "POD_NAMESPACE" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.FieldRef == nil ||
 		c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
@@ -211,20 +221,30 @@ func ruleSet(rules []rbacv1.PolicyRule) map[access]bool {
 	return set
 }
 
-// wantClusterRole is everything kpulse may do cluster-wide, and nothing more: it reads.
+// wantClusterRole is everything kpulse may do cluster-wide, and nothing more: it reads, with the
+// verbs its code calls (informers list and watch; nothing gets a Pod or Job by name).
 var wantClusterRole = map[access]bool{
-	{"", "pods", "get"}: true, {"", "pods", "list"}: true, {"", "pods", "watch"}: true,
-	{"", "pods/log", "get"}:  true,
-	{"", "events", "list"}:   true,
-	{"batch", "jobs", "get"}: true, {"batch", "jobs", "list"}: true, {"batch", "jobs", "watch"}: true,
+	{"", "pods", "list"}: true, {"", "pods", "watch"}: true,
+	{"", "pods/log", "get"}:   true,
+	{"", "events", "list"}:    true,
+	{"batch", "jobs", "list"}: true, {"batch", "jobs", "watch"}: true,
 }
 
-// wantRole is what kpulse may change in its own namespace: state and leader election.
+// wantRole is what kpulse may do in its own namespace: state and leader election.
 var wantRole = map[access]bool{
 	{"", "configmaps", "get"}: true, {"", "configmaps", "list"}: true, {"", "configmaps", "create"}: true,
-	{"", "configmaps", "update"}: true, {"", "configmaps", "patch"}: true,
+	{"", "configmaps", "update"}:             true,
 	{"coordination.k8s.io", "leases", "get"}: true, {"coordination.k8s.io", "leases", "create"}: true,
 	{"coordination.k8s.io", "leases", "update"}: true,
+}
+
+// defaultStateNames are the state ConfigMaps of the default config.
+func defaultStateNames() []string {
+	var names []string
+	for i := range state.Shards(state.DefaultMaxIncidents) {
+		names = append(names, "kpulse-state-"+strconv.Itoa(i))
+	}
+	return names
 }
 
 func checkClusterRole(t *testing.T, rules []rbacv1.PolicyRule) {
@@ -249,10 +269,79 @@ func checkClusterRole(t *testing.T, rules []rbacv1.PolicyRule) {
 	}
 }
 
-func checkRole(t *testing.T, rules []rbacv1.PolicyRule) {
+// checkRole checks the Role's verbs, and that get and update (what changes an object) are
+// limited by resourceNames to the state ConfigMaps and the Lease; RBAC cannot limit create and
+// list by name, so those are the only unrestricted grants.
+func checkRole(t *testing.T, rules []rbacv1.PolicyRule, stateNames []string, lease string) {
 	t.Helper()
 	if got := ruleSet(rules); !mapsEqual(got, wantRole) {
 		t.Errorf("Role grants %v, want exactly %v", keys(got), keys(wantRole))
+	}
+	for _, r := range rules {
+		for _, res := range r.Resources {
+			for _, v := range r.Verbs {
+				var want []string
+				switch {
+				case v == "create" || v == "list":
+				case res == "configmaps":
+					want = stateNames
+				case res == "leases":
+					want = []string{lease}
+				}
+				if !slices.Equal(r.ResourceNames, want) {
+					t.Errorf("%s %s: resourceNames %v, want %v", v, res, r.ResourceNames, want)
+				}
+			}
+		}
+	}
+}
+
+// checkNetworkPolicy checks that np selects the Deployment's pods, lets anyone reach 8080 (and
+// adminPort, when not 0) and nothing else, and lets kpulse reach DNS and the egress ports at
+// any address.
+func checkNetworkPolicy(t *testing.T, np *networkingv1.NetworkPolicy, dep *appsv1.Deployment, adminPort int32, egress []int32) {
+	t.Helper()
+	for k, v := range np.Spec.PodSelector.MatchLabels {
+		if dep.Spec.Template.Labels[k] != v {
+			t.Errorf("NetworkPolicy selector %s=%s does not select the pod template", k, v)
+		}
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}) {
+		t.Errorf("policyTypes = %v, want Ingress and Egress", np.Spec.PolicyTypes)
+	}
+	var in []int32
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.Ports {
+			in = append(in, p.Port.IntVal)
+			if p.Port.IntVal == 8080 && len(r.From) > 0 {
+				t.Errorf("ingress on 8080 is limited to %v; the kubelet and Prometheus need it from anywhere", r.From)
+			}
+		}
+	}
+	wantIn := []int32{8080}
+	if adminPort != 0 {
+		wantIn = append(wantIn, adminPort)
+	}
+	if !slices.Equal(in, wantIn) {
+		t.Errorf("ingress ports = %v, want %v", in, wantIn)
+	}
+	open := map[string]bool{}
+	for _, r := range np.Spec.Egress {
+		for _, p := range r.Ports {
+			if len(r.To) == 0 {
+				open[fmt.Sprintf("%s/%d", *p.Protocol, p.Port.IntVal)] = true
+			}
+		}
+	}
+	for _, want := range append([]string{"UDP/53", "TCP/53"}, func() (out []string) {
+		for _, p := range egress {
+			out = append(out, fmt.Sprintf("TCP/%d", p))
+		}
+		return out
+	}()...) {
+		if !open[want] {
+			t.Errorf("egress lacks %s to any address (has %v)", want, open)
+		}
 	}
 }
 
@@ -298,7 +387,7 @@ func checkRuleComments(t *testing.T, manifest string) {
 			}
 		}
 	}
-	if rules < 6 {
+	if rules < 8 {
 		t.Errorf("found %d rules; the parser of this check is wrong", rules)
 	}
 }

@@ -2,6 +2,9 @@ package deploy
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +14,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/kpulse/kpulse/dev/testkit"
+	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -140,8 +146,22 @@ func TestRBACProof(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "log", Namespace: ns}, true},
 			{authorizationv1.ResourceAttributes{Verb: "list", Resource: "events", Namespace: ns}, true},
 			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "batch", Resource: "jobs"}, true},
-			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "kpulse"}, true},
-			{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kpulse"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Resource: "configmaps", Namespace: "kpulse"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "create", Resource: "configmaps", Namespace: "kpulse"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-0"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-8"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kpulse"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kpulse", Name: "kpulse"}, true},
+			// Only its own objects change: not its configuration, not another Lease; no verb it
+			// does not call.
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-config"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-9"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-0"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kpulse", Name: "other"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "pods", Namespace: ns, Name: "rbac-crasher"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "get", Group: "batch", Resource: "jobs", Namespace: ns, Name: "rbac-job"}, false},
+			// Reviewing tokens takes the auth-delegator binding, which is not in the manifest.
+			{authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"}, false},
 			// Secrets: nowhere, its own namespace included (the Secret reaches kpulse as a mount).
 			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: ns, Name: "db-password"}, false},
 			{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, false},
@@ -207,8 +227,126 @@ func TestRBACProof(t *testing.T) {
 			}
 		}
 		// And the reads it needs work with the same client.
-		if _, err := sa.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{}); err != nil {
-			t.Errorf("get a Pod: %v", err)
+		if _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("list Pods: %v", err)
 		}
 	})
+}
+
+// authDelegatorBinding is the ClusterRoleBinding docs/security.md tells raw-manifest users to
+// apply for remote admin access: the fenced YAML block that names kpulse-auth-delegator.
+func authDelegatorBinding(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	doc := readDoc(t, "docs/security.md")
+	for _, block := range strings.Split(doc, "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "name: kpulse-auth-delegator") {
+			objs, err := testkit.ParseObjects([]byte(block))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return objs
+		}
+	}
+	t.Fatal("docs/security.md has no YAML block with the ClusterRoleBinding kpulse-auth-delegator")
+	return nil
+}
+
+// TestRBACTokenAuth: kpulse as the manifest's ServiceAccount, with admin.access: token. Without
+// the auth-delegator binding it cannot review tokens, and a remote caller is answered 503,
+// never let through; with the binding docs/security.md gives, a caller whose token's user has
+// an RBAC grant on the path gets 200 over TLS, one without gets 403, a garbage token 401.
+func TestRBACTokenAuth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	saCfg := serviceAccountConfig(t, ctx)
+	t.Cleanup(func() {
+		_ = env.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), "kpulse-auth-delegator", metav1.DeleteOptions{})
+	})
+	cm, err := env.Client.CoreV1().ConfigMaps("kpulse").Get(ctx, "kpulse-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, roots := testkit.SelfSignedCert(t, t.TempDir(), net.ParseIP("127.0.0.1"))
+	cfg := testkit.ConfigWith(t, []byte(cm.Data["config.yaml"]), map[string]any{
+		"secretsDir": t.TempDir(),
+		"admin":      map[string]any{"access": "token", "listen": "127.0.0.1:0", "cacheTTL": "1s", "tls": map[string]any{"certFile": certFile, "keyFile": keyFile}},
+	})
+	t.Setenv("POD_NAMESPACE", "kpulse")
+	kp := testkit.RunKpulseWith(t, app.Options{Config: cfg, RestConfig: saCfg, InCluster: true, AdminListener: testkit.AliasListener(t)})
+
+	// A caller with a grant, and one without.
+	ns := env.Namespace(t)
+	token := func(name string) string {
+		if _, err := env.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := env.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	oncall, nobody := token("oncall"), token("nobody")
+	grant := testkit.Objects(t, []byte(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kpulse-admin-rbac-test}
+rules:
+  - nonResourceURLs: ["/incidents"]
+    verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kpulse-admin-rbac-test}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kpulse-admin-rbac-test}
+subjects: [{kind: ServiceAccount, name: oncall, namespace: `+ns+`}]
+`))
+	applier := testkit.NewApplier(t, env.Config)
+	if _, err := applier.Apply(ctx, grant); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteClusterScoped(t, grant) })
+
+	client := testkit.ClientFrom(testkit.AliasSource, roots)
+	get := func(tok string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+kp.AdminAddr+"/incidents", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	until := func(what string, ok func(int, string) bool, tok string) {
+		t.Helper()
+		var code int
+		var body string
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			code, body = get(tok)
+			return ok(code, body), nil
+		})
+		if err != nil {
+			t.Fatalf("%s: last answer %d %s\n%s", what, code, body, kp.Logs())
+		}
+	}
+
+	// Without the binding kpulse may not create TokenReviews: 503, never a pass.
+	until("503 without the auth-delegator binding", func(c int, b string) bool {
+		return c == http.StatusServiceUnavailable && strings.Contains(b, "cannot check the token")
+	}, oncall)
+
+	if _, err := applier.Apply(ctx, authDelegatorBinding(t)); err != nil {
+		t.Fatal(err)
+	}
+	until("200 for the granted caller once kpulse may review tokens", func(c int, b string) bool {
+		return c == http.StatusOK && strings.Contains(b, `"count"`)
+	}, oncall)
+	if c, b := get(nobody); c != http.StatusForbidden || !strings.Contains(b, "may not get /incidents") {
+		t.Errorf("caller without a grant = %d %s", c, b)
+	}
+	if c, b := get("not-a-token"); c != http.StatusUnauthorized {
+		t.Errorf("garbage token = %d %s", c, b)
+	}
 }

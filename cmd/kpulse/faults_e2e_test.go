@@ -188,7 +188,7 @@ func writeConfig(t *testing.T, ns string, s *sink, lease string) string {
 	cfg := fmt.Sprintf(`clusterName: faults
 log: {level: debug}
 namespaces: {include: [%s]}
-state: {namespace: %s}
+state: {namespace: %s, store: configmap}
 leaderElection: %s
 incidents: {stableWindow: 2s}
 delivery: {initialBackoff: 50ms, maxBackoff: 200ms}
@@ -252,7 +252,7 @@ func TestFaultSIGKILLAndRestart(t *testing.T) {
 	s := newSink(t)
 	// A short lease: the restarted process may take over once the killed one's lease expires.
 	// The takeover within the default 15 s is TestFaultLeaderKilled's.
-	cfg := writeConfig(t, ns, s, "{leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 1s}")
+	cfg := writeConfig(t, ns, s, "{enabled: true, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 1s}")
 	k := &testbed.Kubelet{Client: env.Client}
 	a := startReplica(t, "first", cfg)
 	waitUntil(t, 30*time.Second, "first to lead", func() bool { return strings.HasPrefix(leaseHolder(ns), "first_") })

@@ -66,6 +66,11 @@ namespaces:
   exclude: [kube-system]
 incidents:
   stableWindow: 5s
+# As in a cluster: the bench runs kpulse with a kubeconfig, where both would be off by default.
+state:
+  store: configmap
+leaderElection:
+  enabled: true
 channels:
   - name: sink
     webhook:

@@ -30,30 +30,44 @@ type syncBuffer = testpeer.Buffer
 
 // Kpulse is a kpulse daemon running in the test process.
 type Kpulse struct {
-	// Addr is its HTTP server's address.
-	Addr string
-	logs *syncBuffer
+	// Addr is its HTTP server's address; AdminAddr its TLS admin listener's (admin.access:
+	// token), else "".
+	Addr      string
+	AdminAddr string
+	logs      *syncBuffer
 }
 
 // Logs returns what kpulse has logged so far (text format, debug level).
 func (k *Kpulse) Logs() string { return k.logs.String() }
 
 // RunKpulse runs kpulse's run loop with cfg against the API server restCfg points at (with that
-// identity), its HTTP server on loopback, until the test ends. It waits for /readyz to answer
-// 200, so the informers have listed and watched with that identity.
+// identity), as it runs in its pod (an unset state.store and leaderElection.enabled mean what
+// they mean in a cluster), its HTTP server on loopback, until the test ends. It waits for
+// /readyz to answer 200, so the informers have listed and watched with that identity.
 func RunKpulse(t testing.TB, cfg *config.Config, restCfg *rest.Config) *Kpulse {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return RunKpulseWith(t, app.Options{Config: cfg, RestConfig: restCfg, InCluster: true})
+}
+
+// RunKpulseWith is RunKpulse with the app's options; Logger, Stdout, and Listener unless set,
+// are filled in.
+func RunKpulseWith(t testing.TB, opts app.Options) *Kpulse {
+	t.Helper()
+	if opts.Listener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Listener = ln
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// client-go's own errors (a refused watch, say) go to the same log, as cmd/kpulse routes them.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	a, err := app.New(app.Options{Config: cfg, Logger: log, Stdout: io.Discard, RestConfig: restCfg, Listener: ln})
+	opts.Logger, opts.Stdout = log, io.Discard
+	a, err := app.New(opts)
 	if err != nil {
-		ln.Close()
+		opts.Listener.Close()
 		t.Fatalf("app.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +87,7 @@ func RunKpulse(t testing.TB, cfg *config.Config, restCfg *rest.Config) *Kpulse {
 			t.Logf("kpulse's log:\n%s", logs.String())
 		}
 	})
-	k := &Kpulse{Addr: a.Addr(), logs: logs}
+	k := &Kpulse{Addr: a.Addr(), AdminAddr: a.AdminAddr(), logs: logs}
 	readyCtx, readyCancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer readyCancel()
 	var last string

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +50,16 @@ type Options struct {
 	Registry *prometheus.Registry
 	// RestConfig overrides kubeconfig loading (tests).
 	RestConfig *rest.Config
-	// Listener overrides Config.Listen (tests pass 127.0.0.1:0).
-	Listener net.Listener
+	// InCluster says that RestConfig is the pod's own service-account configuration, as in a
+	// cluster: it decides what an unset state.store and leaderElection.enabled mean. Without
+	// RestConfig, kpulse finds out itself (in-cluster config used or not).
+	InCluster bool
+	// Listener overrides Config.Listen (tests pass 127.0.0.1:0); AdminListener overrides
+	// Config.Admin.Listen, the TLS listener of admin.access: token.
+	Listener      net.Listener
+	AdminListener net.Listener
+	// HTTPLimits override the server's limits field by field (tests use short timeouts).
+	HTTPLimits server.Limits
 	// ConfigPath is the config file to watch; Reload loads the configuration again after it
 	// changed (cmd/kpulse passes config.Load over its flags). Either empty: no reload.
 	ConfigPath string
@@ -88,6 +97,14 @@ type App struct {
 	dispatcher *notifiers.Dispatcher
 	server     *server.Server
 	listener   net.Listener
+	// adminListener and adminCert serve admin callers over TLS (admin.access: token).
+	adminListener net.Listener
+	adminCert     server.CertSource
+	// electing: campaign for the leader Lease (leaderElection.enabled, or its default).
+	electing bool
+	// observer says why kpulse writes nothing to the cluster (outside it, by default); empty
+	// otherwise.
+	observer string
 	// stage enriches firing notifications and hands everything to the dispatcher in order.
 	stage *stage
 	// kick wakes the incident timer after an observation may have moved the next deadline.
@@ -124,10 +141,10 @@ func New(opts Options) (*App, error) {
 	}
 	m.InitReasons(reasons)
 
-	restCfg := opts.RestConfig
+	restCfg, inCluster := opts.RestConfig, opts.InCluster
 	if restCfg == nil {
 		var err error
-		if restCfg, err = loadRestConfig(cfg.Kubeconfig); err != nil {
+		if restCfg, inCluster, err = loadRestConfig(cfg.Kubeconfig); err != nil {
 			return nil, err
 		}
 	}
@@ -184,8 +201,10 @@ func New(opts Options) (*App, error) {
 	}
 
 	a.deps = deps
+	var persist bool
+	persist, a.electing, a.observer = writesToCluster(cfg, inCluster)
 	a.store = incident.NewMemoryStore()
-	if cfg.State.Store == "configmap" {
+	if persist {
 		a.state = state.New(state.Options{
 			Client: client, Namespace: a.namespace, Prefix: cfg.State.Name, MaxIncidents: cfg.State.MaxIncidents,
 			Clock: clk, Logger: log, Metrics: m,
@@ -227,42 +246,117 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.server = server.New(server.Options{
-		Logger:    log,
-		Gatherer:  reg,
-		Ready:     a.readiness,
-		Incidents: a.activeIncidents,
-		Failures:  a.failures.list,
-		Channels:  func() server.Channels { return a.dispatcher },
-	})
-	a.listener = opts.Listener
-	if a.listener == nil {
-		if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("app: listen on %s (config key listen): %w", cfg.Listen, err)
-		}
+	if err := a.buildServer(opts, client); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
 
+// writesToCluster decides whether incidents go to ConfigMaps and whether to campaign for the
+// leader Lease. Unset, both follow where kpulse runs: on in a cluster, off outside one (go run
+// from a laptop with a kubeconfig), where kpulse is then a read-only observer; observer says
+// so for the log. Set anywhere (file, environment), the config wins.
+func writesToCluster(cfg *config.Config, inCluster bool) (persist, elect bool, observer string) {
+	persist = cfg.State.Store == config.StoreConfigMap || cfg.State.Store == config.StoreAuto && inCluster
+	elect = inCluster
+	if cfg.LeaderElection.Enabled != nil {
+		elect = *cfg.LeaderElection.Enabled
+	}
+	if inCluster || (cfg.State.Store != config.StoreAuto && cfg.LeaderElection.Enabled != nil) {
+		return persist, elect, ""
+	}
+	var off []string
+	if cfg.State.Store == config.StoreAuto {
+		off = append(off, "incidents kept in memory (state.store: configmap writes them to ConfigMaps)")
+	}
+	if cfg.LeaderElection.Enabled == nil {
+		off = append(off, "no leader Lease (leaderElection.enabled: true takes one)")
+	}
+	observer = "not running in a cluster: "
+	if !persist && !elect {
+		observer = "not running in a cluster, so kpulse is a read-only observer that writes nothing to it: "
+	}
+	return persist, elect, observer + strings.Join(off, "; ")
+}
+
+// buildServer builds the HTTP server and opens its listeners: the plain one, and with
+// admin.access: token the TLS one for remote admin callers, whose tokens the API server
+// reviews.
+func (a *App) buildServer(opts Options, client kubernetes.Interface) error {
+	cfg := a.cfg
+	limits := opts.HTTPLimits
+	if limits.WriteTimeout == 0 {
+		// Room for a test send: one delivery attempt and a margin for pacing and the answer.
+		limits.WriteTimeout = cfg.Delivery.Timeout + 15*time.Second
+	}
+	sopts := server.Options{
+		Logger:    a.log,
+		Gatherer:  a.registry,
+		Ready:     a.readiness,
+		Incidents: a.activeIncidents,
+		Failures:  a.failures.list,
+		Channels:  func() server.Channels { return a.dispatcher },
+		Clock:     a.clock,
+		Limits:    limits,
+	}
+	a.listener = opts.Listener
+	if a.listener == nil {
+		var err error
+		if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("app: listen on %s (config key listen): %w", cfg.Listen, err)
+		}
+	}
+	if cfg.Admin.Access == config.AdminToken {
+		cert, err := server.NewCertFiles(cfg.Admin.TLS.CertFile, cfg.Admin.TLS.KeyFile, a.log)
+		if err != nil {
+			a.listener.Close()
+			return fmt.Errorf("app: admin TLS: %w", err)
+		}
+		a.adminCert = cert
+		sopts.Reviewer = server.NewCachedReviewer(server.KubeReviewer{Client: client}, cfg.Admin.CacheTTL, a.clock)
+		_, port, _ := net.SplitHostPort(cfg.Admin.Listen)
+		a.adminListener = opts.AdminListener
+		if a.adminListener == nil {
+			if a.adminListener, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+				a.listener.Close()
+				return fmt.Errorf("app: listen on %s (config key admin.listen): %w", cfg.Admin.Listen, err)
+			}
+		} else {
+			_, port, _ = net.SplitHostPort(a.adminListener.Addr().String())
+		}
+		sopts.RemoteAccessHint = "or HTTPS on port " + port + " with a Kubernetes bearer token"
+	}
+	a.server = server.New(sopts)
+	return nil
+}
+
 // loadRestConfig prefers an explicit kubeconfig, then in-cluster config, then $KUBECONFIG and
-// ~/.kube/config.
-func loadRestConfig(path string) (*rest.Config, error) {
+// ~/.kube/config. inCluster says the in-cluster config (the pod's service account) is used.
+func loadRestConfig(path string) (c *rest.Config, inCluster bool, err error) {
 	if path == "" {
 		if c, err := rest.InClusterConfig(); err == nil {
-			return c, nil
+			return c, true, nil
 		}
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
-	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	c, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("app: no Kubernetes connection (not in a cluster, and no usable kubeconfig from --kubeconfig, $KUBECONFIG or ~/.kube/config): %w", err)
+		return nil, false, fmt.Errorf("app: no Kubernetes connection (not in a cluster, and no usable kubeconfig from --kubeconfig, $KUBECONFIG or ~/.kube/config): %w", err)
 	}
-	return c, nil
+	return c, false, nil
 }
 
 // Addr is the HTTP server's address.
 func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// AdminAddr is the TLS admin listener's address ("" without admin.access: token).
+func (a *App) AdminAddr() string {
+	if a.adminListener == nil {
+		return ""
+	}
+	return a.adminListener.Addr().String()
+}
 
 // Registry is the metrics registry (for tests and the demo).
 func (a *App) Registry() *prometheus.Registry { return a.registry }
@@ -285,9 +379,16 @@ func (a *App) readiness() (bool, map[string]string) {
 // and returns once every goroutine it started has ended. Every replica watches (its caches stay
 // warm); only the leader decides and notifies (lead).
 func (a *App) Run(ctx context.Context) error {
-	a.log.Info("kpulse starting", "version", Version, "listen", a.Addr(), "cluster", a.cfg.ClusterName,
-		"channels", a.dispatcher.Names(), "namespace", a.namespace, "identity", a.identity,
-		"leaderElection", a.cfg.LeaderElection.Enabled, "state", a.cfg.State.Store)
+	if a.observer != "" {
+		a.log.Info(a.observer)
+	}
+	state := "memory"
+	if a.state != nil {
+		state = "configmap"
+	}
+	a.log.Info("kpulse starting", "version", Version, "listen", a.Addr(), "adminListen", a.AdminAddr(), "adminAccess", a.cfg.Admin.Access,
+		"cluster", a.cfg.ClusterName, "channels", a.dispatcher.Names(), "namespace", a.namespace, "identity", a.identity,
+		"leaderElection", a.electing, "state", state)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 
@@ -302,10 +403,10 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run(0, func() error { return a.server.Serve(watchCtx, a.listener) })
+	run(0, func() error { return a.server.Serve(watchCtx, a.listener, a.adminListener, a.adminCert) })
 	run(1, func() error { return a.watcher.Run(watchCtx, a.handle) })
 	run(2, func() error {
-		if a.cfg.LeaderElection.Enabled {
+		if a.electing {
 			return a.elect(watchCtx)
 		}
 		return a.lead(watchCtx, func() bool { return true })

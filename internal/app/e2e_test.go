@@ -204,18 +204,24 @@ func startWith(t *testing.T, ns string, s *sink, path string, reload func() (*co
 	return h
 }
 
+// launch runs kpulse as it runs in its pod (state in ConfigMaps and leader election unless the
+// config says otherwise), on 127.0.0.1 unless opts has a listener.
 func (h *harness) launch(cfg *config.Config, opts app.Options) {
 	t := h.t
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if opts.Listener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Listener = ln
 	}
 	opts.Config = cfg
 	opts.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Stdout = h.stdout
 	opts.RestConfig = env.Config
-	opts.Listener = ln
+	opts.InCluster = true
+	var err error
 	h.app, err = app.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/watch"
 )
 
@@ -250,7 +251,7 @@ func (a *App) leaderState() string {
 	switch {
 	case a.leading.Load():
 		return "leading (" + a.identity + ")"
-	case !a.cfg.LeaderElection.Enabled:
+	case !a.electing:
 		return "starting"
 	}
 	if e := a.elector.Load(); e != nil && e.GetLeader() != "" {
@@ -276,16 +277,7 @@ func (t engineThreads) Put(fp, channel, ref string) {
 }
 
 // failedDelivery is one notification given up, as /incidents lists it.
-type failedDelivery struct {
-	Channel     string       `json:"channel"`
-	Fingerprint string       `json:"fingerprint"`
-	Why         incident.Why `json:"why"`
-	At          time.Time    `json:"at"`
-	Namespace   string       `json:"namespace"`
-	Workload    string       `json:"workload"`
-	Error       string       `json:"error"`
-	FailedAt    time.Time    `json:"failedAt"`
-}
+type failedDelivery = server.FailedDelivery
 
 // maxFailures bounds the failed deliveries /incidents lists: the newest are kept.
 const maxFailures = 100
@@ -305,7 +297,7 @@ func (f *failureLog) add(d failedDelivery) {
 	}
 }
 
-func (f *failureLog) list() any {
+func (f *failureLog) list() []failedDelivery {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]failedDelivery{}, f.items...)

@@ -2,10 +2,20 @@ package config
 
 import "time"
 
+// State stores (State.Store).
+const (
+	// StoreAuto is the default: configmap when kpulse runs in a cluster (with its pod's service
+	// account), memory when it runs outside one (go run from a laptop with a kubeconfig), so
+	// that trying kpulse against a cluster writes nothing to it.
+	StoreAuto      = "auto"
+	StoreConfigMap = "configmap"
+	StoreMemory    = "memory"
+)
+
 // State says where incidents are kept so that a restart, a crash or a new leader carries on.
 type State struct {
-	// Store is "configmap" (the default: ConfigMaps in Namespace) or "memory" (nothing survives
-	// the process: for a quick run outside a cluster).
+	// Store is "auto" (the default, see StoreAuto), "configmap" (ConfigMaps in Namespace) or
+	// "memory" (nothing survives the process).
 	Store string `mapstructure:"store"`
 	// Namespace holds the state ConfigMaps and the leader Lease. Empty means kpulse's own
 	// namespace: $POD_NAMESPACE, then the service account's namespace file, then "default".
@@ -18,7 +28,9 @@ type State struct {
 
 // LeaderElection makes one replica of several notify, through a coordination.k8s.io Lease.
 type LeaderElection struct {
-	Enabled bool `mapstructure:"enabled"`
+	// Enabled unset (nil) means on in a cluster and off outside one, where kpulse is a
+	// read-only observer; true or false, set anywhere (file, environment), wins.
+	Enabled *bool `mapstructure:"enabled"`
 	// LeaseName is the Lease in state.namespace.
 	LeaseName string `mapstructure:"leaseName"`
 	// LeaseDuration is how long a standby waits after the leader's last renewal before it takes
@@ -42,8 +54,10 @@ type Digest struct {
 }
 
 func (c *Config) validateHA(add func(string, ...any)) {
-	if c.State.Store != "configmap" && c.State.Store != "memory" {
-		add("state.store: %q is not configmap or memory", c.State.Store)
+	switch c.State.Store {
+	case StoreAuto, StoreConfigMap, StoreMemory:
+	default:
+		add("state.store: %q is not auto, configmap or memory", c.State.Store)
 	}
 	if c.State.Name == "" || !validName(c.State.Name) {
 		add("state.name: %q must be 1-63 characters of a-z, 0-9, '-' or '_'", c.State.Name)
@@ -52,7 +66,7 @@ func (c *Config) validateHA(add func(string, ...any)) {
 		add("state.maxIncidents: must be 1 to 100000 (got %d)", c.State.MaxIncidents)
 	}
 	le := c.LeaderElection
-	if le.Enabled {
+	if le.Enabled == nil || *le.Enabled {
 		if le.LeaseName == "" {
 			add("leaderElection.leaseName: required")
 		}

@@ -38,15 +38,20 @@ var defaults = map[string]any{
 	"delivery.digest.window":       "1m",
 	"delivery.digest.maxWait":      "10s",
 	"delivery.drainTimeout":        "5s",
-	"state.store":                  "configmap",
+	"state.store":                  StoreAuto,
 	"state.namespace":              "",
 	"state.name":                   "kpulse-state",
 	"state.maxIncidents":           1000,
-	"leaderElection.enabled":       true,
+	"leaderElection.enabled":       nil, // unset: on in a cluster, off outside (see LeaderElection)
 	"leaderElection.leaseName":     "kpulse",
 	"leaderElection.leaseDuration": "15s",
 	"leaderElection.renewDeadline": "10s",
 	"leaderElection.retryPeriod":   "2s",
+	"admin.access":                 AdminLoopback,
+	"admin.listen":                 ":8443",
+	"admin.tls.certFile":           "",
+	"admin.tls.keyFile":            "",
+	"admin.cacheTTL":               "30s",
 }
 
 // flagKeys maps command-line flags to config keys. Flags win over the environment, which wins
@@ -274,6 +279,7 @@ func (c *Config) Validate() error {
 	}
 	c.Enrichment.validate(add)
 	c.validateHA(add)
+	c.validateAdmin(add)
 	if c.Delivery.QueueLimit < 1 {
 		add("delivery.queueLimit: must be at least 1 (got %d)", c.Delivery.QueueLimit)
 	}

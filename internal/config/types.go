@@ -11,8 +11,8 @@ import (
 type Config struct {
 	// ClusterName is shown in every message so that people with many clusters know which one.
 	ClusterName string `mapstructure:"clusterName"`
-	// Listen is the address of the HTTP server (/healthz, /readyz, /metrics, /incidents,
-	// /test-channel).
+	// Listen is the address of the HTTP server: /healthz, /readyz and /metrics for anyone, the
+	// admin endpoints (/incidents, /test-channel) for callers on loopback (see Admin).
 	Listen string `mapstructure:"listen"`
 	// Kubeconfig is a path; empty means in-cluster config, then $KUBECONFIG, then ~/.kube/config.
 	Kubeconfig string     `mapstructure:"kubeconfig"`
@@ -30,6 +30,8 @@ type Config struct {
 	State State `mapstructure:"state"`
 	// LeaderElection lets several replicas run with one notifying.
 	LeaderElection LeaderElection `mapstructure:"leaderElection"`
+	// Admin says who may call the admin endpoints (/test-channel, /incidents).
+	Admin Admin `mapstructure:"admin"`
 }
 
 // Log sets the daemon's own logging.
