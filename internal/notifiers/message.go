@@ -359,7 +359,7 @@ func events(in []Event) []Event {
 	for _, e := range in {
 		e.Reason = line(e.Reason, maxNameBytes)
 		e.Message = line(e.Message, maxEventBytes)
-		e.LastSeen = e.LastSeen.UTC()
+		e.LastSeen = knownTime(e.LastSeen)
 		if e.Reason == "" && e.Message == "" {
 			continue
 		}
@@ -368,6 +368,16 @@ func events(in []Event) []Event {
 		}
 	}
 	return out
+}
+
+// knownTime is t in UTC, or the zero time (unknown) when RFC 3339 cannot write it: a year before 1
+// or after 9999. An event's time comes from the cluster, through protobuf, which carries any
+// second; JSON refuses such a time, and a payload that cannot be encoded would lose the alert.
+func knownTime(t time.Time) time.Time {
+	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}
+	}
+	return t
 }
 
 // logLines keeps the newest lines that fit maxLogLines and maxLogBytes, each cut to
