@@ -29,7 +29,8 @@ type fuzzCase struct {
 	// and whether the exit code is known.
 	shape uint8
 	// scale is how many members the incident has (low 9 bits) and how many times the log lines
-	// repeat (the rest): enough to reach every bound from a short input.
+	// repeat (1 + the rest); its top 3 bits repeat every text 1 to 128 times (1 << bits). So a
+	// short input reaches every bound.
 	scale uint16
 	// code is the exit code; restarts the restart count; when a time from the cluster (an
 	// event's, a finding's), in seconds and any of them.
@@ -65,6 +66,22 @@ func (c fuzzCase) args() []any {
 
 // notification builds the notification c stands for.
 func (c fuzzCase) notification() Notification {
+	if n := 1 << (c.scale >> 13); n > 1 {
+		// Past 16 KiB (1 KiB for the name every member repeats) a text only costs time: every
+		// bound of a message is below it.
+		for _, s := range []*string{&c.cluster, &c.namespace, &c.workload, &c.container, &c.image, &c.reason,
+			&c.message, &c.termination, &c.member, &c.event, &c.logs, &c.note} {
+			limit := 16 << 10
+			if s == &c.member {
+				limit = 1 << 10
+			}
+			if len(*s)*n > limit {
+				*s = strings.Repeat(*s, limit/max(len(*s), 1)+1)[:limit]
+			} else {
+				*s = strings.Repeat(*s, n)
+			}
+		}
+	}
 	kinds := []Kind{KindFiring, KindResolved, KindTest, KindDigest, KindUpdate}
 	whys := []incident.Why{incident.WhyFirst, incident.WhyRepeat, incident.WhyResolved}
 	kind := kinds[int(c.shape)%len(kinds)]
@@ -196,7 +213,7 @@ func fuzzSeeds() []fuzzCase {
 	// Each bound: long names, many members, many events, log lines past every limit, times
 	// JSON cannot carry.
 	long := plain
-	long.scale = 300 | 40<<9
+	long.scale = 300 | 7<<9
 	// Member names stay short here: ten names near 253 bytes overflow Slack's 2000-character field
 	// (issue 10, item 7, the list budget, fixed on its own), which FuzzSlack finds by itself.
 	long.member = strings.Repeat("&<", 20)
