@@ -479,10 +479,9 @@ func text(s string, max int) string {
 	return truncate(strings.TrimSpace(sanitize(s, true, -1)), max)
 }
 
-// clean is sanitize cut to max bytes. A text more than four times max (plus
-// a little) is cut before it is cleaned: cleaning a megabyte to keep a kilobyte is wasted work.
-// What that first cut loses is marked like any other cut, even when the rest was all escape
-// sequences and fits.
+// clean is sanitize cut to max bytes. A text more than four times max (plus a little) is cut
+// before it is cleaned, since cleaning a megabyte to keep a kilobyte is wasted work; what that
+// first cut drops is marked like any other cut, even when the rest was all escape sequences.
 func clean(s string, max int, multiline bool) string {
 	if max < 0 {
 		max = 0
