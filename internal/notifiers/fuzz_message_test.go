@@ -199,6 +199,7 @@ func fuzzSeeds() []fuzzCase {
 	}
 	for _, h := range hostileStrings {
 		s := plain
+		s.scale = 12 // more pods than a message lists
 		s.cluster, s.namespace, s.workload, s.container, s.image = h, h, h+"/"+h, h, h
 		s.reason, s.message, s.termination, s.member, s.event, s.logs, s.note = h, h, h, h, h+": "+h, h, h
 		seeds = append(seeds, s)
