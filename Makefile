@@ -26,6 +26,9 @@ FUZZ_TARGETS := \
 	./internal/detect:FuzzJob \
 	./internal/config:FuzzLoad
 FUZZTIME ?= 30s
+# Go minimizes every input that finds new coverage, for up to a minute by default, and executes
+# nothing new meanwhile: a short minimization leaves most of FUZZTIME to fuzzing.
+FUZZMINIMIZETIME ?= 5s
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -54,7 +57,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s); a crash is saved in it
 	for t in "$$@"; do \
 		i=$$((i + 1)); pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "make fuzz: [$$i/$$total] $$name in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$name"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$name"; \
 	done; \
 	if [ -n "$$failed" ]; then \
 		echo "make fuzz: failed:$$failed (each failing input is under its package's testdata/fuzz/<Target>/)"; exit 1; \
