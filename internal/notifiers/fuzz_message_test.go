@@ -144,13 +144,21 @@ func (c fuzzCase) notification() Notification {
 	}
 	if c.event != "" || c.logs != "" || c.note != "" {
 		e := &Enrichment{LogsPod: c.member, LogsContainer: c.container}
+		// Three times what a message keeps of events and log lines is enough to pass their
+		// bounds; more only costs time.
 		for i, l := range splitNonEmpty(c.event) {
+			if i == 3*maxEvents {
+				break
+			}
 			reason, msg, _ := strings.Cut(l, ": ")
 			e.Events = append(e.Events, Event{Reason: reason, Message: msg, Count: c.restarts + int32(i), LastSeen: clusterTime.Add(-time.Duration(i) * time.Minute)})
 		}
 		lines := strings.Split(c.logs, "\n")
 		for range 1 + int(c.scale>>9) {
 			e.Logs = append(e.Logs, lines...)
+			if len(e.Logs) >= 3*maxLogLines {
+				break
+			}
 		}
 		e.Errors = splitNonEmpty(c.note)
 		n.Enrichment = e
