@@ -21,10 +21,17 @@ func FuzzLog(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, shape uint8, scale uint16, code, restarts int32, when int64, cluster, namespace, workload, container, image, reason, message, termination, member, event, logs, note string) {
 		c := fuzzCase{shape, scale, code, restarts, when, cluster, namespace, workload, container, image, reason, message, termination, member, event, logs, note}
-		out.Reset()
-		if err := l.Notify(context.Background(), c.notification()); err != nil {
-			t.Fatal(err) // a log channel that cannot write a notification loses it
+		n := c.notification()
+		ns := []Notification{n}
+		if fb, ok := fallbackNotification(n); ok { // what it sends when its render panicked
+			ns = append(ns, fb)
 		}
-		checkPayloadLine(t, out.Bytes())
+		for _, n := range ns {
+			out.Reset()
+			if err := l.Notify(context.Background(), n); err != nil {
+				t.Fatal(err) // a log channel that cannot write a notification loses it
+			}
+			checkPayloadLine(t, out.Bytes())
+		}
 	})
 }

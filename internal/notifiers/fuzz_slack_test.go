@@ -17,45 +17,52 @@ func FuzzSlack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, shape uint8, scale uint16, code, restarts int32, when int64, cluster, namespace, workload, container, image, reason, message, termination, member, event, logs, note string) {
 		c := fuzzCase{shape, scale, code, restarts, when, cluster, namespace, workload, container, image, reason, message, termination, member, event, logs, note}
 		n := c.notification()
-		m := NewMessage(n)
 		if n.Kind == KindUpdate { // what Notify renders for an update: the firing message, whole
 			n.Kind = KindFiring
-			m = NewMessage(n)
 		}
-		msg, err := RenderSlackJSON(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reply, err := RenderSlackReplyJSON(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, raw := range [][]byte{msg, reply} {
-			if !json.Valid(raw) {
-				t.Fatalf("invalid JSON: %s", raw)
-			}
-			checkSlackLimits(t, raw)
-			mrkdwnLayout(t, raw) // fails on a code span left open
-			for _, text := range slackTexts(t, raw) {
-				if strings.ContainsAny(text, "<>") {
-					t.Errorf("a raw < or > reaches Slack: %q", text)
-				}
-				if mention.MatchString(text) {
-					t.Errorf("a mention reaches Slack: %q", text)
-				}
-				if !utf8.ValidString(text) || strings.ContainsAny(text, "\x1b\r\u202e") {
-					t.Errorf("control or invalid text reaches Slack: %q", text)
-				}
-			}
-		}
-		var sent slackMessage
-		if err := json.Unmarshal(msg, &sent); err != nil {
-			t.Fatal(err)
-		}
-		if fb := sent.Attachments[0].Fallback; utf8.RuneCountInString(fb) > slackTextMax || strings.Contains(fb, "\n") {
-			t.Errorf("fallback of %d characters: %q", utf8.RuneCountInString(fb), fb)
+		checkSlack(t, mention, NewMessage(n))
+		if fb, ok := fallbackNotification(n); ok { // what it sends when its render panicked
+			checkSlack(t, mention, NewMessage(fb))
 		}
 	})
+}
+
+// checkSlack renders m as the Slack message and the reply in its thread, and checks both.
+func checkSlack(t *testing.T, mention *regexp.Regexp, m Message) {
+	t.Helper()
+	msg, err := RenderSlackJSON(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := RenderSlackReplyJSON(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range [][]byte{msg, reply} {
+		if !json.Valid(raw) {
+			t.Fatalf("invalid JSON: %s", raw)
+		}
+		checkSlackLimits(t, raw)
+		mrkdwnLayout(t, raw) // fails on a code span left open
+		for _, text := range slackTexts(t, raw) {
+			if strings.ContainsAny(text, "<>") {
+				t.Errorf("a raw < or > reaches Slack: %q", text)
+			}
+			if mention.MatchString(text) {
+				t.Errorf("a mention reaches Slack: %q", text)
+			}
+			if !utf8.ValidString(text) || strings.ContainsAny(text, "\x1b\r\u202e") {
+				t.Errorf("control or invalid text reaches Slack: %q", text)
+			}
+		}
+	}
+	var sent slackMessage
+	if err := json.Unmarshal(msg, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if fb := sent.Attachments[0].Fallback; utf8.RuneCountInString(fb) > slackTextMax || strings.Contains(fb, "\n") {
+		t.Errorf("fallback of %d characters: %q", utf8.RuneCountInString(fb), fb)
+	}
 }
 
 // FuzzSlackFit drives fitEscaped, the cut every Slack text goes through, with any text and

@@ -12,6 +12,13 @@ func FuzzWebhook(f *testing.F) {
 	f.Fuzz(func(t *testing.T, shape uint8, scale uint16, code, restarts int32, when int64, cluster, namespace, workload, container, image, reason, message, termination, member, event, logs, note string) {
 		c := fuzzCase{shape, scale, code, restarts, when, cluster, namespace, workload, container, image, reason, message, termination, member, event, logs, note}
 		n := c.notification()
+		if fb, ok := fallbackNotification(n); ok { // what it sends when its render panicked
+			line, err := encodePayload(NewPayload(fb, fuzzEpoch))
+			if err != nil {
+				t.Fatalf("encode the fallback: %v", err)
+			}
+			checkPayloadLine(t, line)
+		}
 		line, err := encodePayload(NewPayload(n, fuzzEpoch))
 		if err != nil {
 			t.Fatalf("encode: %v", err) // the log and webhook channels would drop the alert
