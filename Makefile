@@ -24,7 +24,8 @@ FUZZ_TARGETS := \
 	./internal/enrich:FuzzLines \
 	./internal/detect:FuzzPod \
 	./internal/detect:FuzzJob \
-	./internal/config:FuzzLoad
+	./internal/config:FuzzLoad \
+	./internal/server:FuzzCutString
 FUZZTIME ?= 30s
 # Go minimizes every input that finds new coverage, for up to a minute by default, and executes
 # nothing new meanwhile: a short minimization leaves most of FUZZTIME to fuzzing.
