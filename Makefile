@@ -6,7 +6,30 @@ TEST_TIMEOUT ?= 25m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kpulse/kpulse/internal/app.Version=$(VERSION)
 
-.PHONY: help build test unit lint controlplane demo clean preview
+.PHONY: help build test unit lint controlplane demo clean preview fuzz
+
+# FUZZ_TARGETS are every fuzz target of the repository, as package:Target; `make fuzz` runs each
+# for FUZZTIME, one after another (go test fuzzes one target per run). `make test` runs their
+# seeds: those the target adds, and the files under the package's testdata/fuzz/<Target>, where
+# a crash the fuzzer finds is written and stays as a regression case.
+FUZZ_TARGETS := \
+	./internal/notifiers:FuzzText \
+	./internal/notifiers:FuzzMessage \
+	./internal/notifiers:FuzzSlack \
+	./internal/notifiers:FuzzSlackFit \
+	./internal/notifiers:FuzzEmail \
+	./internal/notifiers:FuzzWebhook \
+	./internal/notifiers:FuzzLog \
+	./internal/enrich:FuzzClean \
+	./internal/enrich:FuzzLines \
+	./internal/detect:FuzzPod \
+	./internal/detect:FuzzJob \
+	./internal/config:FuzzLoad \
+	./internal/server:FuzzCutString
+FUZZTIME ?= 30s
+# Go minimizes every input that finds new coverage, for up to a minute by default, and executes
+# nothing new meanwhile: a short minimization leaves most of FUZZTIME to fuzzing.
+FUZZMINIMIZETIME ?= 5s
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +52,18 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s); a crash is saved in its package's testdata/fuzz
+	@set -- $(FUZZ_TARGETS); total=$$#; i=0; failed=; \
+	for t in "$$@"; do \
+		i=$$((i + 1)); pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "make fuzz: [$$i/$$total] $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "make fuzz: failed:$$failed (each failing input is under its package's testdata/fuzz/<Target>/)"; exit 1; \
+	fi; \
+	echo "make fuzz: $$total targets, $(FUZZTIME) each, no failure"
 
 demo: ## start a local control plane, kpulse and a webhook sink, break four workloads, watch the alerts
 	@assets=$$(dev/tools/controlplane.sh) && KUBEBUILDER_ASSETS=$$assets $(GO) run ./dev/demo

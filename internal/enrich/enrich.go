@@ -163,8 +163,10 @@ func (f *Fetcher) logs(ctx context.Context, t Target) ([]string, error) {
 	return Lines(raw, f.opts.LogLines, f.opts.LineBytes), nil
 }
 
-// Lines splits a log into at most n clean lines (the last ones), each at most lineBytes long.
+// Lines splits a log into at most n clean lines (the last ones), each at most lineBytes long. A
+// negative n is 0.
 func Lines(raw []byte, n, lineBytes int) []string {
+	n = max(n, 0)
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 0, 64<<10), len(raw)+1)
@@ -180,7 +182,11 @@ func Lines(raw []byte, n, lineBytes int) []string {
 // Clean makes untrusted cluster text safe to carry: valid UTF-8, no ANSI escapes or other control
 // characters (tabs become spaces), at most max bytes with a marker when cut. Escaping for a
 // medium (HTML, Slack mrkdwn, JSON) is the renderer's job; this only removes what no medium wants.
+// It is total: a negative max is 0, which leaves only the marker of a non-empty text.
 func Clean(s string, max int) string {
+	if max < 0 {
+		max = 0
+	}
 	var b strings.Builder
 	b.Grow(min(len(s), max))
 	for i := 0; i < len(s); {

@@ -359,7 +359,7 @@ func events(in []Event) []Event {
 	for _, e := range in {
 		e.Reason = line(e.Reason, maxNameBytes)
 		e.Message = line(e.Message, maxEventBytes)
-		e.LastSeen = e.LastSeen.UTC()
+		e.LastSeen = knownTime(e.LastSeen)
 		if e.Reason == "" && e.Message == "" {
 			continue
 		}
@@ -368,6 +368,16 @@ func events(in []Event) []Event {
 		}
 	}
 	return out
+}
+
+// knownTime is t in UTC, or the zero time (unknown) when RFC 3339 cannot write it: a year before 1
+// or after 9999. An event's time comes from the cluster, through protobuf, which carries any
+// second; JSON refuses such a time, and a payload that cannot be encoded would lose the alert.
+func knownTime(t time.Time) time.Time {
+	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}
+	}
+	return t
 }
 
 // logLines keeps the newest lines that fit maxLogLines and maxLogBytes, each cut to
@@ -460,26 +470,40 @@ func shellWord(s string) string {
 // line cleans s for a one-line field: control characters and line breaks become spaces, and it is
 // cut to max bytes.
 func line(s string, max int) string {
-	s = clean(s, len(s)+1, false)
-	return truncate(strings.Join(strings.Fields(s), " "), max)
+	return truncate(strings.Join(strings.Fields(sanitize(s, false, -1)), " "), max)
 }
 
 // text cleans s for a multi-line field: line breaks and tabs stay, trailing space goes, and it is
 // cut to max bytes.
 func text(s string, max int) string {
-	return truncate(strings.TrimSpace(clean(s, len(s)+1, true)), max)
+	return truncate(strings.TrimSpace(sanitize(s, true, -1)), max)
 }
 
-// clean makes s valid UTF-8 and removes what would let cluster text play tricks on a terminal or
-// a reader: ANSI escape sequences, control characters (line breaks and tabs kept when multiline;
-// turned into spaces otherwise) and bidirectional overrides. It is cut to max bytes.
+// clean is sanitize cut to max bytes. A text more than four times max (plus a little) is cut
+// before it is cleaned, since cleaning a megabyte to keep a kilobyte is wasted work; what that
+// first cut drops is marked like any other cut, even when the rest was all escape sequences.
 func clean(s string, max int, multiline bool) string {
-	if len(s) > 4*max+16 {
-		s = s[:4*max+16] // cleaning a megabyte to keep a kilobyte is wasted work
+	if max < 0 {
+		max = 0
 	}
+	if max < len(s)/4 && len(s) > 4*max+16 {
+		return truncate(sanitize(cutBytes(s, 4*max+16), multiline, max+8)+ellipsis, max)
+	}
+	return truncate(sanitize(s, multiline, max+8), max)
+}
+
+// sanitize makes s valid UTF-8 and removes what would let cluster text play tricks on a terminal
+// or a reader: ANSI escape sequences, control characters (line breaks and tabs kept when
+// multiline; turned into spaces otherwise) and bidirectional overrides. It stops once its output
+// passes stop bytes, when stop >= 0: the caller cuts it anyway.
+func sanitize(s string, multiline bool, stop int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
-	b.Grow(min(len(s), max+8))
+	if stop >= 0 {
+		b.Grow(min(len(s), stop))
+	} else {
+		b.Grow(len(s))
+	}
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == 0x1b { // ESC: drop the whole sequence
@@ -499,11 +523,11 @@ func clean(s string, max int, multiline bool) string {
 		default:
 			b.WriteRune(r)
 		}
-		if b.Len() > max+8 {
+		if stop >= 0 && b.Len() > stop {
 			break
 		}
 	}
-	return truncate(b.String(), max)
+	return b.String()
 }
 
 // escapeLen is the length of the escape sequence at the start of s (s[0] is ESC): CSI

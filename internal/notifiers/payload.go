@@ -191,18 +191,39 @@ func memberNames(members []incident.Member) []string {
 	return slices.Compact(names)
 }
 
-// truncate cuts s to at most max bytes on a rune boundary, marking the cut with an ellipsis.
+// ellipsis marks where text was cut.
+const ellipsis = "…"
+
+// truncate cuts s to at most max bytes on a rune boundary, marking the cut with an ellipsis. It is
+// total: invalid UTF-8 becomes U+FFFD first (which may lengthen s), and a max too small for the
+// ellipsis (3 bytes) gets the runes that fit, unmarked; a max <= 0 gets "".
 func truncate(s string, max int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= max {
 		return s
 	}
-	const mark = "…"
-	cut := max - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	if max < len(ellipsis) {
+		return cutBytes(s, max)
 	}
-	return s[:cut] + mark
+	return cutBytes(s, max-len(ellipsis)) + ellipsis
+}
+
+// cutBytes returns the longest prefix of s of at most n bytes that does not split a rune: it backs
+// up over at most three continuation bytes, so invalid UTF-8 (a run of continuation bytes) is cut
+// at n rather than emptied.
+func cutBytes(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	for i := n; i >= 0 && n-i < utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i]
+		}
+	}
+	return s[:n]
 }
 
 func firstNonEmpty[T ~string](a, b T) T {

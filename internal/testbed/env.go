@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -180,7 +181,16 @@ func (e *Env) Stop() error {
 // without running a test: the package fails, it never skips. An interrupt (SIGINT, SIGTERM) stops
 // the control plane before the process exits, since envtest runs it in its own process group,
 // out of reach of the terminal's signal.
+//
+// A fuzz worker (the process `go test -fuzz` starts to run a fuzz target's inputs) runs no test,
+// so Main starts no control plane for it: `make fuzz` would otherwise start one per worker.
 func Main(m *testing.M, env **Env) int {
+	if !flag.Parsed() {
+		flag.Parse() // the testing flags, registered by now; m.Run parses them otherwise
+	}
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return m.Run()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), mainTimeout)
 	e, err := Start(ctx)
 	cancel()
