@@ -447,14 +447,12 @@ func (a *App) emit(engine *incident.Engine, ts []incident.Transition) {
 	}
 }
 
+// updateActive sets kpulse_incidents_active from the engine's counts, which it keeps as
+// incidents come and go: a storm of N new incidents costs N updates of a few gauges, not N
+// listings of every incident.
 func (a *App) updateActive(engine *incident.Engine) {
-	counts := map[string]int{}
-	for _, inc := range engine.Active() {
-		if inc.Status == incident.Firing {
-			counts[string(inc.Key.Class)]++
-		}
-	}
+	counts := engine.ActiveCounts()
 	for _, c := range detect.Classes {
-		a.metrics.IncidentsActive.WithLabelValues(string(c)).Set(float64(counts[string(c)]))
+		a.metrics.IncidentsActive.WithLabelValues(string(c)).Set(float64(counts[c]))
 	}
 }

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"reflect"
 	"strings"
@@ -247,6 +248,17 @@ func checkIndex(t *testing.T, where string, e *Engine, store *MemoryStore, s Set
 	got, ok := e.NextDeadline()
 	if ok != found || (ok && !got.Equal(next)) {
 		t.Fatalf("%s: NextDeadline() = %v, %v; store.List() says %v, %v", where, got, ok, next, found)
+	}
+	firing := map[detect.Class]int{}
+	for _, inc := range store.List() {
+		if inc.Status == Firing {
+			firing[inc.Key.Class]++
+		}
+	}
+	counts := e.ActiveCounts()
+	maps.DeleteFunc(counts, func(_ detect.Class, n int) bool { return n == 0 })
+	if !reflect.DeepEqual(counts, firing) {
+		t.Fatalf("%s: ActiveCounts() = %v; store.List() says %v", where, counts, firing)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
