@@ -79,6 +79,8 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 		{name: "no repeat, one channel", settings: Settings{StableWindow: 5 * time.Minute}, channels: []string{"a"}, seed: 4},
 		{name: "zero window", settings: Settings{RepeatInterval: 10 * time.Minute}, channels: []string{"a"}, seed: 5},
 		{name: "repeat shorter than the window", settings: Settings{StableWindow: 10 * time.Minute, RepeatInterval: 3 * time.Minute}, seed: 6},
+		{name: "at most one incident, the rest overflows", settings: Settings{StableWindow: 5 * time.Minute, RepeatInterval: time.Hour, MaxIncidents: 1}, channels: []string{"a"}, seed: 7},
+		{name: "at most two incidents, no channel", settings: Settings{StableWindow: 5 * time.Minute, MaxIncidents: 2}, seed: 8},
 	}
 	const steps = 3000
 	for _, tt := range tests {
@@ -93,6 +95,7 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 			e := start()
 			now := t0
 			counts := map[Why]int{}
+			overflows := 0
 			for i := range steps {
 				// Steps of whole half-minutes, so that ticks land exactly on deadlines too.
 				now = now.Add(time.Duration(rng.Intn(5)) * 30 * time.Second)
@@ -103,6 +106,9 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 					what = fmt.Sprintf("Observe(%s healthy=%v %v)", o.Member.Name, o.Healthy, whats(o.Findings))
 					for _, tr := range e.Observe(now, o) {
 						counts[tr.Why]++
+						if tr.Incident.Key.IsOverflow() {
+							overflows++
+						}
 					}
 				case r < 60:
 					m := randomMember(rng)
@@ -126,7 +132,10 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 				}
 				checkIndex(t, fmt.Sprintf("step %d %s at +%v", i, what, now.Sub(t0)), e, store, tt.settings)
 			}
-			t.Logf("transitions: %v", counts)
+			t.Logf("transitions: %v, %d overflow incidents fired", counts, overflows)
+			if tt.settings.MaxIncidents > 0 && overflows == 0 {
+				t.Errorf("no overflow incident fired: change the seed or the mix")
+			}
 			if counts[WhyFirst] == 0 || counts[WhyResolved] == 0 || (tt.settings.RepeatInterval > 0 && counts[WhyRepeat] == 0) {
 				t.Errorf("the sequence missed a kind of transition (%v): change the seed or the mix", counts)
 			}

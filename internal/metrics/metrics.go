@@ -17,6 +17,7 @@ const (
 // Metrics holds every collector kpulse exports.
 type Metrics struct {
 	IncidentsActive   *prometheus.GaugeVec     // reason
+	IncidentsOverflow *prometheus.CounterVec   // reason: members folded into an overflow incident
 	Transitions       *prometheus.CounterVec   // reason, transition (first|repeat|resolved)
 	Notifications     *prometheus.CounterVec   // channel, result
 	DeliveryDuration  *prometheus.HistogramVec // channel: one attempt, request to answer
@@ -42,6 +43,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		IncidentsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kpulse_incidents_active",
 			Help: "Incidents currently firing, by reason class.",
+		}, []string{"reason"}),
+		IncidentsOverflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_incidents_overflow_total",
+			Help: "Failing pods or Jobs folded into the overflow incident of their reason class because incidents.maxActive incidents were held: each would have started or joined an incident of its own.",
 		}, []string{"reason"}),
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kpulse_transitions_total",
@@ -114,7 +119,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Digest messages queued instead of single notifications, by channel and cause (storm: more than delivery.digest.threshold within delivery.digest.window; overflow: the queue was full).",
 		}, []string{"channel", "cause"}),
 	}
-	reg.MustRegister(m.IncidentsActive, m.Transitions, m.Notifications, m.DeliveryDuration,
+	reg.MustRegister(m.IncidentsActive, m.IncidentsOverflow, m.Transitions, m.Notifications, m.DeliveryDuration,
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
 		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads, m.StateWrites, m.StateIncidents, m.Leader,
 		m.ConfigReloads, m.ConfigReloadOK, m.Digests)
@@ -137,6 +142,7 @@ func New(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) InitReasons(reasons []string) {
 	for _, r := range reasons {
 		m.IncidentsActive.WithLabelValues(r)
+		m.IncidentsOverflow.WithLabelValues(r)
 		for _, t := range []string{"first", "repeat", "resolved"} {
 			m.Transitions.WithLabelValues(r, t)
 		}
