@@ -213,10 +213,9 @@ func refIn(k Key, mk memberKey) MemberRef {
 	return mk.ref
 }
 
-// target says which incident a finding of member mk with key k goes to: its own, or, when that
-// is not firing and the member already is in its class's overflow incident or no room is left
-// for a new incident, the overflow incident. A member folded into the overflow stays there while
-// it shows that class: its failure was told once already.
+// target says which incident a finding of member mk with key k goes to: its own when it is
+// firing; else the overflow incident of its class when the member is in it already (its failure
+// was told once) or when no room is left for a new incident; else a new incident of its own.
 func (e *Engine) target(k Key, mk memberKey) (Key, string) {
 	fp := Fingerprint(k)
 	en := e.incidents[fp]
