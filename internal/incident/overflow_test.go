@@ -221,3 +221,43 @@ func TestOverflowBoundsWhatIsHeld(t *testing.T) {
 		t.Errorf("%d members in all, want every one of the 1000 failing pods", members)
 	}
 }
+
+// TestFoldedMemberJoinsItsWorkloadsNewIncident: a pod folded into the overflow incident joins its
+// workload's own incident once that exists again; the overflow incident keeps it, no longer
+// failing, until it is healthy, and both resolve then.
+func TestFoldedMemberJoinsItsWorkloadsNewIncident(t *testing.T) {
+	s := settings
+	s.MaxIncidents = 1
+	e := NewEngine(NewMemoryStore(), s)
+	e.Observe(t0, workloadObs("shop", "a", "a-1", false, crash("app", 0)))
+	if ts := e.Observe(t0, workloadObs("shop", "b", "b-1", false, crash("app", 0))); len(ts) != 1 || !ts[0].Incident.Key.IsOverflow() {
+		t.Fatalf("b-1: %s, want the overflow incident fired", summary(ts))
+	}
+	e.Observe(t0.Add(time.Minute), workloadObs("shop", "a", "a-1", true))
+	if ts := e.Tick(t0.Add(time.Minute + s.StableWindow)); len(ts) != 1 {
+		t.Fatalf("a's resolve: %s", summary(ts))
+	}
+	// Room again: b-2 starts b's own incident, and b-1, seen failing again, joins it.
+	at := 7 * time.Minute
+	if ts := e.Observe(t0.Add(at), workloadObs("shop", "b", "b-2", false, crash("app", at))); len(ts) != 1 || ts[0].Incident.Key.Workload.Name != "b" {
+		t.Fatalf("b-2: %s, want b's incident fired", summary(ts))
+	}
+	if ts := e.Observe(t0.Add(at), workloadObs("shop", "b", "b-1", false, crash("app", at))); len(ts) != 0 {
+		t.Fatalf("b-1 again: %s, want nothing told", summary(ts))
+	}
+	b := byKey(t, e.Active(), "Deployment/b")
+	if got := memberNames(b); !reflect.DeepEqual(got, []string{"b-1", "b-2"}) {
+		t.Errorf("b's members %v, want b-1 and b-2", got)
+	}
+	ov := byKey(t, e.Active(), "Overflow/CrashLoopBackOff")
+	if len(ov.Members) != 1 || ov.Members[0].Failing || ov.Members[0].Healthy {
+		t.Errorf("overflow members %+v, want b-1 neither failing nor healthy", ov.Members)
+	}
+	for _, p := range []string{"b-1", "b-2"} {
+		e.Observe(t0.Add(8*time.Minute), workloadObs("shop", "b", p, true))
+	}
+	ts := e.Tick(t0.Add(8*time.Minute + s.StableWindow))
+	if len(ts) != 2 || ts[0].Why != WhyResolved || ts[1].Why != WhyResolved {
+		t.Fatalf("Tick = %s, want b's and the overflow incident resolved", summary(ts))
+	}
+}
