@@ -32,6 +32,7 @@ type options struct {
 	StormPods        int           `json:"stormPods"`
 	StormDeployments int           `json:"stormDeployments"`
 	StormWithin      time.Duration `json:"stormWithin"`
+	DaemonSetPods    int           `json:"daemonSetPods"`
 	Soak             time.Duration `json:"soak"`
 	Runs             int           `json:"runs"`
 	Concurrency      int           `json:"concurrency"`
@@ -80,6 +81,7 @@ func main() {
 	flag.IntVar(&o.StormPods, "storm-pods", 1000, "pods failing in the storm")
 	flag.IntVar(&o.StormDeployments, "storm-deployments", 100, "Deployments the storm's pods belong to")
 	flag.DurationVar(&o.StormWithin, "storm-within", 10*time.Second, "the storm's failures are spread over this")
+	flag.IntVar(&o.DaemonSetPods, "daemonset-pods", 5000, "pods of the DaemonSet that fails and recovers as one incident (0: skip)")
 	soak := flag.String("soak", envOr("SOAK", "0"), "churn this long after the storm, sampling RSS and goroutines each minute (env SOAK)")
 	flag.IntVar(&o.Runs, "runs", 3, "starts of each subject per size (memory and startup are medians)")
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")

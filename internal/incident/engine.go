@@ -511,18 +511,19 @@ func deadline(inc Incident, s Settings) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Snapshot returns a copy of the incident with this fingerprint, members in Ref order. The copy
-// is made under the engine's lock; the sort after it.
-func (e *Engine) Snapshot(fingerprint string) (Incident, bool) {
+// Snapshot returns a copy of the incident with this fingerprint, members in Ref order; with
+// limit > 0, at most limit members: the first in the order failing ones first, then by Ref. The
+// copy is made under the engine's lock, the sort after it.
+func (e *Engine) Snapshot(fingerprint string, limit int) (Incident, bool) {
 	e.mu.Lock()
 	en, ok := e.incidents[fingerprint]
 	var inc Incident
 	if ok {
-		inc = en.snapshot()
+		inc = en.snapshot(limit)
 	}
 	e.mu.Unlock()
 	if ok {
-		sortMembers(inc.Members)
+		finish(&inc)
 	}
 	return inc, ok
 }
@@ -546,12 +547,12 @@ func (e *Engine) list(keep func(*Incident) bool) []Incident {
 	out := make([]Incident, 0, len(e.incidents))
 	for _, en := range e.incidents {
 		if keep(&en.inc) {
-			out = append(out, en.snapshot())
+			out = append(out, en.snapshot(0))
 		}
 	}
 	e.mu.Unlock()
 	for i := range out {
-		sortMembers(out[i].Members)
+		finish(&out[i])
 	}
 	sortIncidents(out)
 	return out
@@ -584,7 +585,9 @@ func (e *Engine) unindex(mk memberKey, fp string) {
 // transition wraps a copy of inc, members in Ref order, for the channels. It is made once per
 // transition, which is rare, not per update.
 func transition(why Why, inc Incident, now time.Time) Transition {
-	c := inc.DeepCopy()
-	sortMembers(c.Members)
+	c := inc
+	c.Members = sortedCopy(inc.Members)
+	c.Latest = inc.Latest.DeepCopy()
+	c.Deliveries = copyDeliveries(inc.Deliveries)
 	return Transition{Why: why, Incident: c, At: now}
 }

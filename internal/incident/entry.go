@@ -119,11 +119,95 @@ func (en *entry) recomputeHealthy(now time.Time) {
 	}
 }
 
-// snapshot returns a copy of the incident that shares no memory with the entry. Its members
-// are in the entry's order: sortMembers puts them in Ref order, outside the engine's lock.
-func (en *entry) snapshot() Incident { return en.inc.DeepCopy() }
+// snapshot copies the incident under the engine's lock, members in the entry's order: the
+// members' slice is new, but their findings' exit codes are still shared. finish, run without
+// the lock, completes the copy. With limit > 0 it copies at most limit members: the first in
+// the order failing ones first, then by Ref.
+func (en *entry) snapshot(limit int) Incident {
+	inc := en.inc
+	inc.Latest = inc.Latest.DeepCopy()
+	inc.Deliveries = copyDeliveries(inc.Deliveries)
+	if limit <= 0 || len(en.inc.Members) <= limit {
+		inc.Members = slices.Clone(en.inc.Members)
+		return inc
+	}
+	inc.Members = make([]Member, 0, limit)
+	for _, i := range firstMembers(en.inc.Members, limit) {
+		inc.Members = append(inc.Members, en.inc.Members[i])
+	}
+	return inc
+}
 
-// sortMembers orders members by Ref, as every copy the engine hands out has them.
-func sortMembers(ms []Member) {
-	slices.SortFunc(ms, func(a, b Member) int { return compareRefs(a.Ref, b.Ref) })
+// finish completes a snapshot: members in Ref order, sharing no memory with the entry. The exit
+// code a finding points to is never changed in place (a finding is replaced whole), so it may
+// be read without the engine's lock.
+func finish(inc *Incident) { inc.Members = sortedCopy(inc.Members) }
+
+// sortedCopy returns a copy of ms in Ref order, sharing no memory with it. It sorts positions
+// rather than members, which are a few hundred bytes each.
+func sortedCopy(ms []Member) []Member {
+	if ms == nil {
+		return nil
+	}
+	order := make([]int32, len(ms))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return compareRefs(ms[a].Ref, ms[b].Ref) })
+	out := make([]Member, len(ms))
+	for i, j := range order {
+		m := ms[j]
+		m.Finding = m.Finding.DeepCopy()
+		out[i] = m
+	}
+	return out
+}
+
+// firstMembers returns the positions of the first limit members of ms in the order failing ones
+// first, then by Ref, in no particular order: what a store that keeps only limit members keeps.
+// It costs O(n log limit) comparisons and no copy of the members.
+func firstMembers(ms []Member, limit int) []int {
+	// before says whether member a comes before member b in that order.
+	before := func(a, b int) bool {
+		if ms[a].Failing != ms[b].Failing {
+			return ms[a].Failing
+		}
+		return compareRefs(ms[a].Ref, ms[b].Ref) < 0
+	}
+	// A heap of the first members so far, the last of them on top.
+	h := make([]int, 0, limit)
+	down := func(i int) {
+		for {
+			top, l, r := i, 2*i+1, 2*i+2
+			if l < len(h) && before(h[top], h[l]) {
+				top = l
+			}
+			if r < len(h) && before(h[top], h[r]) {
+				top = r
+			}
+			if top == i {
+				return
+			}
+			h[i], h[top] = h[top], h[i]
+			i = top
+		}
+	}
+	for i := range ms {
+		switch {
+		case len(h) < limit:
+			h = append(h, i)
+			for j := len(h) - 1; j > 0; {
+				parent := (j - 1) / 2
+				if !before(h[parent], h[j]) {
+					break
+				}
+				h[j], h[parent] = h[parent], h[j]
+				j = parent
+			}
+		case before(i, h[0]):
+			h[0] = i
+			down(0)
+		}
+	}
+	return h
 }

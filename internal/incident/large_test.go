@@ -2,7 +2,10 @@ package incident
 
 import (
 	"fmt"
+	"math/rand"
+	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -131,5 +134,51 @@ func BenchmarkLargeIncidentLife(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*3*n), "ns/member-update")
 		})
+	}
+}
+
+// TestSnapshotWithALimit: a limited snapshot holds the members a store that must drop members
+// keeps (failing ones first, then by Ref), in Ref order, whatever the order they joined in.
+func TestSnapshotWithALimit(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, n := range []int{0, 1, 7, 52, 53, 500} {
+		for _, limit := range []int{0, 1, 5, 52, 1000} {
+			e := NewEngine(NewMemoryStore(), settings)
+			order := rng.Perm(n)
+			for _, i := range order {
+				e.Observe(t0, agentObs(i, false, imagePull("agent")))
+			}
+			for _, i := range order {
+				if rng.Intn(3) == 0 {
+					e.Observe(t0, agentObs(i, rng.Intn(2) == 0)) // recovered or starting: not failing
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			all := e.Active()[0]
+			want := slices.Clone(all.Members)
+			slices.SortStableFunc(want, func(a, b Member) int {
+				switch {
+				case a.Failing == b.Failing:
+					return 0
+				case a.Failing:
+					return -1
+				}
+				return 1
+			})
+			if limit > 0 && len(want) > limit {
+				want = want[:limit]
+			}
+			slices.SortFunc(want, func(a, b Member) int { return compareRefs(a.Ref, b.Ref) })
+			got, ok := e.Snapshot(all.Fingerprint, limit)
+			if !ok || !reflect.DeepEqual(got.Members, want) {
+				t.Fatalf("%d members, limit %d: snapshot members %v, want %v", n, limit, memberNames(got), memberNames(Incident{Members: want}))
+			}
+			got.Members = all.Members
+			if !reflect.DeepEqual(got, all) {
+				t.Errorf("%d members, limit %d: the snapshot's other fields differ: %+v", n, limit, got)
+			}
+		}
 	}
 }

@@ -37,7 +37,7 @@ func (s *MemoryStore) Get(fingerprint string) (Incident, bool) {
 	case held != nil:
 		return held.DeepCopy(), true
 	case src != nil:
-		return src.Snapshot(fingerprint)
+		return src.Snapshot(fingerprint, 0)
 	}
 	return Incident{}, false
 }
@@ -93,7 +93,7 @@ func (s *MemoryStore) List() []Incident {
 		if src == nil {
 			break
 		}
-		if inc, ok := src.Snapshot(fp); ok {
+		if inc, ok := src.Snapshot(fp, 0); ok {
 			out = append(out, inc)
 		}
 	}

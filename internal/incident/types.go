@@ -101,9 +101,11 @@ type Store interface {
 // Source gives a store a copy of an incident as it stands now. The Engine is one.
 type Source interface {
 	// Snapshot returns a copy of the incident, members in Ref order; false when it is unknown.
-	// A store must not hold its own lock while it calls Snapshot: the engine calls the store
-	// with its lock held.
-	Snapshot(fingerprint string) (Incident, bool)
+	// With limit > 0 the copy holds at most limit members: the first in the order failing ones
+	// first, then by Ref, which is what a store that must drop members keeps (it then costs
+	// O(limit) copying, not O(members)). A store must not hold its own lock while it calls
+	// Snapshot: the engine calls the store with its lock held.
+	Snapshot(fingerprint string, limit int) (Incident, bool)
 }
 
 // OverflowKind is the workload kind of an overflow incident: past Settings.MaxIncidents, what

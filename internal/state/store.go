@@ -208,7 +208,7 @@ func (s *Store) Get(fp string) (incident.Incident, bool) {
 	case held != nil:
 		return held.DeepCopy(), true
 	case src != nil:
-		return src.Snapshot(fp)
+		return src.Snapshot(fp, 0)
 	}
 	return incident.Incident{}, false
 }
@@ -292,7 +292,7 @@ func (s *Store) List() []incident.Incident {
 		if src == nil {
 			break
 		}
-		if inc, ok := src.Snapshot(fp); ok {
+		if inc, ok := src.Snapshot(fp, 0); ok {
 			out = append(out, inc)
 		}
 	}
@@ -417,7 +417,9 @@ func (s *Store) Flush(ctx context.Context) error {
 			inc = *st.held // Encode does not change what it is given
 		case src != nil:
 			var ok bool
-			if inc, ok = src.Snapshot(st.fp); !ok {
+			// Only the members that can be stored are copied: a 5,000-pod incident changes
+			// on every update, and is encoded at every flush while it does.
+			if inc, ok = src.Snapshot(st.fp, maxStoredMembers); !ok {
 				continue // deleted meanwhile: its Delete marked the shard
 			}
 		default:
