@@ -2,7 +2,8 @@
 // realistic pods, and measures kpulse (the built daemon, run as a process of its own with a
 // webhook channel pointed at a sink in the bench) against a floor (a bare client-go pod informer
 // with no work, also a process of its own) in the same run: detection latency at idle and under
-// churn, memory and startup at several sizes, CPU per 10,000 updates, an alert storm and an
+// churn, memory and startup at several sizes, CPU per 10,000 updates, an alert storm, one large
+// incident (a DaemonSet of 5,000 pods failing and recovering: CPU per member update) and an
 // optional soak. It prints a table, or JSON with -json. docs/performance.md has the figures.
 package main
 
