@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func TestQuickBench(t *testing.T) {
 	o := options{
 		Sizes: []int{300}, ChurnSize: 300, ChurnRate: 100, Probes: 10, Updates: 300,
-		StormPods: 50, StormDeployments: 5, StormWithin: time.Second, DigestThreshold: 2,
+		StormPods: 50, StormDeployments: 5, StormWithin: time.Second, DigestThreshold: 2, DaemonSetPods: 100,
 		Runs: 1, Concurrency: 16, Dir: t.TempDir(),
 	}
 	// Enrichment off: it sits on the alert path (docs/performance.md) and, under -race, costs
@@ -66,5 +66,8 @@ func TestQuickBench(t *testing.T) {
 	}
 	if d := r.Digest; d == nil || d.Alone != o.DigestThreshold || d.Alone+d.Digested != o.StormDeployments || d.WorstWaitSeconds <= 0 {
 		t.Errorf("digest storm: no digested alert measured: %+v", d)
+	}
+	if b := r.Big; b == nil || b.Firing != 1 || b.Resolved != 1 || len(b.Phases) != 3 {
+		t.Errorf("one large incident: want 1 firing and 1 resolved message over 3 rounds: %+v", b)
 	}
 }

@@ -2,7 +2,8 @@
 // realistic pods, and measures kpulse (the built daemon, run as a process of its own with a
 // webhook channel pointed at a sink in the bench) against a floor (a bare client-go pod informer
 // with no work, also a process of its own) in the same run: detection latency at idle and under
-// churn, memory and startup at several sizes, CPU per 10,000 updates, an alert storm and an
+// churn, memory and startup at several sizes, CPU per 10,000 updates, an alert storm, one large
+// incident (a DaemonSet of 5,000 pods failing and recovering: CPU per member update) and an
 // optional soak. It prints a table, or JSON with -json. docs/performance.md has the figures.
 package main
 
@@ -33,6 +34,7 @@ type options struct {
 	StormDeployments int           `json:"stormDeployments"`
 	StormWithin      time.Duration `json:"stormWithin"`
 	DigestThreshold  int           `json:"digestThreshold"`
+	DaemonSetPods    int           `json:"daemonSetPods"`
 	Soak             time.Duration `json:"soak"`
 	Runs             int           `json:"runs"`
 	Concurrency      int           `json:"concurrency"`
@@ -82,6 +84,7 @@ func main() {
 	flag.IntVar(&o.StormDeployments, "storm-deployments", 100, "Deployments the storm's pods belong to")
 	flag.DurationVar(&o.StormWithin, "storm-within", 10*time.Second, "the storm's failures are spread over this")
 	flag.IntVar(&o.DigestThreshold, "digest-threshold", 20, "delivery.digest.threshold of the digest storm, which runs the storm again with digests on (0: skip it)")
+	flag.IntVar(&o.DaemonSetPods, "daemonset-pods", 5000, "pods of the DaemonSet that fails and recovers as one incident (0: skip)")
 	soak := flag.String("soak", envOr("SOAK", "0"), "churn this long after the storm, sampling RSS and goroutines each minute (env SOAK)")
 	flag.IntVar(&o.Runs, "runs", 3, "starts of each subject per size (memory and startup are medians)")
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")

@@ -95,6 +95,18 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintf(out, "  %d of %d alerts alone, %d in %d digests; worst wait of a digested alert %.2fs (its transition to its digest at the sink)\n",
 			d.Alone, d.Deployments, d.Digested, d.Digests, d.WorstWaitSeconds)
 	}
+	if b := r.Big; b != nil {
+		fmt.Fprintf(out, "\nOne large incident: a DaemonSet of %d pods fails, fails again, recovers (kpulse CPU per member update)\n", b.Pods)
+		fmt.Fprintln(w, "round\twrites\tevents seen\twrite s\tCPU s\tCPU µs/update\t")
+		for _, ph := range b.Phases {
+			fmt.Fprintf(w, "%s\t%d\t%.0f\t%.1f\t%.2f\t%.0f\t\n", ph.Name, ph.Writes, ph.EventsSeen, ph.WriteSeconds, ph.CPUSeconds, ph.CPUPerUpdate)
+		}
+		w.Flush()
+		fmt.Fprintf(out, "  messages: %d firing (want 1), %.2fs after the first write; %d resolved (want 1), %.2fs after the last write (stable window 5s)\n",
+			b.Firing, b.FiringSeconds, b.Resolved, b.ResolvedSeconds)
+		fmt.Fprintf(out, "  RSS %.1f -> %.1f MiB, heap %.1f -> %.1f MiB, peak RSS over kpulse's life %.1f MiB\n",
+			mib(b.RSSBefore), mib(b.RSSAfter), mib(b.HeapBefore), mib(b.HeapAfter), mib(b.PeakRSS))
+	}
 	if len(r.Soak) > 0 {
 		fmt.Fprintf(out, "\nSoak: churn at %d/s for %s\n", r.Options.ChurnRate, r.Options.Soak)
 		fmt.Fprintln(w, "minute\tRSS MiB\theap MiB\tgoroutines\tupdates\t")

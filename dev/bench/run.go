@@ -100,6 +100,7 @@ type report struct {
 	Runs     map[string]*subjectRun `json:"latencyAndCpu"`
 	Storm    *storm                 `json:"storm,omitempty"`
 	Digest   *digestStorm           `json:"digestStorm,omitempty"`
+	Big      *bigIncident           `json:"oneLargeIncident,omitempty"`
 	Soak     []soakSample           `json:"soak,omitempty"`
 	Profiles string                 `json:"profiles,omitempty"`
 	Seconds  float64                `json:"seconds"`
@@ -474,6 +475,11 @@ func phases(ctx context.Context, r *report, cl *cluster, sk *sink, p *proc, ps *
 	}
 	if len(ps.storm) > 0 {
 		if r.Storm, err = runStorm(ctx, cl, sk, p, ps.storm, o); err != nil {
+			return err
+		}
+	}
+	if o.DaemonSetPods > 0 {
+		if r.Big, err = runBigIncident(ctx, cl, sk, p, o); err != nil {
 			return err
 		}
 	}

@@ -126,3 +126,20 @@ func (s *sink) digestsSince(t time.Time) []digestArrival {
 }
 
 func (s *sink) close() { _ = s.srv.Close() }
+
+// first waits up to timeout for a message about key with status that arrived after t, and
+// returns when it arrived.
+func (s *sink) first(key, status string, t time.Time, timeout time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, a := range s.since(t, key) {
+			if a.key == key && a.status == status {
+				return a.at, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -540,6 +540,12 @@ func (a *App) emit(engine *incident.Engine, ts []incident.Transition) {
 		a.log.Info("incident "+string(t.Why), "fingerprint", t.Incident.Fingerprint, "reason", reason,
 			"namespace", t.Incident.Key.Namespace, "workload", t.Incident.Key.Workload.Kind+"/"+t.Incident.Key.Workload.Name,
 			"container", t.Incident.Key.Container, "pods", len(t.Incident.Members))
+		if t.Why == incident.WhyFirst && t.Incident.Key.IsOverflow() {
+			// Once per overflow incident: what joins it later is counted, not logged.
+			a.log.Warn("incidents.maxActive reached: new incidents of this class fold into one overflow incident until room frees up",
+				"reason", reason, "fingerprint", t.Incident.Fingerprint, "maxActive", a.cfg.Incidents.MaxActive,
+				"metric", "kpulse_incidents_overflow_total")
+		}
 		a.stage.add(notifiers.Notification{
 			Kind: kind, Why: t.Why, Cluster: a.cfg.ClusterName, Incident: t.Incident, At: t.At,
 		})
@@ -549,14 +555,12 @@ func (a *App) emit(engine *incident.Engine, ts []incident.Transition) {
 	}
 }
 
+// updateActive sets kpulse_incidents_active from the engine's counts, which it keeps as
+// incidents come and go: a storm of N new incidents costs N updates of a few gauges, not N
+// listings of every incident.
 func (a *App) updateActive(engine *incident.Engine) {
-	counts := map[string]int{}
-	for _, inc := range engine.Active() {
-		if inc.Status == incident.Firing {
-			counts[string(inc.Key.Class)]++
-		}
-	}
+	counts := engine.ActiveCounts()
 	for _, c := range detect.Classes {
-		a.metrics.IncidentsActive.WithLabelValues(string(c)).Set(float64(counts[string(c)]))
+		a.metrics.IncidentsActive.WithLabelValues(string(c)).Set(float64(counts[c]))
 	}
 }

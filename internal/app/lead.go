@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/server"
@@ -139,7 +140,9 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	engine := incident.NewEngine(a.store, incident.Settings{
 		StableWindow:   a.cfg.Incidents.StableWindow,
 		RepeatInterval: a.cfg.Incidents.RepeatInterval,
+		MaxIncidents:   a.cfg.Incidents.MaxActive,
 	})
+	engine.OnFold(func(c detect.Class) { a.metrics.IncidentsOverflow.WithLabelValues(string(c)).Inc() })
 	names := a.dispatcher.Names()
 	engine.SetChannels(names)
 	engine.Forget(names)
@@ -171,7 +174,8 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 				if m.Ref.Kind == "Job" {
 					kind = watch.KindJob
 				}
-				a.watcher.Enqueue(watch.Key{Kind: kind, ObjectName: cache.ObjectName{Namespace: inc.Key.Namespace, Name: m.Ref.Name}})
+				ns, name := inc.MemberObject(m) // an overflow incident's members span namespaces
+				a.watcher.Enqueue(watch.Key{Kind: kind, ObjectName: cache.ObjectName{Namespace: ns, Name: name}})
 			}
 		}
 		a.watcher.EnqueueAll()

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"sync"
 
@@ -158,14 +159,17 @@ func (a *App) enrichTarget(inc incident.Incident) (enrich.Target, bool) {
 			break
 		}
 	}
-	t := enrich.Target{Namespace: inc.Key.Namespace, Kind: m.Ref.Kind, Name: m.Ref.Name}
+	// An overflow incident spans namespaces: its member names the namespace, and its finding
+	// the container.
+	ns, name := inc.MemberObject(m)
+	t := enrich.Target{Namespace: ns, Kind: m.Ref.Kind, Name: name}
 	switch inc.Key.Class {
 	case detect.CrashLoop, detect.OOMKilled:
-		t.LogsPod, t.Container = m.Ref.Name, inc.Key.Container
+		t.LogsPod, t.Container = name, cmp.Or(inc.Key.Container, m.Finding.Container)
 		// A container that terminated and will not restart has a current log, not a previous one.
 		t.Previous = !(m.Finding.Ongoing && m.Finding.Reason == "OOMKilled")
 	case detect.JobFailed:
-		if p := a.jobPod(inc.Key.Namespace, m.Ref.Name); p != nil && len(p.Containers) > 0 {
+		if p := a.jobPod(ns, name); p != nil && len(p.Containers) > 0 {
 			t.LogsPod, t.Container = p.Name, p.Containers[0].Name()
 		}
 	}

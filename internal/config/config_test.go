@@ -35,7 +35,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Listen != ":8080" || cfg.Incidents.StableWindow != 60*time.Second || cfg.Incidents.RepeatInterval != 0 ||
 		cfg.Delivery.MaxAge != time.Hour || cfg.Delivery.QueueLimit != 10000 || len(cfg.Channels) != 0 ||
-		cfg.Delivery.Digest.Threshold != 20 || cfg.Delivery.Digest.Window != time.Minute || cfg.Delivery.Digest.MaxWait != 10*time.Second {
+		cfg.Delivery.Digest.Threshold != 20 || cfg.Delivery.Digest.Window != time.Minute || cfg.Delivery.Digest.MaxWait != 10*time.Second ||
+		cfg.Incidents.MaxActive != 5000 {
 		t.Fatalf("unexpected defaults: %+v", cfg)
 	}
 }
@@ -106,6 +107,7 @@ func TestBadConfigNamesEveryProblem(t *testing.T) {
 		{"misspelt channel key", "channels:\n- name: a\n  webhook:\n    urll: https://x\n", []string{"channels[0].webhook.urll: unknown key"}},
 		{"bad duration", "incidents:\n  stableWindow: sixty\n", []string{`incidents.stableWindow: time: invalid duration`, `"sixty"`}},
 		{"zero window", "incidents:\n  stableWindow: 0s\n", []string{"incidents.stableWindow: must be greater than 0"}},
+		{"no room for incidents", "incidents:\n  maxActive: 0\n", []string{"incidents.maxActive: must be 1 to 1000000 (got 0)"}},
 		{"no type", "channels:\n- name: a\n", []string{"channels[0]: no channel type set; add one of: webhook, log"}},
 		{"two types", "channels:\n- name: a\n  log: {}\n  webhook:\n    url: https://x\n", []string{"channels[0]: more than one channel type set (webhook, log)"}},
 		{"duplicate names", "channels:\n- name: a\n  log: {}\n- name: a\n  log: {}\n", []string{`channels[1].name: "a" is already used by channels[0]`}},

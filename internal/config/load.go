@@ -23,6 +23,7 @@ var defaults = map[string]any{
 	"log.format":                   "json",
 	"incidents.stableWindow":       "60s",
 	"incidents.repeatInterval":     "0s",
+	"incidents.maxActive":          5000,
 	"delivery.timeout":             "10s",
 	"delivery.initialBackoff":      "1s",
 	"delivery.maxBackoff":          "1m",
@@ -269,6 +270,9 @@ func (c *Config) Validate() error {
 	positive("incidents.stableWindow", c.Incidents.StableWindow)
 	if c.Incidents.RepeatInterval < 0 {
 		add("incidents.repeatInterval: must be 0 (off) or positive (got %s)", c.Incidents.RepeatInterval)
+	}
+	if c.Incidents.MaxActive < 1 || c.Incidents.MaxActive > 1000000 {
+		add("incidents.maxActive: must be 1 to 1000000 (got %d)", c.Incidents.MaxActive)
 	}
 	positive("delivery.timeout", c.Delivery.Timeout)
 	positive("delivery.initialBackoff", c.Delivery.InitialBackoff)

@@ -52,6 +52,17 @@ type Incidents struct {
 	StableWindow time.Duration `mapstructure:"stableWindow"`
 	// RepeatInterval re-sends a still-firing incident; 0 (the default) never repeats.
 	RepeatInterval time.Duration `mapstructure:"repeatInterval"`
+	// MaxActive bounds the incidents held in memory (firing, and resolved ones still owed a
+	// message). Past it, what would be a new incident joins the one overflow incident of its
+	// class (workload Overflow/<class>, members named <namespace>/<pod>), which is alerted,
+	// logged and counted (kpulse_incidents_overflow_total) and resolves like any other.
+	//
+	// The default, 5000, is sized for the 256Mi container of the manifests: an incident of one
+	// pod costs about 2.2 KiB in the engine (each further pod about 1 KiB) and up to 8 KiB more
+	// while it is among the state.maxIncidents persisted (about 1.8 KiB typically), so 5000 cost
+	// about 11-25 MiB, a tenth of the 230 MiB Go memory limit, which leaves the caches of up to
+	// about 100k pods room (docs/performance.md).
+	MaxActive int `mapstructure:"maxActive"`
 }
 
 // Delivery tunes the per-channel queues.

@@ -106,10 +106,11 @@ func (e *Engine) SetChannels(channels []string) {
 func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, state, errText string, digest bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	inc, ok := e.store.Get(fingerprint)
+	en, ok := e.incidents[fingerprint]
 	if !ok {
 		return
 	}
+	inc := &en.inc
 	cs, ok := inc.Deliveries[channel]
 	if !ok {
 		return
@@ -125,7 +126,7 @@ func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, stat
 		e.del(fingerprint)
 		return
 	}
-	e.put(inc)
+	e.changed(en)
 }
 
 // Forget drops the channels that are no longer configured from every incident's delivery state
@@ -133,7 +134,8 @@ func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, stat
 func (e *Engine) Forget(keep []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, inc := range e.store.List() {
+	for fp, en := range e.incidents {
+		inc := &en.inc
 		changed := false
 		for ch := range inc.Deliveries {
 			if !slices.Contains(keep, ch) {
@@ -143,9 +145,9 @@ func (e *Engine) Forget(keep []string) {
 		}
 		switch {
 		case inc.Status != Firing && !inc.HasPending():
-			e.del(inc.Fingerprint)
+			e.del(fp)
 		case changed:
-			e.put(inc)
+			e.changed(en)
 		}
 	}
 }
@@ -154,11 +156,11 @@ func (e *Engine) Forget(keep []string) {
 func (e *Engine) Thread(fingerprint, channel string) (string, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	inc, ok := e.store.Get(fingerprint)
+	en, ok := e.incidents[fingerprint]
 	if !ok {
 		return "", false
 	}
-	ref := inc.Deliveries[channel].Thread
+	ref := en.inc.Deliveries[channel].Thread
 	return ref, ref != ""
 }
 
@@ -166,23 +168,22 @@ func (e *Engine) Thread(fingerprint, channel string) (string, bool) {
 func (e *Engine) SetThread(fingerprint, channel, ref string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	inc, ok := e.store.Get(fingerprint)
+	en, ok := e.incidents[fingerprint]
 	if !ok {
 		return
 	}
+	inc := &en.inc
 	if inc.Deliveries == nil {
 		inc.Deliveries = map[string]ChannelState{}
 	}
 	cs := inc.Deliveries[channel]
 	cs.Thread = ref
 	inc.Deliveries[channel] = cs
-	e.put(inc)
+	e.changed(en)
 }
 
-// All returns copies of every stored incident, resolved ones still owed a delivery included,
+// All returns copies of every incident held, resolved ones still owed a delivery included,
 // oldest first.
 func (e *Engine) All() []Incident {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.store.List()
+	return e.list(func(*Incident) bool { return true })
 }

@@ -1,7 +1,9 @@
 package incident
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,12 @@ type Settings struct {
 	StableWindow time.Duration
 	// RepeatInterval is how often a firing incident is told again; 0 never repeats.
 	RepeatInterval time.Duration
+	// MaxIncidents bounds the incidents held (firing, and resolved ones still owed a delivery),
+	// overflow incidents aside; 0 is no bound. Past it, what would be a new incident folds into
+	// the one overflow incident of its class (OverflowKey), which fires, repeats and resolves
+	// like any other: memory stays bounded by the bound plus one incident per class, and
+	// nothing is dropped.
+	MaxIncidents int
 }
 
 // Observation is what detection saw on one member (a Pod or a Job) at one moment.
@@ -37,15 +45,25 @@ type memberKey struct {
 }
 
 // Engine is the dedupe/resolve state machine. Observations and deletions go in, transitions
-// come out; Tick moves time. It is safe for concurrent use: one mutex guards the store and the
-// indexes, so each call sees and leaves a consistent state.
+// come out; Tick moves time. It owns the incidents in memory and tells its Store which changed,
+// so that updating one member costs O(1) whatever the incident's size. It is safe for
+// concurrent use: one mutex guards the incidents and the indexes, so each call sees and leaves
+// a consistent state.
 type Engine struct {
 	mu       sync.Mutex
 	store    Store
 	settings Settings
-	// byMember lists the fingerprints of the incidents each member belongs to, so that a healthy
-	// or deleted member is found without scanning every incident.
-	byMember map[memberKey]map[string]struct{}
+	// incidents are every incident held: firing, and resolved ones still owed a delivery.
+	incidents map[string]*entry
+	// overflows counts the overflow incidents among them (they are outside MaxIncidents).
+	overflows int
+	// overflowFPs caches the fingerprint of each class's overflow incident.
+	overflowFPs map[detect.Class]string
+	// firing counts the firing incidents per class, for kpulse_incidents_active.
+	firing map[detect.Class]int
+	// byMember lists the fingerprints of the incidents each member belongs to (rarely more than
+	// one or two), so that a healthy or deleted member is found without scanning every incident.
+	byMember map[memberKey][]string
 	// settled remembers the last failure of each member of a recently resolved incident, so that
 	// a past OOM kill read again after resolution is not taken for a new one when the node's
 	// clock runs ahead of ours. It is kept for a stable window after resolution, after which the
@@ -54,34 +72,72 @@ type Engine struct {
 	// settledExpiry holds each settled entry's end, so that Tick drops the expired ones without
 	// looking at the others.
 	settledExpiry *timeQueue[settledKey]
-	// deadlines holds, for every stored incident that has one, the time at which Decide changes
-	// its answer (see deadline), so that Tick and NextDeadline look only at what is due instead
-	// of listing every incident. put and del keep it in step with the store.
+	// deadlines holds, for every incident that has one, the time at which Decide changes its
+	// answer (see deadline), so that Tick and NextDeadline look only at what is due instead of
+	// at every incident. Every write (changed, install, del) keeps it in step.
 	deadlines *timeQueue[string]
 	// channels are owed every transition (SetChannels); empty means no delivery bookkeeping.
 	channels []string
-	// changes counts writes to the store, so that a caller can tell whether an observation
+	// onFold is told the class of each member folded into an overflow incident (OnFold).
+	onFold func(detect.Class)
+	// changes counts writes of incidents, so that a caller can tell whether an observation
 	// changed anything (and the next deadline needs computing again) without listing incidents.
 	changes atomic.Uint64
 }
+
+var _ Source = (*Engine)(nil)
 
 // Changes is a counter that moves whenever the engine writes an incident; equal values before
 // and after a call mean the call changed no incident.
 func (e *Engine) Changes() uint64 { return e.changes.Load() }
 
-func (e *Engine) put(inc Incident) {
-	e.store.Put(inc)
-	e.track(inc)
+// changed records that en was written: its deadline, the store's mark, the change counter.
+func (e *Engine) changed(en *entry) {
+	e.track(en.inc)
+	e.store.Changed(en.inc.Fingerprint)
 	e.changes.Add(1)
 }
 
+// install makes en the incident of its fingerprint, replacing what was there, and records the
+// write.
+func (e *Engine) install(en *entry) {
+	e.forgetEntry(e.incidents[en.inc.Fingerprint])
+	e.incidents[en.inc.Fingerprint] = en
+	if en.inc.Key.IsOverflow() {
+		e.overflows++
+	}
+	if en.inc.Status == Firing {
+		e.firing[en.inc.Key.Class]++
+	}
+	e.changed(en)
+}
+
+// forgetEntry takes en out of the counts; nil does nothing.
+func (e *Engine) forgetEntry(en *entry) {
+	if en == nil {
+		return
+	}
+	if en.inc.Key.IsOverflow() {
+		e.overflows--
+	}
+	if en.inc.Status == Firing {
+		e.firing[en.inc.Key.Class]--
+	}
+}
+
+// put stores a copy of inc as the incident of its fingerprint.
+func (e *Engine) put(inc Incident) { e.install(newEntry(inc.DeepCopy())) }
+
+// del forgets an incident.
 func (e *Engine) del(fingerprint string) {
+	e.forgetEntry(e.incidents[fingerprint])
+	delete(e.incidents, fingerprint)
 	e.store.Delete(fingerprint)
 	e.deadlines.remove(fingerprint)
 	e.changes.Add(1)
 }
 
-// track records inc's deadline as it is stored now.
+// track records inc's deadline as it stands now.
 func (e *Engine) track(inc Incident) {
 	if t, ok := deadline(inc, e.settings); ok {
 		e.deadlines.set(inc.Fingerprint, t)
@@ -101,26 +157,84 @@ type settledFailure struct {
 }
 
 // NewEngine returns an engine over store. Incidents already in the store (a persistent store
-// after a restart) carry on where they were.
+// after a restart) carry on where they were; from then on the engine owns them and the store
+// reads them from it.
 func NewEngine(store Store, s Settings) *Engine {
 	e := &Engine{
 		store:         store,
 		settings:      s,
-		byMember:      map[memberKey]map[string]struct{}{},
+		incidents:     map[string]*entry{},
+		firing:        map[detect.Class]int{},
+		overflowFPs:   map[detect.Class]string{},
+		byMember:      map[memberKey][]string{},
 		settled:       map[settledKey]settledFailure{},
 		settledExpiry: newTimeQueue[settledKey](),
 		deadlines:     newTimeQueue[string](),
 	}
 	for _, inc := range store.List() {
+		en := newEntry(inc)
+		e.incidents[inc.Fingerprint] = en
+		if inc.Key.IsOverflow() {
+			e.overflows++
+		}
 		e.track(inc)
 		if inc.Status != Firing {
 			continue // resolved, kept only until its "resolved" is delivered
 		}
+		e.firing[inc.Key.Class]++
 		for _, m := range inc.Members {
-			e.index(memberKey{inc.Key.Namespace, m.Ref}, inc.Fingerprint)
+			e.index(memberOf(inc, m), inc.Fingerprint)
 		}
 	}
+	store.Bind(e)
 	return e
+}
+
+// OnFold sets a function told the class of every member that folds into an overflow incident
+// (see Settings.MaxIncidents), to count them. It is called with the engine's lock held: it must
+// not call the engine.
+func (e *Engine) OnFold(f func(detect.Class)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.onFold = f
+}
+
+// memberOf is the member key of m, a member of inc.
+func memberOf(inc Incident, m Member) memberKey {
+	ns, name := inc.MemberObject(m)
+	return memberKey{ns, MemberRef{Kind: m.Ref.Kind, Name: name}}
+}
+
+// refIn is how member mk is named inside the incident of key k.
+func refIn(k Key, mk memberKey) MemberRef {
+	if k.IsOverflow() {
+		return MemberRef{Kind: mk.ref.Kind, Name: mk.namespace + "/" + mk.ref.Name}
+	}
+	return mk.ref
+}
+
+// target says which incident a finding of member mk with key k goes to: its own when it is
+// firing; else the overflow incident of its class when the member is in it already (its failure
+// was told once) or when no room is left for a new incident; else a new incident of its own.
+func (e *Engine) target(k Key, mk memberKey) (Key, string) {
+	fp := Fingerprint(k)
+	en := e.incidents[fp]
+	if en != nil && en.inc.Status == Firing {
+		return k, fp
+	}
+	ov := OverflowKey(k.Class)
+	ofp, ok := e.overflowFPs[k.Class]
+	if !ok {
+		ofp = Fingerprint(ov)
+		e.overflowFPs[k.Class] = ofp
+	}
+	if slices.Contains(e.byMember[mk], ofp) {
+		return ov, ofp
+	}
+	if en == nil && e.settings.MaxIncidents > 0 && len(e.incidents)-e.overflows >= e.settings.MaxIncidents {
+		return ov, ofp
+	}
+	return k, fp
 }
 
 // Observe records what detection saw on one member and returns the incidents that fire for the
@@ -130,65 +244,83 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 	defer e.mu.Unlock()
 	mk := memberKey{o.Namespace, o.Member}
 	var out []Transition
-	seen := map[string]bool{}
+	var seenBuf [4]string
+	seen := seenBuf[:0]
 	for _, f := range o.Findings {
-		k := Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}
-		fp := Fingerprint(k)
-		seen[fp] = true
-		inc, exists := e.store.Get(fp)
-		if exists && inc.Status != Firing {
-			exists = false // a resolved incident left behind: a new failure starts a new one
-		}
+		k, fp := e.target(Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}, mk)
+		seen = append(seen, fp)
+		en := e.incidents[fp]
+		exists := en != nil && en.inc.Status == Firing
 		if !exists {
-			old := inc
-			inc = Incident{Fingerprint: fp, Key: k, Status: Firing, FirstSeen: now, LastNotified: now}
-			// What the resolved incident before it is still owed stays owed.
-			inc.Deliveries = old.Deliveries
+			// A new incident, or a resolved one left behind: a new failure starts a new one.
+			fresh := newEntry(Incident{Fingerprint: fp, Key: k, Status: Firing, FirstSeen: now, LastNotified: now})
+			if en != nil {
+				// What the resolved incident before it is still owed stays owed.
+				fresh.inc.Deliveries = en.inc.Deliveries
+			}
+			en = fresh
 		}
-		var fired bool
+		ref := refIn(k, mk)
+		joined := en.find(ref) < 0
+		var changed bool
 		if f.Ongoing {
-			fired = e.failing(now, &inc, o, f)
+			e.failing(now, en, ref, f)
+			changed = true
 		} else {
-			fired = e.pastFailure(now, &inc, o, f)
+			changed = e.pastFailure(now, en, mk, ref, o, f)
 		}
-		if fired && !exists {
-			markPending(&inc, e.channels, WhyFirst, now)
-			e.put(inc)
-			out = append(out, transition(WhyFirst, inc, now))
-		}
-	}
-	// Incidents this member belongs to that it no longer shows: it is better, maybe healthy.
-	for fp := range e.byMember[mk] {
-		if seen[fp] {
+		if !changed {
 			continue
 		}
-		inc, ok := e.store.Get(fp)
-		if !ok || inc.Status != Firing {
+		if joined {
+			e.index(mk, fp)
+			if k.IsOverflow() && e.onFold != nil {
+				e.onFold(k.Class)
+			}
+		}
+		if exists {
+			e.changed(en)
+			continue
+		}
+		markPending(&en.inc, e.channels, WhyFirst, now)
+		e.install(en)
+		out = append(out, transition(WhyFirst, en.inc, now))
+	}
+	// Incidents this member belongs to that it no longer shows: it is better, maybe healthy.
+	// Backwards, because unindex moves the last fingerprint into the place it frees.
+	fps := e.byMember[mk]
+	for j := len(fps) - 1; j >= 0; j-- {
+		fp := fps[j]
+		if slices.Contains(seen, fp) {
+			continue
+		}
+		en := e.incidents[fp]
+		if en == nil || en.inc.Status != Firing {
 			e.unindex(mk, fp)
 			continue
 		}
-		i := memberIndex(inc, o.Member)
+		i := en.find(refIn(en.inc.Key, mk))
 		if i < 0 {
 			e.unindex(mk, fp)
 			continue
 		}
-		before := inc.Members[i]
-		since := inc.HealthySince
-		inc.Members[i].Failing = false
-		inc.Members[i].Healthy = o.Healthy
-		recomputeHealthy(&inc, now)
-		if inc.Members[i].Failing != before.Failing || inc.Members[i].Healthy != before.Healthy ||
-			!inc.HealthySince.Equal(since) {
-			e.put(inc)
+		before := en.inc.Members[i]
+		since := en.inc.HealthySince
+		en.set(i, false, o.Healthy)
+		en.recomputeHealthy(now)
+		if en.inc.Members[i].Failing != before.Failing || en.inc.Members[i].Healthy != before.Healthy ||
+			!en.inc.HealthySince.Equal(since) {
+			e.changed(en)
 		}
 	}
 	return out
 }
 
-// failing records an ongoing finding; it always joins the member to inc, so it reports true.
-func (e *Engine) failing(now time.Time, inc *Incident, o Observation, f detect.Finding) bool {
-	m := upsertMember(inc, o.Member)
-	m.Failing, m.Healthy = true, false
+// failing records an ongoing finding; it always joins the member to the incident.
+func (e *Engine) failing(now time.Time, en *entry, ref MemberRef, f detect.Finding) {
+	i := en.upsert(ref)
+	en.set(i, true, false)
+	m := &en.inc.Members[i]
 	failedAt := f.At
 	if failedAt.IsZero() {
 		failedAt = now
@@ -197,52 +329,46 @@ func (e *Engine) failing(now time.Time, inc *Incident, o Observation, f detect.F
 		m.LastFailure = failedAt
 	}
 	m.Finding = f.DeepCopy()
-	inc.Latest = f.DeepCopy()
-	inc.LastSeen = now
-	recomputeHealthy(inc, now)
-	e.put(*inc)
-	e.index(memberKey{o.Namespace, o.Member}, inc.Fingerprint)
-	return true
+	en.inc.Latest = f.DeepCopy()
+	en.inc.LastSeen = now
+	en.recomputeHealthy(now)
 }
 
 // pastFailure records a finding that is over (a container running again after an OOM kill).
 // A kill newer than the member's last one is a relapse: the stable window starts again. A kill
 // the engine has not seen before counts only when it is recent (within the stable window): an
-// old kill found at startup has long been dealt with. It reports whether it added the member.
-func (e *Engine) pastFailure(now time.Time, inc *Incident, o Observation, f detect.Finding) bool {
-	if i := memberIndex(*inc, o.Member); i >= 0 {
-		m := &inc.Members[i]
-		m.Failing = false
-		m.Healthy = o.Healthy
+// old kill found at startup has long been dealt with. It reports whether it changed the
+// incident; a member new to it joins only on a kill that counts.
+func (e *Engine) pastFailure(now time.Time, en *entry, mk memberKey, ref MemberRef, o Observation, f detect.Finding) bool {
+	if i := en.find(ref); i >= 0 {
+		m := &en.inc.Members[i]
+		failing, healthy, last, since := m.Failing, m.Healthy, m.LastFailure, en.inc.HealthySince
+		en.set(i, false, o.Healthy)
 		if f.At.After(m.LastFailure) {
 			m.LastFailure = f.At
 			m.Finding = f.DeepCopy()
-			inc.Latest = f.DeepCopy()
-			inc.LastSeen = now
-			inc.HealthySince = time.Time{}
+			en.inc.Latest = f.DeepCopy()
+			en.inc.LastSeen = now
+			en.inc.HealthySince = time.Time{}
 		}
-		recomputeHealthy(inc, now)
-		e.put(*inc)
-		return false
+		en.recomputeHealthy(now)
+		return m.Failing != failing || m.Healthy != healthy || !m.LastFailure.Equal(last) || !en.inc.HealthySince.Equal(since)
 	}
 	if f.At.IsZero() || now.Sub(f.At) >= e.settings.StableWindow {
 		return false
 	}
-	mk := memberKey{o.Namespace, o.Member}
-	if old, ok := e.settled[settledKey{mk, inc.Fingerprint}]; ok && !f.At.After(old.lastFailure) {
+	if old, ok := e.settled[settledKey{mk, en.inc.Fingerprint}]; ok && !f.At.After(old.lastFailure) {
 		return false
 	}
-	m := upsertMember(inc, o.Member)
-	m.Failing = false
-	m.Healthy = o.Healthy
+	i := en.upsert(ref)
+	en.set(i, false, o.Healthy)
+	m := &en.inc.Members[i]
 	m.LastFailure = f.At
 	m.Finding = f.DeepCopy()
-	inc.Latest = f.DeepCopy()
-	inc.LastSeen = now
-	inc.HealthySince = time.Time{}
-	recomputeHealthy(inc, now)
-	e.put(*inc)
-	e.index(mk, inc.Fingerprint)
+	en.inc.Latest = f.DeepCopy()
+	en.inc.LastSeen = now
+	en.inc.HealthySince = time.Time{}
+	en.recomputeHealthy(now)
 	return true
 }
 
@@ -253,23 +379,24 @@ func (e *Engine) Gone(now time.Time, namespace string, m MemberRef) []Transition
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mk := memberKey{namespace, m}
-	for fp := range e.byMember[mk] {
-		inc, ok := e.store.Get(fp)
-		if !ok || inc.Status != Firing {
+	for _, fp := range e.byMember[mk] {
+		en := e.incidents[fp]
+		if en == nil || en.inc.Status != Firing {
 			continue
 		}
-		if i := memberIndex(inc, m); i >= 0 {
-			inc.Members = slices.Delete(inc.Members, i, i+1)
+		if i := en.find(refIn(en.inc.Key, mk)); i >= 0 {
+			en.remove(i)
 		}
-		recomputeHealthy(&inc, now)
-		e.put(inc)
+		en.recomputeHealthy(now)
+		e.changed(en)
 	}
 	delete(e.byMember, mk)
 	return nil
 }
 
 // Tick resolves the incidents whose stable window has passed and repeats those due for a
-// reminder. A resolved incident leaves the store: a later failure is a new incident.
+// reminder. A resolved incident is forgotten once every channel has had its "resolved": a later
+// failure is a new incident.
 func (e *Engine) Tick(now time.Time) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -282,41 +409,48 @@ func (e *Engine) Tick(now time.Time) []Transition {
 		delete(e.settled, first.key)
 	}
 	// Only the incidents whose deadline has come can change; take them out of the index (the
-	// writes below put back those that keep one) and handle them oldest first, as List orders.
-	var due []Incident
+	// writes below put back those that keep one) and handle them oldest first.
+	var due []*entry
 	for {
 		first, ok := e.deadlines.first()
 		if !ok || first.at.After(now) {
 			break
 		}
 		e.deadlines.popFirst()
-		if inc, ok := e.store.Get(first.key); ok {
-			due = append(due, inc)
+		if en, ok := e.incidents[first.key]; ok {
+			due = append(due, en)
 		}
 	}
-	sortIncidents(due)
+	slices.SortFunc(due, func(a, b *entry) int {
+		if c := a.inc.FirstSeen.Compare(b.inc.FirstSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(a.inc.Fingerprint, b.inc.Fingerprint)
+	})
 	var out []Transition
-	for _, inc := range due {
-		why, ok := Decide(inc, now, e.settings)
+	for _, en := range due {
+		inc := &en.inc
+		why, ok := Decide(*inc, now, e.settings)
 		if !ok {
-			// deadline mirrors Decide, so only a store changed behind the engine's back gets here:
-			// index what it holds now.
-			e.track(inc)
+			// deadline mirrors Decide, so only an incident changed behind the engine's back gets
+			// here: index what it holds now.
+			e.track(*inc)
 			continue
 		}
 		inc.LastNotified = now
 		switch why {
 		case WhyResolved:
+			e.firing[inc.Key.Class]-- // del and forgetEntry count only what is firing
 			inc.Status = Resolved
 			inc.ResolvedAt = now
-			markPending(&inc, e.channels, why, now)
+			markPending(inc, e.channels, why, now)
 			if inc.HasPending() {
-				e.put(inc) // kept until every channel has had its "resolved"
+				e.changed(en) // kept until every channel has had its "resolved"
 			} else {
 				e.del(inc.Fingerprint)
 			}
 			for _, m := range inc.Members {
-				mk := memberKey{inc.Key.Namespace, m.Ref}
+				mk := memberOf(*inc, m)
 				e.unindex(mk, inc.Fingerprint)
 				if !m.LastFailure.IsZero() {
 					sk := settledKey{mk, inc.Fingerprint}
@@ -326,10 +460,10 @@ func (e *Engine) Tick(now time.Time) []Transition {
 				}
 			}
 		case WhyRepeat:
-			markPending(&inc, e.channels, why, now)
-			e.put(inc)
+			markPending(inc, e.channels, why, now)
+			e.changed(en)
 		}
-		out = append(out, transition(why, inc, now))
+		out = append(out, transition(why, *inc, now))
 	}
 	return out
 }
@@ -377,68 +511,83 @@ func deadline(inc Incident, s Settings) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Active returns copies of the firing incidents, oldest first.
+// Snapshot returns a copy of the incident with this fingerprint, members in Ref order; with
+// limit > 0, at most limit members: the first in the order failing ones first, then by Ref. The
+// copy is made under the engine's lock, the sort after it.
+func (e *Engine) Snapshot(fingerprint string, limit int) (Incident, bool) {
+	e.mu.Lock()
+	en, ok := e.incidents[fingerprint]
+	var inc Incident
+	if ok {
+		inc = en.snapshot(limit)
+	}
+	e.mu.Unlock()
+	if ok {
+		finish(&inc)
+	}
+	return inc, ok
+}
+
+// Active returns copies of the firing incidents, oldest first, members in Ref order.
 func (e *Engine) Active() []Incident {
+	return e.list(func(inc *Incident) bool { return inc.Status == Firing })
+}
+
+// ActiveCounts returns the number of firing incidents per class, overflow incidents included.
+// It costs the number of classes, not of incidents.
+func (e *Engine) ActiveCounts() map[detect.Class]int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	list := e.store.List()
-	return slices.DeleteFunc(list, func(inc Incident) bool { return inc.Status != Firing })
+	return maps.Clone(e.firing)
+}
+
+// list returns copies of the incidents keep accepts, oldest first, members in Ref order.
+func (e *Engine) list(keep func(*Incident) bool) []Incident {
+	e.mu.Lock()
+	out := make([]Incident, 0, len(e.incidents))
+	for _, en := range e.incidents {
+		if keep(&en.inc) {
+			out = append(out, en.snapshot(0))
+		}
+	}
+	e.mu.Unlock()
+	for i := range out {
+		finish(&out[i])
+	}
+	sortIncidents(out)
+	return out
 }
 
 func (e *Engine) index(mk memberKey, fp string) {
 	fps := e.byMember[mk]
-	if fps == nil {
-		fps = map[string]struct{}{}
-		e.byMember[mk] = fps
+	if !slices.Contains(fps, fp) {
+		e.byMember[mk] = append(fps, fp)
 	}
-	fps[fp] = struct{}{}
 }
 
+// unindex takes fp from mk's list; the last fingerprint takes its place.
 func (e *Engine) unindex(mk memberKey, fp string) {
-	delete(e.byMember[mk], fp)
-	if len(e.byMember[mk]) == 0 {
+	fps := e.byMember[mk]
+	i := slices.Index(fps, fp)
+	if i < 0 {
+		return
+	}
+	last := len(fps) - 1
+	fps[i] = fps[last]
+	fps[last] = ""
+	if last == 0 {
 		delete(e.byMember, mk)
+		return
 	}
+	e.byMember[mk] = fps[:last]
 }
 
-// recomputeHealthy starts the stable window when every member is healthy (or none is left) and
-// stops it when any is not.
-func recomputeHealthy(inc *Incident, now time.Time) {
-	for _, m := range inc.Members {
-		if m.Failing || !m.Healthy {
-			inc.HealthySince = time.Time{}
-			return
-		}
-	}
-	if inc.HealthySince.IsZero() {
-		inc.HealthySince = now
-	}
-}
-
-func memberIndex(inc Incident, ref MemberRef) int {
-	for i, m := range inc.Members {
-		if m.Ref == ref {
-			return i
-		}
-	}
-	return -1
-}
-
-// upsertMember returns the member ref of inc, adding it in Ref order if it is new.
-func upsertMember(inc *Incident, ref MemberRef) *Member {
-	if i := memberIndex(*inc, ref); i >= 0 {
-		return &inc.Members[i]
-	}
-	i, _ := slices.BinarySearchFunc(inc.Members, ref, func(m Member, r MemberRef) int {
-		return compareRefs(m.Ref, r)
-	})
-	inc.Members = slices.Insert(inc.Members, i, Member{Ref: ref})
-	return &inc.Members[i]
-}
-
-// transition wraps a copy of inc, members in Ref order, for the channels.
+// transition wraps a copy of inc, members in Ref order, for the channels. It is made once per
+// transition, which is rare, not per update.
 func transition(why Why, inc Incident, now time.Time) Transition {
-	c := inc.DeepCopy()
-	slices.SortFunc(c.Members, func(a, b Member) int { return compareRefs(a.Ref, b.Ref) })
+	c := inc
+	c.Members = sortedCopy(inc.Members)
+	c.Latest = inc.Latest.DeepCopy()
+	c.Deliveries = copyDeliveries(inc.Deliveries)
 	return Transition{Why: why, Incident: c, At: now}
 }

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"reflect"
 	"strings"
@@ -78,6 +79,8 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 		{name: "no repeat, one channel", settings: Settings{StableWindow: 5 * time.Minute}, channels: []string{"a"}, seed: 4},
 		{name: "zero window", settings: Settings{RepeatInterval: 10 * time.Minute}, channels: []string{"a"}, seed: 5},
 		{name: "repeat shorter than the window", settings: Settings{StableWindow: 10 * time.Minute, RepeatInterval: 3 * time.Minute}, seed: 6},
+		{name: "at most one incident, the rest overflows", settings: Settings{StableWindow: 5 * time.Minute, RepeatInterval: time.Hour, MaxIncidents: 1}, channels: []string{"a"}, seed: 7},
+		{name: "at most two incidents, no channel", settings: Settings{StableWindow: 5 * time.Minute, MaxIncidents: 2}, seed: 8},
 	}
 	const steps = 3000
 	for _, tt := range tests {
@@ -92,6 +95,7 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 			e := start()
 			now := t0
 			counts := map[Why]int{}
+			overflows := 0
 			for i := range steps {
 				// Steps of whole half-minutes, so that ticks land exactly on deadlines too.
 				now = now.Add(time.Duration(rng.Intn(5)) * 30 * time.Second)
@@ -102,6 +106,9 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 					what = fmt.Sprintf("Observe(%s healthy=%v %v)", o.Member.Name, o.Healthy, whats(o.Findings))
 					for _, tr := range e.Observe(now, o) {
 						counts[tr.Why]++
+						if tr.Incident.Key.IsOverflow() {
+							overflows++
+						}
 					}
 				case r < 60:
 					m := randomMember(rng)
@@ -125,7 +132,10 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 				}
 				checkIndex(t, fmt.Sprintf("step %d %s at +%v", i, what, now.Sub(t0)), e, store, tt.settings)
 			}
-			t.Logf("transitions: %v", counts)
+			t.Logf("transitions: %v, %d overflow incidents fired", counts, overflows)
+			if tt.settings.MaxIncidents > 0 && overflows == 0 {
+				t.Errorf("no overflow incident fired: change the seed or the mix")
+			}
 			if counts[WhyFirst] == 0 || counts[WhyResolved] == 0 || (tt.settings.RepeatInterval > 0 && counts[WhyRepeat] == 0) {
 				t.Errorf("the sequence missed a kind of transition (%v): change the seed or the mix", counts)
 			}
@@ -247,6 +257,17 @@ func checkIndex(t *testing.T, where string, e *Engine, store *MemoryStore, s Set
 	got, ok := e.NextDeadline()
 	if ok != found || (ok && !got.Equal(next)) {
 		t.Fatalf("%s: NextDeadline() = %v, %v; store.List() says %v, %v", where, got, ok, next, found)
+	}
+	firing := map[detect.Class]int{}
+	for _, inc := range store.List() {
+		if inc.Status == Firing {
+			firing[inc.Key.Class]++
+		}
+	}
+	counts := e.ActiveCounts()
+	maps.DeleteFunc(counts, func(_ detect.Class, n int) bool { return n == 0 })
+	if !reflect.DeepEqual(counts, firing) {
+		t.Fatalf("%s: ActiveCounts() = %v; store.List() says %v", where, counts, firing)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -3,6 +3,7 @@
 package incident
 
 import (
+	"strings"
 	"time"
 
 	"github.com/kpulse/kpulse/internal/detect"
@@ -79,11 +80,57 @@ type Transition struct {
 	At       time.Time `json:"at"`
 }
 
-// Store holds the incidents: MemoryStore, or a ConfigMap-backed one (internal/state), so values
-// must survive a JSON round trip.
+// Store persists the engine's incidents: MemoryStore, or a ConfigMap-backed one (internal/state),
+// so values must survive a JSON round trip. The engine owns its incidents in memory; a store
+// only learns which of them changed (Changed) or went (Delete), and reads an incident through
+// the Source it is bound to when it persists it. An update therefore costs the store a mark,
+// not a copy of every member.
 type Store interface {
-	Get(fingerprint string) (Incident, bool)
-	Put(Incident)
-	Delete(fingerprint string)
+	// List returns copies of the stored incidents, oldest first: what a new engine starts from.
 	List() []Incident
+	// Bind makes src the owner of the store's incidents: from now on the store reads them from
+	// src. NewEngine calls it after List, once it holds every incident the store had.
+	Bind(src Source)
+	// Changed marks the incident as changed (or new): the store reads it from its source when
+	// it next persists it.
+	Changed(fingerprint string)
+	// Delete forgets the incident; deleting an unknown fingerprint does nothing.
+	Delete(fingerprint string)
+}
+
+// Source gives a store a copy of an incident as it stands now. The Engine is one.
+type Source interface {
+	// Snapshot returns a copy of the incident, members in Ref order; false when it is unknown.
+	// With limit > 0 the copy holds at most limit members: the first in the order failing ones
+	// first, then by Ref, which is what a store that must drop members keeps (it then costs
+	// O(limit) copying, not O(members)). A store must not hold its own lock while it calls
+	// Snapshot: the engine calls the store with its lock held.
+	Snapshot(fingerprint string, limit int) (Incident, bool)
+}
+
+// OverflowKind is the workload kind of an overflow incident: past Settings.MaxIncidents, what
+// would have been a new incident joins the one overflow incident of its class instead.
+const OverflowKind = "Overflow"
+
+// OverflowKey is the key of class c's overflow incident. It has no namespace (its members come
+// from any namespace) and its workload is {Kind: "Overflow", Name: <class>}.
+func OverflowKey(c detect.Class) Key {
+	return Key{Workload: detect.Workload{Kind: OverflowKind, Name: string(c)}, Class: c}
+}
+
+// IsOverflow reports whether k is an overflow incident's key.
+func (k Key) IsOverflow() bool {
+	return k.Namespace == "" && k.Workload.Kind == OverflowKind && k.Container == ""
+}
+
+// MemberObject returns the namespace and name of member m of inc: the incident's namespace and
+// the member's name, or, for an overflow incident, whose members span namespaces and are named
+// "<namespace>/<name>", the two parts of that name.
+func (inc Incident) MemberObject(m Member) (namespace, name string) {
+	if inc.Key.IsOverflow() {
+		if ns, n, ok := strings.Cut(m.Ref.Name, "/"); ok {
+			return ns, n
+		}
+	}
+	return inc.Key.Namespace, m.Ref.Name
 }

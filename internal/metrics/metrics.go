@@ -17,6 +17,7 @@ const (
 // Metrics holds every collector kpulse exports.
 type Metrics struct {
 	IncidentsActive   *prometheus.GaugeVec     // reason
+	IncidentsOverflow *prometheus.CounterVec   // reason: members folded into an overflow incident
 	Transitions       *prometheus.CounterVec   // reason, transition (first|repeat|resolved)
 	Notifications     *prometheus.CounterVec   // channel, result
 	DeliveryDuration  *prometheus.HistogramVec // channel: one attempt, request to answer
@@ -43,6 +44,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		IncidentsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kpulse_incidents_active",
 			Help: "Incidents currently firing, by reason class.",
+		}, []string{"reason"}),
+		IncidentsOverflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_incidents_overflow_total",
+			Help: "Failing pods or Jobs folded into the overflow incident of their reason class because incidents.maxActive incidents were held: each would have started or joined an incident of its own.",
 		}, []string{"reason"}),
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kpulse_transitions_total",
@@ -119,7 +124,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Panics of a channel's notifier while rendering or sending one notification, by channel; each is logged, and a minimal fallback message is sent in its place.",
 		}, []string{"channel"}),
 	}
-	reg.MustRegister(m.IncidentsActive, m.Transitions, m.Notifications, m.DeliveryDuration,
+	reg.MustRegister(m.IncidentsActive, m.IncidentsOverflow, m.Transitions, m.Notifications, m.DeliveryDuration,
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
 		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads, m.StateWrites, m.StateIncidents, m.Leader,
 		m.ConfigReloads, m.ConfigReloadOK, m.Digests, m.NotifierPanics)
@@ -142,6 +147,7 @@ func New(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) InitReasons(reasons []string) {
 	for _, r := range reasons {
 		m.IncidentsActive.WithLabelValues(r)
+		m.IncidentsOverflow.WithLabelValues(r)
 		for _, t := range []string{"first", "repeat", "resolved"} {
 			m.Transitions.WithLabelValues(r, t)
 		}

@@ -2,8 +2,10 @@
 // kpulse's own namespace, so that a restarted or newly elected kpulse carries on where the last
 // one stopped (no second "firing", the "resolved" still sent, pending deliveries resumed).
 //
-// Reads are served from memory; writes mark a shard dirty and a single writer (Run) writes the
-// dirty shards, at most one write per shard per MinWriteInterval: a burst of changes is one write.
+// The engine owns the incidents in memory and tells the store which changed; the store keeps
+// each incident's encoded form and marks its shard dirty. A single writer (Run) writes the dirty
+// shards, at most one write per shard per MinWriteInterval, so a burst of changes is one write,
+// and encodes only the incidents that changed since their last write, from the engine's snapshot.
 // Size is bounded: each stored incident is at most MaxIncidentBytes (compacted if larger), each
 // ConfigMap holds at most PerShard incidents (under the API server's 1 MiB object limit), and
 // there are Shards(maxIncidents) ConfigMaps. Past that capacity an incident is kept in memory
@@ -23,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,20 +73,40 @@ type Options struct {
 
 // Store is an incident.Store whose contents survive the process. Create it with New, fill it
 // with Load, keep it written with Run.
+//
+// The engine owns the incidents in memory; the store keeps, per incident, its encoded form (as
+// the ConfigMap holds it) and whether it changed since. A flush encodes only the incidents that
+// changed, from a snapshot the engine gives (incident.Source), and writes each dirty shard from
+// the encoded forms it has: an unchanged incident is never encoded again.
 type Store struct {
 	opts   Options
 	shards int
+	// encodes counts the incidents encoded (tests read it).
+	encodes atomic.Int64
 
-	mu          sync.Mutex
-	incidents   map[string]incident.Incident
-	shardOf     map[string]int // persisted incidents: their shard
-	count       []int          // incidents per shard
-	dirty       map[int]bool
+	mu      sync.Mutex
+	src     incident.Source
+	records map[string]*record
+	count   []int // persisted incidents per shard
+	dirty   map[int]bool
+	// unpersisted lists the incidents kept in memory only (the store is full).
 	unpersisted map[string]bool
 	versions    []string // last resourceVersion written or read, per shard ("" = unknown)
 	kick        chan struct{}
 	// flushed is closed and replaced after each write round (tests and shutdown wait on it).
 	flushed chan struct{}
+}
+
+// record is what the store knows of one incident.
+type record struct {
+	shard int // -1: kept in memory only
+	// held is the incident as loaded or put, until an engine owns it (Bind, Changed); nil after.
+	held *incident.Incident
+	// encoded is the incident as its shard's ConfigMap holds it, or will at the next write; ""
+	// when it was never encoded or does not fit.
+	encoded string
+	// stale: changed since encoded; the next flush of its shard encodes it again.
+	stale bool
 }
 
 var _ incident.Store = (*Store)(nil)
@@ -106,7 +129,7 @@ func New(opts Options) *Store {
 	n := Shards(opts.MaxIncidents)
 	return &Store{
 		opts: opts, shards: n,
-		incidents: map[string]incident.Incident{}, shardOf: map[string]int{}, count: make([]int, n),
+		records: map[string]*record{}, count: make([]int, n),
 		dirty: map[int]bool{}, unpersisted: map[string]bool{}, versions: make([]string, n),
 		kick: make(chan struct{}, 1), flushed: make(chan struct{}),
 	}
@@ -115,8 +138,9 @@ func New(opts Options) *Store {
 // ShardName is the name of shard i's ConfigMap.
 func (s *Store) ShardName(i int) string { return s.opts.Prefix + "-" + strconv.Itoa(i) }
 
-// Load replaces the store's contents with what the ConfigMaps hold. An entry that does not
-// decode is logged and skipped: one bad entry must not cost the others.
+// Load replaces the store's contents with what the ConfigMaps hold; the engine that owned the
+// previous contents owns nothing here any more. An entry that does not decode is logged and
+// skipped: one bad entry must not cost the others.
 func (s *Store) Load(ctx context.Context) error {
 	list, err := s.opts.Client.CoreV1().ConfigMaps(s.opts.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: LabelState + "=" + s.opts.Prefix,
@@ -126,8 +150,8 @@ func (s *Store) Load(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.incidents = map[string]incident.Incident{}
-	s.shardOf = map[string]int{}
+	s.src = nil
+	s.records = map[string]*record{}
 	s.count = make([]int, s.shards)
 	s.unpersisted = map[string]bool{}
 	s.versions = make([]string, s.shards)
@@ -145,14 +169,17 @@ func (s *Store) Load(ctx context.Context) error {
 				s.opts.Logger.Error("state: stored incident does not decode; skipped", "configMap", cm.Name, "fingerprint", fp, "err", err)
 				continue
 			}
-			s.incidents[fp] = inc
+			// What the ConfigMap holds is already encoded: it is written again as it is until
+			// the incident changes.
+			rec := &record{shard: -1, held: &inc, encoded: raw}
+			s.records[fp] = rec
 			if idx < s.shards && s.count[idx] < PerShard {
-				s.shardOf[fp] = idx
+				rec.shard = idx
 				s.count[idx]++
 				continue
 			}
 			// A shard beyond the capacity (state.maxIncidents was lowered): place it again.
-			s.place(fp)
+			s.place(fp, rec)
 		}
 	}
 	for idx := range list.Items {
@@ -168,38 +195,79 @@ func (s *Store) Load(ctx context.Context) error {
 // Get returns a copy of the incident with this fingerprint.
 func (s *Store) Get(fp string) (incident.Incident, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	inc, ok := s.incidents[fp]
-	if !ok {
-		return incident.Incident{}, false
+	rec, ok := s.records[fp]
+	var held *incident.Incident
+	if ok {
+		held = rec.held
 	}
-	return inc.DeepCopy(), true
+	src := s.src
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		return incident.Incident{}, false
+	case held != nil:
+		return held.DeepCopy(), true
+	case src != nil:
+		return src.Snapshot(fp, 0)
+	}
+	return incident.Incident{}, false
 }
 
-// Put stores a copy of inc and schedules its shard's write.
+// Put stores a copy of inc and schedules its shard's write: a store filled by hand before an
+// engine owns it (tests, a restore).
 func (s *Store) Put(inc incident.Incident) {
+	c := inc.DeepCopy()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.incidents[inc.Fingerprint] = inc.DeepCopy()
-	if _, ok := s.shardOf[inc.Fingerprint]; !ok && !s.unpersisted[inc.Fingerprint] {
-		s.place(inc.Fingerprint)
+	rec := s.changed(inc.Fingerprint)
+	rec.held = &c
+}
+
+// Changed marks the incident as changed: the next flush of its shard encodes it again, from
+// the engine's snapshot.
+func (s *Store) Changed(fp string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.changed(fp).held = nil
+}
+
+// changed marks fp stale, placing it if it is new, and schedules its shard's write. Call with
+// mu held.
+func (s *Store) changed(fp string) *record {
+	rec, ok := s.records[fp]
+	if !ok {
+		rec = &record{shard: -1}
+		s.records[fp] = rec
+		s.place(fp, rec)
 		s.report()
 	}
-	s.touch(inc.Fingerprint)
+	rec.stale = true
+	s.touch(rec)
+	return rec
+}
+
+// Bind makes src the owner of every incident in the store: from now on they are read from it.
+func (s *Store) Bind(src incident.Source) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.src = src
+	for _, rec := range s.records {
+		rec.held = nil
+	}
 }
 
 // Delete forgets the incident and schedules its shard's write.
 func (s *Store) Delete(fp string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.incidents[fp]; !ok {
+	rec, ok := s.records[fp]
+	if !ok {
 		return
 	}
-	s.touch(fp)
-	delete(s.incidents, fp)
-	if i, ok := s.shardOf[fp]; ok {
-		s.count[i]--
-		delete(s.shardOf, fp)
+	s.touch(rec)
+	delete(s.records, fp)
+	if rec.shard >= 0 {
+		s.count[rec.shard]--
 	}
 	delete(s.unpersisted, fp)
 	s.fill()
@@ -209,27 +277,39 @@ func (s *Store) Delete(fp string) {
 // List returns copies of every incident, oldest first.
 func (s *Store) List() []incident.Incident {
 	s.mu.Lock()
-	out := make([]incident.Incident, 0, len(s.incidents))
-	for _, inc := range s.incidents {
-		out = append(out, inc.DeepCopy())
+	out := make([]incident.Incident, 0, len(s.records))
+	var owned []string
+	for fp, rec := range s.records {
+		if rec.held != nil {
+			out = append(out, rec.held.DeepCopy())
+		} else {
+			owned = append(owned, fp)
+		}
 	}
+	src := s.src
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b incident.Incident) int {
-		return cmp.Or(a.FirstSeen.Compare(b.FirstSeen), cmp.Compare(a.Fingerprint, b.Fingerprint))
-	})
+	for _, fp := range owned {
+		if src == nil {
+			break
+		}
+		if inc, ok := src.Snapshot(fp, 0); ok {
+			out = append(out, inc)
+		}
+	}
+	incident.SortIncidents(out)
 	return out
 }
 
 // place gives fp a shard with room: its hash's, or the next one with room; none left means it
 // is kept in memory only. Call with mu held.
-func (s *Store) place(fp string) {
+func (s *Store) place(fp string, rec *record) {
 	h := fnv.New32a()
 	h.Write([]byte(fp))
 	start := int(h.Sum32() % uint32(s.shards))
 	for k := range s.shards {
 		i := (start + k) % s.shards
 		if s.count[i] < PerShard {
-			s.shardOf[fp] = i
+			rec.shard = i
 			s.count[i]++
 			s.dirty[i] = true
 			return
@@ -239,6 +319,7 @@ func (s *Store) place(fp string) {
 		s.opts.Logger.Error("state: store full; incident kept in memory only (a restart would report it again)",
 			"fingerprint", fp, "maxIncidents", s.shards*PerShard)
 	}
+	rec.shard = -1
 	s.unpersisted[fp] = true
 }
 
@@ -249,13 +330,15 @@ func (s *Store) fill() {
 			return
 		}
 		delete(s.unpersisted, fp)
-		s.place(fp)
+		rec := s.records[fp]
+		s.place(fp, rec)
+		rec.stale = true // never encoded while it was kept in memory only
 	}
 }
 
-func (s *Store) touch(fp string) {
-	if i, ok := s.shardOf[fp]; ok {
-		s.dirty[i] = true
+func (s *Store) touch(rec *record) {
+	if rec.shard >= 0 {
+		s.dirty[rec.shard] = true
 		select {
 		case s.kick <- struct{}{}:
 		default:
@@ -265,7 +348,7 @@ func (s *Store) touch(fp string) {
 
 func (s *Store) report() {
 	if m := s.opts.Metrics; m != nil {
-		m.StateIncidents.WithLabelValues("persisted").Set(float64(len(s.shardOf)))
+		m.StateIncidents.WithLabelValues("persisted").Set(float64(len(s.records) - len(s.unpersisted)))
 		m.StateIncidents.WithLabelValues("unpersisted").Set(float64(len(s.unpersisted)))
 	}
 }
@@ -305,8 +388,51 @@ func (s *Store) Run(ctx context.Context) {
 	}
 }
 
-// Flush writes every dirty shard now. Shards whose write failed stay dirty.
+// Flush writes every dirty shard now. Only the incidents that changed since they were last
+// encoded are encoded, from a snapshot of each; the others are written as they were. Shards
+// whose write failed stay dirty.
 func (s *Store) Flush(ctx context.Context) error {
+	// What to encode: the stale incidents of the dirty shards, from what is held or from the
+	// engine. Their marks are cleared first, so that a change during the encoding marks them
+	// again for the next round.
+	type stale struct {
+		fp   string
+		held *incident.Incident
+	}
+	s.mu.Lock()
+	var todo []stale
+	for fp, rec := range s.records {
+		if rec.stale && rec.shard >= 0 && s.dirty[rec.shard] {
+			todo = append(todo, stale{fp, rec.held})
+			rec.stale = false
+		}
+	}
+	src := s.src
+	s.mu.Unlock()
+	encoded := make(map[string]string, len(todo))
+	for _, st := range todo {
+		var inc incident.Incident
+		switch {
+		case st.held != nil:
+			inc = *st.held // Encode does not change what it is given
+		case src != nil:
+			var ok bool
+			// Only the members that can be stored are copied: a 5,000-pod incident changes
+			// on every update, and is encoded at every flush while it does.
+			if inc, ok = src.Snapshot(st.fp, maxStoredMembers); !ok {
+				continue // deleted meanwhile: its Delete marked the shard
+			}
+		default:
+			continue
+		}
+		s.encodes.Add(1)
+		b, ok := Encode(inc)
+		if !ok {
+			s.opts.Logger.Error("state: incident does not fit even compacted; not persisted", "fingerprint", st.fp)
+		}
+		encoded[st.fp] = string(b)
+	}
+
 	s.mu.Lock()
 	type job struct {
 		idx     int
@@ -314,19 +440,20 @@ func (s *Store) Flush(ctx context.Context) error {
 		version string
 	}
 	var jobs []job
+	at := map[int]int{}
 	for i := range s.dirty {
+		at[i] = len(jobs)
 		jobs = append(jobs, job{idx: i, data: map[string]string{}, version: s.versions[i]})
 	}
-	for fp, i := range s.shardOf {
-		for j := range jobs {
-			if jobs[j].idx == i {
-				if b, ok := Encode(s.incidents[fp]); ok {
-					jobs[j].data[fp] = string(b)
-				} else {
-					s.opts.Logger.Error("state: incident does not fit even compacted; not persisted", "fingerprint", fp)
-				}
-			}
+	for fp, rec := range s.records {
+		if b, ok := encoded[fp]; ok {
+			rec.encoded = b
 		}
+		j, ok := at[rec.shard]
+		if !ok || rec.shard < 0 || rec.encoded == "" {
+			continue
+		}
+		jobs[j].data[fp] = rec.encoded
 	}
 	s.dirty = map[int]bool{}
 	s.mu.Unlock()
@@ -431,39 +558,51 @@ const maxStoredText = 512
 // restart every member still failing is seen again by the informers and joins again, and a
 // member that is gone has nothing left to resolve. false means it does not fit even with no
 // member (thousands of channels), and is not stored.
+//
+// Its cost does not grow with the members past what can fit (maxStoredMembers): a 5,000-pod
+// incident is not marshalled whole to find that out.
 func Encode(inc incident.Incident) ([]byte, bool) {
-	b, err := json.Marshal(inc)
-	if err == nil && len(b) <= MaxIncidentBytes {
-		return b, true
+	fits := len(inc.Members) <= maxStoredMembers
+	if fits {
+		b, err := json.Marshal(inc)
+		if err == nil && len(b) <= MaxIncidentBytes {
+			return b, true
+		}
 	}
-	c := inc.DeepCopy()
-	for i := range c.Members {
-		c.Members[i].Finding.Message, c.Members[i].Finding.TerminationMessage = "", ""
+	// The members that can be kept, failing ones first, each group in the order given; the
+	// others cannot fit anyway.
+	members := make([]incident.Member, 0, min(len(inc.Members), maxStoredMembers))
+	for _, failing := range []bool{true, false} {
+		for _, m := range inc.Members {
+			if len(members) == cap(members) {
+				break
+			}
+			if m.Failing == failing {
+				m.Finding = m.Finding.DeepCopy()
+				m.Finding.Message, m.Finding.TerminationMessage = "", ""
+				members = append(members, m)
+			}
+		}
 	}
+	c := inc
+	c.Members = nil
+	c.Latest = inc.Latest.DeepCopy()
 	c.Latest.Message = cut(c.Latest.Message, maxStoredText)
 	c.Latest.TerminationMessage = cut(c.Latest.TerminationMessage, maxStoredText)
-	if b, err = json.Marshal(c); err == nil && len(b) <= MaxIncidentBytes {
-		return b, true
-	}
-	members := slices.Clone(c.Members)
-	slices.SortStableFunc(members, func(a, b incident.Member) int {
-		switch {
-		case a.Failing == b.Failing:
-			return 0
-		case a.Failing:
-			return -1
+	if fits {
+		c.Members = slices.Clone(members)
+		sortRefs(c.Members)
+		if b, err := json.Marshal(c); err == nil && len(b) <= MaxIncidentBytes {
+			return b, true
 		}
-		return 1
-	})
+	}
 	// The largest prefix that fits, by bisection.
 	lo, hi := 0, len(members)
 	var best []byte
 	for lo <= hi {
 		mid := (lo + hi) / 2
 		c.Members = slices.Clone(members[:mid])
-		slices.SortFunc(c.Members, func(a, b incident.Member) int {
-			return cmp.Or(cmp.Compare(a.Ref.Kind, b.Ref.Kind), cmp.Compare(a.Ref.Name, b.Ref.Name))
-		})
+		sortRefs(c.Members)
 		if b, err := json.Marshal(c); err == nil && len(b) <= MaxIncidentBytes {
 			best, lo = b, mid+1
 		} else {
@@ -471,6 +610,19 @@ func Encode(inc incident.Incident) ([]byte, bool) {
 		}
 	}
 	return best, best != nil
+}
+
+// maxStoredMembers is how many members an encoded incident can hold at most: MaxIncidentBytes
+// over the size of the smallest member JSON can encode (and its comma).
+var maxStoredMembers = func() int {
+	b, _ := json.Marshal(incident.Member{})
+	return MaxIncidentBytes / (len(b) + 1)
+}()
+
+func sortRefs(ms []incident.Member) {
+	slices.SortFunc(ms, func(a, b incident.Member) int {
+		return cmp.Or(cmp.Compare(a.Ref.Kind, b.Ref.Kind), cmp.Compare(a.Ref.Name, b.Ref.Name))
+	})
 }
 
 func cut(s string, n int) string {
