@@ -53,7 +53,7 @@ func convert[T any](t testing.TB, o *unstructured.Unstructured) *T {
 
 func TestShellScriptsArePOSIX(t *testing.T) {
 	root := testkit.RepoRoot(t)
-	for _, script := range []string{"dev/bootstrap-secrets.sh", "dev/k3d-image.sh", "dev/tools/tool.sh"} {
+	for _, script := range []string{"dev/bootstrap-secrets.sh", "dev/k3d-image.sh", "dev/tools/tool.sh", "dev/tools/controlplane.sh", "dev/tools/lock.sh"} {
 		t.Run(script, func(t *testing.T) { testkit.CheckPOSIXShell(t, filepath.Join(root, script)) })
 	}
 }
