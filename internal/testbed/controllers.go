@@ -84,6 +84,10 @@ type ControllersConfig struct {
 	QPS int
 	// PodParallelism is how many pod Stages kwok plays at once (default 8).
 	PodParallelism int
+	// Syncs is how many Deployments, ReplicaSets and Jobs the controller manager syncs at once
+	// (its --concurrent-*-syncs; default 5, as in Kubernetes). A bench of 1,000 Deployments
+	// wants more.
+	Syncs int
 	// APIServerFlags are extra kube-apiserver flags, as for StartWith.
 	APIServerFlags map[string]string
 }
@@ -100,6 +104,9 @@ func (c ControllersConfig) withDefaults() ControllersConfig {
 	}
 	if c.PodParallelism <= 0 {
 		c.PodParallelism = 8
+	}
+	if c.Syncs <= 0 {
+		c.Syncs = 5
 	}
 	return c
 }
@@ -256,6 +263,9 @@ options:
 			"--controllers=*,-serviceaccount-token",
 			"--secure-port=0",
 			"--kube-api-qps=" + qps, "--kube-api-burst=" + burst,
+			"--concurrent-deployment-syncs=" + strconv.Itoa(cfg.Syncs),
+			"--concurrent-replicaset-syncs=" + strconv.Itoa(cfg.Syncs),
+			"--concurrent-job-syncs=" + strconv.Itoa(cfg.Syncs),
 			"--node-monitor-period=2s",
 			"--node-monitor-grace-period=" + grace.String(),
 			"--node-startup-grace-period=" + grace.String(),
