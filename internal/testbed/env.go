@@ -30,8 +30,9 @@ const (
 	// (20s) is too tight on two cores shared with compilers; KUBEBUILDER_CONTROLPLANE_START_TIMEOUT
 	// still overrides it.
 	defaultStartTimeout = 90 * time.Second
-	// mainTimeout bounds Main's build-and-start: a cold build takes 3-8 minutes on two cores.
-	mainTimeout = 20 * time.Minute
+	// mainTimeout bounds Main's build-and-start: cold builds of the control plane and kwok take
+	// 15-20 minutes on two busy cores, longer on slower ones.
+	mainTimeout = 45 * time.Minute
 	// cleanupTimeout bounds the deletion of one test namespace.
 	cleanupTimeout = 30 * time.Second
 
