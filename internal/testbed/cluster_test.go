@@ -292,6 +292,9 @@ func TestClusterOOMKill(t *testing.T) {
 			t.Errorf("the sidecar was touched: %+v", c)
 		}
 	}
+	if len(p.Status.PodIPs) != 1 || p.Status.PodIPs[0].IP != p.Status.PodIP || !strings.HasPrefix(p.Status.PodIP, "10.") || p.Status.HostIP == "" {
+		t.Errorf("pod IP %q, IPs %v, host IP %q: want one pod IP and the node's", p.Status.PodIP, p.Status.PodIPs, p.Status.HostIP)
+	}
 	if !slices.IsSorted(names) || len(names) != 2 {
 		t.Errorf("container statuses %v: want both, in name order as the kubelet sorts them", names)
 	}

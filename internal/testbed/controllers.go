@@ -283,7 +283,6 @@ options:
 			// No node leases: the status heartbeat of node.yaml is each node's only sign of life,
 			// which lets a Stage take it away.
 			"--node-lease-duration-seconds=0",
-			"--cidr=10.244.0.0/16",
 		}, stageArgs(stages)...), append(env, "HOME="+kwokHome)},
 	}
 	for _, c := range components {
