@@ -235,13 +235,16 @@ leaderElection:
 `, e.KubeconfigPath, qps, burst)), 0o600); err != nil {
 		return fmt.Errorf("testbed: %w", err)
 	}
+	// Node Stages in parallel: enough that every node's heartbeat lands within the grace period
+	// even when the API server is slow (200 nodes with 4 at a time missed it on a loaded machine,
+	// and the node lifecycle controller marked their pods not ready).
 	kwokConfig := filepath.Join(e.dir, "kwok.yaml")
 	if err := os.WriteFile(kwokConfig, []byte(fmt.Sprintf(`apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options:
   podPlayStageParallelism: %d
-  nodePlayStageParallelism: 4
-`, cfg.PodParallelism)), 0o600); err != nil {
+  nodePlayStageParallelism: %d
+`, cfg.PodParallelism, max(4, cfg.Nodes/8))), 0o600); err != nil {
 		return fmt.Errorf("testbed: %w", err)
 	}
 	// kwok reads ~/.kwok/kwok.yaml when it exists: a home of its own keeps a user's config out.
