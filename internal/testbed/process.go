@@ -110,7 +110,6 @@ func startProcess(name, path string, args, env []string, logPath string, attach 
 	if err != nil {
 		return nil, fmt.Errorf("testbed: %s: log file: %w", name, err)
 	}
-	defer logf.Close() // the child has its own copy
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	var out io.Writer = logf
@@ -129,8 +128,9 @@ func startProcess(name, path string, args, env []string, logPath string, attach 
 		err := cmd.Start()
 		started <- err
 		if err == nil {
-			p.err = cmd.Wait()
+			p.err = cmd.Wait() // also waits for the copy to stderr, when attached
 		}
+		_ = logf.Close()
 		close(p.exited)
 	}()
 	if err := <-started; err != nil {
