@@ -216,8 +216,10 @@ type Answer struct {
 }
 
 // New starts a peer on loopback for the test's lifetime. Without options the robot has no
-// security setting, which DingTalk no longer allows for new robots; tests of kpulse's
-// signing and keyword handling use WithSecret and WithKeywords.
+// security setting, which DingTalk does not let a user save; tests of kpulse's signing and
+// keyword handling use WithSecret and WithKeywords. The rate limit is on: on the real clock
+// a test that sends a 21st message within a minute is throttled for ten, as it would be by
+// DingTalk. Tests that are not about pacing pass WithoutRateLimit, or WithClock and step it.
 func New(t testing.TB, opts ...Option) *Peer {
 	t.Helper()
 	p := &Peer{token: DefaultToken, clock: clock.RealClock{}, throttleCode: CodeThrottled, uuids: map[string]bool{}}
