@@ -23,6 +23,7 @@ import (
 
 	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 	"github.com/kpulse/kpulse/internal/state"
 )
 
@@ -101,7 +102,7 @@ func TestHelmSchemaRejects(t *testing.T) {
 
 // TestHelmSchemaMatchesConfig: the config part of values.schema.json names exactly the keys that
 // kpulse's config.Config decodes, wherever the schema is strict (additionalProperties: false),
-// and the channel types config.ChannelTypes lists. A key kpulse learns must be added to the
+// and the channel types integrations.List lists. A key kpulse learns must be added to the
 // schema (and a key it forgets removed), or the chart would refuse it (or ship it).
 func TestHelmSchemaMatchesConfig(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), chartPath, "values.schema.json"))
@@ -123,7 +124,7 @@ func TestHelmSchemaMatchesConfig(t *testing.T) {
 			types = append(types, k)
 		}
 	}
-	want := config.ChannelTypes()
+	want := integrations.List.Types()
 	slices.Sort(types)
 	slices.Sort(want)
 	if !slices.Equal(types, want) {

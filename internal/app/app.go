@@ -31,6 +31,8 @@ import (
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/metrics"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/state"
 	"github.com/kpulse/kpulse/internal/watch"
@@ -94,7 +96,7 @@ type App struct {
 	// reloadMu serialises the rebuilds of the channels; channels is their current config.
 	reloadMu   sync.Mutex
 	channels   []config.Channel
-	dispatcher *notifiers.Dispatcher
+	dispatcher *dispatch.Dispatcher
 	server     *server.Server
 	listener   net.Listener
 	// adminListener and adminCert serve admin callers over TLS (admin.access: token).
@@ -167,7 +169,8 @@ func New(opts Options) (*App, error) {
 	}
 
 	// One set of dependencies for the daemon's life: a rebuild after the Secret changes reads
-	// the credentials again but keeps the Slack threads.
+	// the credentials again; what each channel handed back (its references) is kept with the
+	// incidents.
 	a := &App{
 		cfg:        cfg,
 		log:        log,
@@ -184,12 +187,11 @@ func New(opts Options) (*App, error) {
 		identity:   identity(opts.Identity),
 		channels:   cfg.Channels,
 	}
-	// Slack thread references live with the incident, so they are persisted with it.
 	deps := notifiers.Deps{
 		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
-		Secrets: secretDir(cfg.SecretsDir), Threads: engineThreads{a},
+		Secrets: secretDir(cfg.SecretsDir),
 	}
-	channels, err := notifiers.Build(cfg.Channels, deps)
+	channels, err := notifiers.Build(integrations.List, cfg.Channels, deps)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -211,7 +213,7 @@ func New(opts Options) (*App, error) {
 		})
 		a.store = a.state
 	}
-	a.dispatcher = notifiers.NewDispatcher(channels, notifiers.DispatcherOptions{
+	a.dispatcher = dispatch.New(channels, dispatch.Options{
 		Clock:           clk,
 		Logger:          log,
 		Metrics:         m,
@@ -225,7 +227,7 @@ func New(opts Options) (*App, error) {
 		DigestThreshold: cfg.Delivery.Digest.Threshold,
 		DigestWindow:    cfg.Delivery.Digest.Window,
 		DigestMaxWait:   cfg.Delivery.Digest.MaxWait,
-		OnOutcome:       a.settle,
+		Ledger:          ledger{a},
 		Resumable:       a.state != nil,
 	})
 	var fetch func(context.Context, enrich.Target) enrich.Result

@@ -19,8 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/email/emailtest"
+	"github.com/kpulse/kpulse/internal/notifiers/slack"
+	"github.com/kpulse/kpulse/internal/notifiers/slack/slacktest"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 // Secret values used below; the redaction check looks for each of them everywhere.
@@ -84,8 +88,8 @@ func (h *harness) testChannel(name string) (int, string) {
 }
 
 func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
-	slack := testpeer.NewSlack(t, slackToken)
-	smtp := testpeer.NewSMTP(t, testpeer.SMTPOptions{StartTLS: true, RequireAuth: true})
+	slackPeer := slacktest.New(t, slackToken)
+	smtp := emailtest.New(t, emailtest.Options{StartTLS: true, RequireAuth: true})
 	hook := newAuthSink(t)
 	vol, err := testbed.NewSecretVolume(filepath.Join(t.TempDir(), "secrets"))
 	if err != nil {
@@ -93,7 +97,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	}
 	// The Secret starts without SLACK_BOT_TOKEN: only the Slack channel is not configured.
 	secrets := map[string]string{
-		"SMTP_USERNAME": testpeer.SMTPUser, "SMTP_PASSWORD": testpeer.SMTPPassword,
+		"SMTP_USERNAME": emailtest.User, "SMTP_PASSWORD": emailtest.Password,
 		"HOOK_AUTH": hookAuth, "HOOK_SIGNING_KEY": hookSigningKy,
 	}
 	if err := vol.Write(secrets); err != nil {
@@ -102,11 +106,11 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	h := start(t, func(c *config.Config, s *sink) {
 		c.SecretsDir = vol.Dir
 		c.Channels = append(c.Channels,
-			config.Channel{Name: "oncall", Slack: &config.SlackChannel{TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slack.APIURL()}},
-			config.Channel{Name: "mail", Email: &config.EmailChannel{Host: smtp.Host, Port: smtp.Port, TLS: "starttls", Auth: "plain",
+			config.Channel{Name: "oncall", Type: slack.Type, Settings: &slack.Config{TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slackPeer.APIURL()}},
+			config.Channel{Name: "mail", Type: email.Type, Settings: &email.Config{Host: smtp.Host, Port: smtp.Port, TLS: "starttls", Auth: "plain",
 				UsernameFrom: "SMTP_USERNAME", PasswordFrom: "SMTP_PASSWORD", From: "kpulse@example.com",
 				To: []string{"sre@example.com", "oncall@example.com"}, InsecureSkipVerify: true}},
-			config.Channel{Name: "signed", Webhook: &config.WebhookChannel{URL: hook.srv.URL, AuthHeaderFrom: "HOOK_AUTH", SigningSecretFrom: "HOOK_SIGNING_KEY"}},
+			config.Channel{Name: "signed", Type: webhook.Type, Settings: &webhook.Config{URL: hook.srv.URL, AuthHeaderFrom: "HOOK_AUTH", SigningSecretFrom: "HOOK_SIGNING_KEY"}},
 		)
 	})
 
@@ -160,8 +164,8 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	if err := vol.Write(secrets); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "Slack to deliver the held alert", func() bool { return len(slack.Calls()) == 1 })
-	if c := slack.Calls()[0]; c.Method != "chat.postMessage" || c.Token != slackToken {
+	poll(t, "Slack to deliver the held alert", func() bool { return len(slackPeer.Calls()) == 1 })
+	if c := slackPeer.Calls()[0]; c.Method != "chat.postMessage" || c.Token != slackToken {
 		t.Errorf("slack call = %s with token ok=%v", c.Method, c.Token == slackToken)
 	}
 	poll(t, "the reload metric", func() bool {
@@ -174,7 +178,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 
 	// Rotation: new webhook auth and Slack token; the next deliveries use them.
 	secrets["HOOK_AUTH"], secrets["SLACK_BOT_TOKEN"] = hookAuthV2, slackTokenV2
-	slack.Token = "" // the old token is revoked: only the new one may work
+	slackPeer.SetToken("") // the old token is revoked: only the new one may work
 	if err := vol.Write(secrets); err != nil {
 		t.Fatal(err)
 	}
@@ -183,9 +187,9 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 		r := hook.all()
 		return r[len(r)-1].auth == hookAuthV2
 	})
-	calls := len(slack.Calls())
+	calls := len(slackPeer.Calls())
 	h.testChannel("oncall")
-	if c := slack.Calls(); len(c) != calls+1 || c[len(c)-1].Token != slackTokenV2 {
+	if c := slackPeer.Calls(); len(c) != calls+1 || c[len(c)-1].Token != slackTokenV2 {
 		t.Errorf("Slack did not get the rotated token")
 	}
 
@@ -194,7 +198,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	if err := vol.Write(secrets); err != nil {
 		t.Fatal(err)
 	}
-	slack.Token = slackTokenV2
+	slackPeer.SetToken(slackTokenV2)
 	poll(t, "the invalid token to show", func() bool {
 		code, body := h.testChannel("oncall")
 		return code == http.StatusBadGateway && strings.Contains(body, "invalid_auth")
@@ -209,7 +213,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 		answers += body
 	}
 	h.stop()
-	assertNoSecrets(t, h, answers, []string{slackToken, slackTokenV2, "xoxb-wrong-SLACKSECRET3", "HOOKSECRET", hookSigningKy, testpeer.SMTPPassword})
+	assertNoSecrets(t, h, answers, []string{slackToken, slackTokenV2, "xoxb-wrong-SLACKSECRET3", "HOOKSECRET", hookSigningKy, emailtest.Password})
 }
 
 func firstAuth(r []recorded) string {
@@ -275,7 +279,7 @@ func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
 	complete := newSink(t)
 	h := startIn(t, ns, func(c *config.Config, _ *sink) {
 		c.Channels = append(c.Channels, config.Channel{Name: "complete", Enrichment: "wait",
-			Webhook: &config.WebhookChannel{URL: complete.srv.URL}})
+			Type: webhook.Type, Settings: &webhook.Config{URL: complete.srv.URL}})
 	})
 	first := h.sink.await(t, "firing", "crash", 1)[0]
 	if first.Logs != nil || len(first.Events) > 0 {

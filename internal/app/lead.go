@@ -20,6 +20,7 @@ import (
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/watch"
 )
@@ -225,22 +226,32 @@ func (a *App) resume(engine *incident.Engine) int {
 	return n
 }
 
-// settle records how a notification left a channel's queue, with its incident.
-func (a *App) settle(channel string, n notifiers.Notification, err error, digest bool) {
-	engine := a.engine.Load()
-	if engine == nil || n.Incident.Fingerprint == "" {
+// ledger is the dispatcher's Ledger: the incident engine keeps, with each incident, what each
+// channel was told and the reference it handed back; a delivery given up is also listed for
+// /incidents.
+type ledger struct{ a *App }
+
+func (l ledger) Ref(fingerprint, channel string) string {
+	if e := l.a.engine.Load(); e != nil {
+		return e.Ref(fingerprint, channel)
+	}
+	return ""
+}
+
+func (l ledger) Settle(o dispatch.Outcome) {
+	if o.Fingerprint == "" {
 		return
 	}
-	st, text := incident.DeliveryDelivered, ""
-	if err != nil {
-		st, text = incident.DeliveryFailed, err.Error()
-		a.failures.add(failedDelivery{
-			Channel: channel, Fingerprint: n.Incident.Fingerprint, Why: n.Why, At: n.At,
-			Namespace: n.Incident.Key.Namespace, Workload: n.Incident.Key.Workload.Kind + "/" + n.Incident.Key.Workload.Name,
-			Error: text, FailedAt: a.clock.Now(),
+	if o.State == incident.DeliveryFailed {
+		l.a.failures.add(failedDelivery{
+			Channel: o.Channel, Fingerprint: o.Fingerprint, Why: o.Why, At: o.At,
+			Namespace: o.Key.Namespace, Workload: o.Key.Workload.Kind + "/" + o.Key.Workload.Name,
+			Error: o.Err, FailedAt: o.SettledAt,
 		})
 	}
-	engine.Settle(n.Incident.Fingerprint, channel, n.Why, n.At, st, text, digest)
+	if e := l.a.engine.Load(); e != nil {
+		e.Settle(o.Fingerprint, o.Channel, incident.DeliveryOutcome{Why: o.Why, At: o.At, State: o.State, Error: o.Err, Digest: o.Digest}, o.Ref)
+	}
 }
 
 func (a *App) activeIncidents() []incident.Incident {
@@ -262,22 +273,6 @@ func (a *App) leaderState() string {
 		return "standby; leader is " + e.GetLeader()
 	}
 	return "standby; no leader yet"
-}
-
-// engineThreads keeps Slack thread references with the incidents, so they are persisted.
-type engineThreads struct{ a *App }
-
-func (t engineThreads) Get(fp, channel string) (string, bool) {
-	if e := t.a.engine.Load(); e != nil {
-		return e.Thread(fp, channel)
-	}
-	return "", false
-}
-
-func (t engineThreads) Put(fp, channel, ref string) {
-	if e := t.a.engine.Load(); e != nil {
-		e.SetThread(fp, channel, ref)
-	}
 }
 
 // failedDelivery is one notification given up, as /incidents lists it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 )
 
 func fileVersion(path string) string {
@@ -82,7 +83,7 @@ func (a *App) rebuildChannels(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	a.metrics.ReloadTimestamp.SetToCurrentTime()
-	channels, err := notifiers.Build(a.channels, a.deps)
+	channels, err := notifiers.Build(integrations.List, a.channels, a.deps)
 	if err != nil {
 		// The config was validated, so this cannot happen unless Build's checks change.
 		a.metrics.ReloadSuccess.Set(0)

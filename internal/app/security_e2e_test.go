@@ -31,6 +31,8 @@ import (
 	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
@@ -177,7 +179,7 @@ func TestAdminEndpointsRefuseNonLoopbackCallers(t *testing.T) {
 // harnessConfig is start's configuration for h.
 func harnessConfig(t *testing.T, h *harness) *config.Config {
 	t.Helper()
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, integrations.List)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func harnessConfig(t *testing.T, h *harness) *config.Config {
 	cfg.Incidents.StableWindow = 2 * time.Second
 	cfg.Delivery.InitialBackoff = 50 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
-	cfg.Channels = []config.Channel{{Name: "sink", Webhook: &config.WebhookChannel{URL: h.sink.srv.URL + "/hook"}}}
+	cfg.Channels = []config.Channel{{Name: "sink", Type: webhook.Type, Settings: &webhook.Config{URL: h.sink.srv.URL + "/hook"}}}
 	return cfg
 }
 
@@ -321,7 +323,7 @@ func TestTestChannelAmplification(t *testing.T) {
 	}))
 	t.Cleanup(peer.Close)
 	h := start(t, func(c *config.Config, _ *sink) {
-		c.Channels = []config.Channel{{Name: "hook", Webhook: &config.WebhookChannel{URL: peer.URL + "/hook"}}}
+		c.Channels = []config.Channel{{Name: "hook", Type: webhook.Type, Settings: &webhook.Config{URL: peer.URL + "/hook"}}}
 	})
 	url := h.url("/test-channel?name=hook")
 	began := time.Now()
@@ -499,7 +501,7 @@ func TestIncidentsOfAHugeIncidentAreBounded(t *testing.T) {
 	maxAdmin := server.DefaultLimits().MaxAdminRequests
 	h := start(t, func(c *config.Config, _ *sink) {
 		for i := range maxAdmin {
-			c.Channels = append(c.Channels, config.Channel{Name: fmt.Sprintf("slow-%d", i), Webhook: &config.WebhookChannel{URL: slow.URL + "/hook"}})
+			c.Channels = append(c.Channels, config.Channel{Name: fmt.Sprintf("slow-%d", i), Type: webhook.Type, Settings: &webhook.Config{URL: slow.URL + "/hook"}})
 		}
 		c.Enrichment.Events, c.Enrichment.LogLines = 0, 0
 	})

@@ -190,7 +190,7 @@ func randomObservation(rng *rand.Rand, now time.Time) Observation {
 }
 
 // settleOne delivers or fails the first thing owed to a random channel of a random incident,
-// or sets a thread, through the engine; it says what it did.
+// with or without a reference, through the engine; it says what it did.
 func settleOne(rng *rand.Rand, e *Engine, store *MemoryStore) string {
 	list := store.List()
 	if len(list) == 0 {
@@ -198,18 +198,17 @@ func settleOne(rng *rand.Rand, e *Engine, store *MemoryStore) string {
 	}
 	inc := list[rng.Intn(len(list))]
 	for ch, cs := range inc.Deliveries {
-		if rng.Intn(4) == 0 {
-			e.SetThread(inc.Fingerprint, ch, "C/1")
-			return "SetThread(" + inc.Fingerprint + ", " + ch + ")"
-		}
 		if len(cs.Pending) > 0 {
 			p := cs.Pending[0]
-			state := DeliveryDelivered
+			state, ref := DeliveryDelivered, ""
 			if rng.Intn(4) == 0 {
 				state = DeliveryFailed
 			}
-			e.Settle(inc.Fingerprint, ch, p.Why, p.At, state, "", false)
-			return fmt.Sprintf("Settle(%s, %s, %s, %s)", inc.Fingerprint, ch, p.Why, state)
+			if state == DeliveryDelivered && rng.Intn(4) == 0 {
+				ref = "C/1"
+			}
+			e.Settle(inc.Fingerprint, ch, DeliveryOutcome{Why: p.Why, At: p.At, State: state}, ref)
+			return fmt.Sprintf("Settle(%s, %s, %s, %s, %q)", inc.Fingerprint, ch, p.Why, state, ref)
 		}
 	}
 	return "settle: nothing owed"

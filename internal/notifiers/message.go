@@ -91,15 +91,8 @@ type Message struct {
 	DigestMore  int
 }
 
-// renderHook, when set, is called by NewMessage before anything else: tests set it to make the
-// rendering of a chosen notification panic, in every channel. It is nil in the daemon.
-var renderHook func(Notification)
-
 // NewMessage builds the Message of n.
 func NewMessage(n Notification) Message {
-	if renderHook != nil {
-		renderHook(n)
-	}
 	inc := n.Incident
 	latest := inc.Latest
 	m := Message{
@@ -179,7 +172,7 @@ func digestMessage(m *Message, d *Digest) {
 	for _, e := range d.Entries[:min(len(d.Entries), MaxDigestLines)] {
 		inc := e.Incident
 		if inc.Key == (incident.Key{}) {
-			// A fallback digest (fallbackNotification) keeps only the fingerprints.
+			// A fallback digest (Fallback) keeps only the fingerprints.
 			m.DigestLines = append(m.DigestLines, line(fmt.Sprintf("%s incident %s", statusWord(e.Kind), inc.Fingerprint), maxDigestLineBytes))
 			continue
 		}

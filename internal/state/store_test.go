@@ -41,7 +41,7 @@ func big(i, pods int) incident.Incident {
 	}
 	inc.Deliveries = map[string]incident.ChannelState{}
 	for _, ch := range []string{"oncall-slack", "ops-mail", "ops-webhook", "stdout"} {
-		inc.Deliveries[ch] = incident.ChannelState{Thread: "C0123456789/1772359200.000100",
+		inc.Deliveries[ch] = incident.ChannelState{Ref: "C0123456789/1772359200.000100",
 			Pending: []incident.PendingDelivery{{Why: incident.WhyFirst, At: t0}},
 			Last:    &incident.DeliveryOutcome{Why: incident.WhyFirst, At: t0, State: incident.DeliveryFailed, Error: strings.Repeat("e", 300)}}
 	}
@@ -109,7 +109,7 @@ func TestFullStoreStaysUnderTheConfigMapLimit(t *testing.T) {
 		t.Fatalf("loaded %d incidents, want %d", n, capacity)
 	}
 	got, ok := s2.Get(big(0, 1).Fingerprint)
-	if !ok || len(got.Members) == 0 || got.Deliveries["oncall-slack"].Thread == "" || len(got.Deliveries["ops-mail"].Pending) != 1 {
+	if !ok || len(got.Members) == 0 || got.Deliveries["oncall-slack"].Ref == "" || len(got.Deliveries["ops-mail"].Pending) != 1 {
 		t.Errorf("loaded incident lost what it needs: members %d, deliveries %+v", len(got.Members), got.Deliveries)
 	}
 	for i := 1; i < len(got.Members); i++ {
