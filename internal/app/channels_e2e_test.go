@@ -274,11 +274,12 @@ func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
 	p := must[*corev1.Pod](t)(env.BarePod(ctx, ns, "crash", image))
 	node.SetLog(ns, "crash", testbed.AppContainer, true, "starting\nconnecting to db\npanic: dial tcp 10.0.0.5:5432: connection refused\n")
 	must[*corev1.Pod](t)((&testbed.Kubelet{Client: env.Client}).CrashLoop(ctx, p, testbed.AppContainer, 3))
-	// "sink" (a webhook, enrichment "update" by default) gets the alert at once and the context in
-	// an update document; "complete" (enrichment "wait") gets one firing document with everything.
+	// "sink" (a webhook with enrichment "update", the harness's) gets the alert at once and the
+	// context in an update document; "complete" (a webhook at its default, "wait") gets one
+	// firing document with everything.
 	complete := newSink(t)
 	h := startIn(t, ns, func(c *config.Config, _ *sink) {
-		c.Channels = append(c.Channels, config.Channel{Name: "complete", Enrichment: "wait",
+		c.Channels = append(c.Channels, config.Channel{Name: "complete",
 			Type: webhook.Type, Settings: &webhook.Config{URL: complete.srv.URL}})
 	})
 	first := h.sink.await(t, "firing", "crash", 1)[0]
@@ -295,7 +296,7 @@ func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
 	}
 	h.barrier("after-enrichment")
 	complete.await(t, "firing", "after-enrichment", 1)
-	if n := len(complete.payloads()); n != 2 { // the alert and the barrier's
+	if n := len(complete.all()); n != 2 { // the alert and the barrier's: no update document
 		t.Errorf(`the "wait" channel got %d documents, want the alert and the barrier's: %s`, n, dump(complete.payloads()))
 	}
 	if n := len(h.sink.matching("firing", "crash")) + len(h.sink.matching("update", "crash")); n != 2 {

@@ -196,7 +196,10 @@ func startOn(t *testing.T, bed *testbed.Env, ns string, edit func(*config.Config
 	cfg.Incidents.StableWindow = 2 * time.Second
 	cfg.Delivery.InitialBackoff = 50 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
-	cfg.Channels = []config.Channel{{Name: "sink", Type: webhook.Type, Settings: &webhook.Config{URL: h.sink.srv.URL + "/hook"}}}
+	// The sink takes the alert the moment it is detected and its context after it (enrichment:
+	// update), so that the tests time detection, not the fetch of events and logs; the
+	// webhook's default (wait) is TestFiringMessageCarriesLogsAndEvents's "complete" channel.
+	cfg.Channels = []config.Channel{{Name: "sink", Enrichment: "update", Type: webhook.Type, Settings: &webhook.Config{URL: h.sink.srv.URL + "/hook"}}}
 	if edit != nil {
 		edit(cfg, h.sink)
 	}

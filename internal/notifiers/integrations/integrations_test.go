@@ -55,8 +55,9 @@ func TestBuildDefaultsToStdout(t *testing.T) {
 }
 
 // TestEnrichmentPolicyOfChannels: the defaults follow what each channel can do and what a second
-// message would cost its receiver, and "update" on a channel that cannot edit what it sent is a
-// clear error naming the channel.
+// message would cost its receiver (a Slack bot's edit is invisible: update; a webhook's update is
+// a second document: wait, and update when asked), and "update" on a channel that cannot add to
+// what it sent is a clear error naming the channel.
 func TestEnrichmentPolicyOfChannels(t *testing.T) {
 	secrets := notifiers.MapSecrets{"TOKEN": "xoxb-1", "HOOK": "https://hooks.slack.com/services/T/B/x"}
 	deps := notifiers.Deps{Secrets: secrets, Clock: testclock.NewFakeClock(nt.T0)}
@@ -73,7 +74,7 @@ func TestEnrichmentPolicyOfChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]notifiers.EnrichmentPolicy{"hook": notifiers.EnrichUpdate, "hook-updates": notifiers.EnrichUpdate,
+	want := map[string]notifiers.EnrichmentPolicy{"hook": notifiers.EnrichWait, "hook-updates": notifiers.EnrichUpdate,
 		"bot": notifiers.EnrichUpdate, "incoming": notifiers.EnrichWait, "mail": notifiers.EnrichWait,
 		"stdout": notifiers.EnrichWait, "quiet": notifiers.EnrichOff}
 	for _, c := range chans {

@@ -94,8 +94,9 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 }
 
 // Updates: the context of a firing message can follow in an "update" document, on a channel
-// that asks for it (enrichment: update).
-func (w *webhook) Updates() (can, byDefault bool) { return true, true }
+// that asks for it (enrichment: update). It is not the default: a receiver that forwards to a
+// chat would post twice, so a webhook waits for the context and sends one complete document.
+func (w *webhook) Updates() (can, byDefault bool) { return true, false }
 
 // Notify posts one payload. 2xx is success; 429 and 503 are retried after the answer's
 // Retry-After; other 5xx and transport errors are retried; anything else is permanent
