@@ -16,11 +16,11 @@ LDFLAGS := -s -w -X github.com/kpulse/kpulse/internal/app.Version=$(VERSION)
 FUZZ_TARGETS := \
 	./internal/notifiers:FuzzText \
 	./internal/notifiers:FuzzMessage \
-	./internal/notifiers:FuzzSlack \
-	./internal/notifiers:FuzzSlackFit \
-	./internal/notifiers:FuzzEmail \
-	./internal/notifiers:FuzzWebhook \
-	./internal/notifiers:FuzzLog \
+	./internal/notifiers/slack:FuzzSlack \
+	./internal/notifiers/slack:FuzzSlackFit \
+	./internal/notifiers/email:FuzzEmail \
+	./internal/notifiers/webhook:FuzzWebhook \
+	./internal/notifiers/log:FuzzLog \
 	./internal/enrich:FuzzClean \
 	./internal/enrich:FuzzLines \
 	./internal/detect:FuzzPod \

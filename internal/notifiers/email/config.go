@@ -44,7 +44,7 @@ type Config struct {
 	PasswordFrom string   `mapstructure:"passwordFrom"`
 	From         string   `mapstructure:"from"`
 	To           []string `mapstructure:"to"`
-	// Subject is a Go text/template; empty means the default (docs/channels.md lists the fields).
+	// Subject is a Go text/template; empty means the default (docs/channels/email.md lists the fields).
 	Subject string `mapstructure:"subject"`
 	// InsecureSkipVerify accepts any server certificate. For tests only: it lets anyone on the
 	// path read the password and the mail.
