@@ -71,30 +71,14 @@ func (b *built) notify(n notifiers.Notification) error {
 	if n.Kind != notifiers.KindTest && n.Kind != notifiers.KindDigest {
 		n.Ref = b.refs[fp]
 	}
-	type result struct {
-		rec notifiers.Receipt
-		err error
+	var rec notifiers.Receipt
+	var err error
+	nt.Stepping(b.t, b.clock, time.Second, func() { rec, err = b.ch.Notifier.Notify(context.Background(), n) })
+	b.checkReceipt(n, rec, err)
+	if err == nil && rec.Ref != "" && n.Kind != notifiers.KindTest && n.Kind != notifiers.KindDigest {
+		b.refs[fp] = rec.Ref
 	}
-	done := make(chan result, 1)
-	go func() {
-		rec, err := b.ch.Notifier.Notify(context.Background(), n)
-		done <- result{rec, err}
-	}()
-	for {
-		select {
-		case r := <-done:
-			b.checkReceipt(n, r.rec, r.err)
-			if r.err == nil && r.rec.Ref != "" && n.Kind != notifiers.KindTest && n.Kind != notifiers.KindDigest {
-				b.refs[fp] = r.rec.Ref
-			}
-			return r.err
-		default:
-		}
-		if b.clock.HasWaiters() {
-			b.clock.Step(time.Second)
-		}
-		nt.WaitFor(b.t, "Notify to return or to wait on the clock", func() bool { return len(done) == 1 || b.clock.HasWaiters() })
-	}
+	return err
 }
 
 // checkReceipt checks what the incident would keep of a delivery.

@@ -178,20 +178,8 @@ func checkDispatcherSecrets(t *testing.T, c Channel, parts map[string]string) {
 	defer stop()
 	ran := make(chan struct{})
 	go func() { defer close(ran); d.Run(ctx) }()
-	res := make(chan dispatch.TestResult, 1)
-	go func() { r, _ := d.Test(context.Background(), channelName); res <- r }()
 	var result dispatch.TestResult
-	nt.WaitFor(t, "the test send", func() bool {
-		select {
-		case result = <-res:
-			return true
-		default:
-		}
-		if b.clock.HasWaiters() {
-			b.clock.Step(time.Second)
-		}
-		return false
-	})
+	nt.Stepping(t, b.clock, time.Second, func() { result, _ = d.Test(context.Background(), channelName) })
 	d.Enqueue(nt.CrashLoop())
 	nt.WaitFor(t, "the outcome", func() bool {
 		if b.clock.HasWaiters() {
@@ -200,17 +188,7 @@ func checkDispatcherSecrets(t *testing.T, c Channel, parts map[string]string) {
 		return led.count() == 1
 	})
 	stop()
-	nt.WaitFor(t, "the dispatcher to stop", func() bool {
-		select {
-		case <-ran:
-			return true
-		default:
-		}
-		if b.clock.HasWaiters() {
-			b.clock.Step(time.Second)
-		}
-		return false
-	})
+	nt.Stepping(t, b.clock, time.Second, func() { <-ran })
 	var said bytes.Buffer
 	o := led.first()
 	if o.State != "failed" || result.OK {

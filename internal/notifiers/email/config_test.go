@@ -1,13 +1,10 @@
 package email
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 )
@@ -15,13 +12,9 @@ import (
 // TestConfigProblems: what is wrong with an email block is reported by config.Load with its full
 // path, spelled as the file spells it.
 func TestConfigProblems(t *testing.T) {
-	cases := []struct {
-		name string
-		yaml string
-		want []string
-	}{
-		{"empty", "email: {}", []string{"channels[0].email.host: required", "channels[0].email.from: required", "channels[0].email.to: at least one recipient"}},
-		{"bad values", "email: {host: 'smtp.example.com:587', port: 70000, tls: ssl, auth: cram, from: nope, to: ['a@b.c', 'not an address']}", []string{
+	nt.CheckConfigProblems(t, notifiers.Registry{Integration}, []nt.ConfigCase{
+		{Name: "empty", YAML: "email: {}", Want: []string{"channels[0].email.host: required", "channels[0].email.from: required", "channels[0].email.to: at least one recipient"}},
+		{Name: "bad values", YAML: "email: {host: 'smtp.example.com:587', port: 70000, tls: ssl, auth: cram, from: nope, to: ['a@b.c', 'not an address']}", Want: []string{
 			`channels[0].email.host: "smtp.example.com:587" must be a host name or address alone`,
 			"channels[0].email.port: 70000 is not a TCP port",
 			`channels[0].email.tls: "ssl" is not one of starttls, starttls-opportunistic, tls, none`,
@@ -29,36 +22,22 @@ func TestConfigProblems(t *testing.T) {
 			`channels[0].email.from: "nope" is not a mail address`,
 			`channels[0].email.to[1]: "not an address" is not a mail address`,
 		}},
-		{"auth without user", "email: {host: h, from: a@b.c, to: [d@e.f], auth: plain}", []string{"channels[0].email.usernameFrom: required with auth plain"}},
-		{"user without password", "email: {host: h, from: a@b.c, to: [d@e.f], usernameFrom: U}", []string{"channels[0].email.passwordFrom: usernameFrom and passwordFrom go together"}},
-		{"password in clear", "email: {host: h, from: a@b.c, to: [d@e.f], tls: none, auth: login, usernameFrom: U, passwordFrom: P}",
-			[]string{"channels[0].email.auth: login with tls none would send the password in clear text"}},
-		{"default auth in clear", "email: {host: h, from: a@b.c, to: [d@e.f], tls: none, usernameFrom: U, passwordFrom: P}",
-			[]string{"channels[0].email.tls: none would send the password in clear text"}},
-		{"auth none with user", "email: {host: h, from: a@b.c, to: [d@e.f], auth: none, usernameFrom: U, passwordFrom: P}",
-			[]string{"channels[0].email.auth: none, but usernameFrom/passwordFrom are set"}},
-		{"bad subject", "email: {host: h, from: a@b.c, to: [d@e.f], subject: '{{.Status'}", []string{"channels[0].email.subject: not a valid template"}},
-		{"negative timeout", "email: {host: h, from: a@b.c, to: [d@e.f], timeout: -1s}", []string{"channels[0].email.timeout: must not be negative"}},
-		{"header injection", "email: {host: h, from: \"a@b.c\\r\\nBcc: x@y.z\", to: [d@e.f]}", []string{"channels[0].email.from: "}},
-		{"unreadable port", "email: {host: h, from: a@b.c, to: [d@e.f], port: abc}", []string{"channels[0].email.port: ", `(got "abc")`}},
+		{Name: "auth without user", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], auth: plain}", Want: []string{"channels[0].email.usernameFrom: required with auth plain"}},
+		{Name: "user without password", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], usernameFrom: U}", Want: []string{"channels[0].email.passwordFrom: usernameFrom and passwordFrom go together"}},
+		{Name: "password in clear", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], tls: none, auth: login, usernameFrom: U, passwordFrom: P}",
+			Want: []string{"channels[0].email.auth: login with tls none would send the password in clear text"}},
+		{Name: "default auth in clear", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], tls: none, usernameFrom: U, passwordFrom: P}",
+			Want: []string{"channels[0].email.tls: none would send the password in clear text"}},
+		{Name: "auth none with user", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], auth: none, usernameFrom: U, passwordFrom: P}",
+			Want: []string{"channels[0].email.auth: none, but usernameFrom/passwordFrom are set"}},
+		{Name: "bad subject", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], subject: '{{.Status'}", Want: []string{"channels[0].email.subject: not a valid template"}},
+		{Name: "negative timeout", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], timeout: -1s}", Want: []string{"channels[0].email.timeout: must not be negative"}},
+		{Name: "header injection", YAML: "email: {host: h, from: \"a@b.c\\r\\nBcc: x@y.z\", to: [d@e.f]}", Want: []string{"channels[0].email.from: "}},
+		{Name: "unreadable port", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], port: abc}", Want: []string{"channels[0].email.port: ", `(got "abc")`}},
 		// viper folds keys to lower case; the problems keep the file's spelling.
-		{"spelling kept", "email: {host: h, from: a@b.c, to: [d@e.f], usernameFrom: 'has space', passwordFrom: P, UserName: x}",
-			[]string{"channels[0].email.usernameFrom: must name a key", "channels[0].email.UserName: unknown key"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := nt.LoadConfig(t, notifiers.Registry{Integration}, "channels:\n- name: c\n  "+tc.yaml+"\n")
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want *config.Error", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-		})
-	}
+		{Name: "spelling kept", YAML: "email: {host: h, from: a@b.c, to: [d@e.f], usernameFrom: 'has space', passwordFrom: P, UserName: x}",
+			Want: []string{"channels[0].email.usernameFrom: must name a key", "channels[0].email.UserName: unknown key"}},
+	})
 }
 
 func TestConfigLoads(t *testing.T) {

@@ -116,3 +116,25 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Errorf("the example's channels do not build: %v", err)
 	}
 }
+
+// TestUnknownChannelType: a block of a type kpulse does not know is reported with the types it
+// knows, and a misspelt key of a known type with its path as the file spells it.
+func TestUnknownChannelType(t *testing.T) {
+	_, err := nt.LoadConfig(t, List, `
+channels:
+- name: a
+  log: {}
+- name: b
+  teems: {url: https://x.example}
+- name: c
+  email: {host: h, from: a@b.c, to: [d@e.f], usernameFrom: SMTP_USER, passwordFrom: SMTP_PASSWORD, PassWord: x}
+`)
+	for _, want := range []string{
+		`channels[1]: unknown channel type "teems" (known: ` + strings.Join(List.Types(), ", ") + ")",
+		"channels[2].email.PassWord: unknown key",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/wait"
+	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/testpeer"
@@ -164,4 +166,61 @@ func LoadConfig(t testing.TB, types config.ChannelTypes, yaml string) (*config.C
 		t.Fatal(err)
 	}
 	return config.Load(fs, types)
+}
+
+// ConfigCase is a type block and what config.Load must say of it: each of Want in its problems,
+// and none of Never (a secret pasted where a key belongs is not echoed).
+type ConfigCase struct {
+	Name string
+	// YAML is the channel's type block and shared keys, as the lines under "- name: c".
+	YAML  string
+	Want  []string
+	Never []string
+}
+
+// CheckConfigProblems loads each case's channel with types as `kpulse --config` does, and checks
+// that it is refused with every problem wanted, each with its path.
+func CheckConfigProblems(t *testing.T, types config.ChannelTypes, cases []ConfigCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := LoadConfig(t, types, "channels:\n- name: c\n  "+tc.YAML+"\n")
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			for _, w := range tc.Want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			for _, n := range tc.Never {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("error echoes %q: %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// Stepping runs call and, while it has not returned, moves clk on by step whenever something
+// waits on it (a pacer, a back-off, a timeout): for a call that waits on a fake clock.
+func Stepping(t testing.TB, clk *testclock.FakeClock, step time.Duration, call func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		call()
+	}()
+	WaitFor(t, "the call to return", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		if clk.HasWaiters() {
+			clk.Step(step)
+		}
+		return false
+	})
 }
