@@ -21,27 +21,15 @@ func NewDetector(s Settings) *Detector {
 	return &Detector{settings: s, restarts: NewRestartTracker(s.RestartCount, s.RestartWindow)}
 }
 
-// Result is what detection says about one object at one moment.
-type Result struct {
-	// Findings are the object's findings, of enabled classes, with their severity and grace.
-	Findings []Finding
-	// Healthy is true when the object does what it should (see incident.Observation).
-	Healthy bool
-	// RecheckAt is when the answer may change although the object does not (a restart leaving
-	// the window FrequentRestarts counts in): look at the object again then. Zero when only a
-	// change of the object changes the answer.
-	RecheckAt time.Time
-}
-
 // Pod detects on p at now. job is p's Job, when p belongs to one the cache holds (nil
 // otherwise): the pods of a Job that completed have no findings, since what failed on them
 // before was retried away and the Job did its work.
-func (d *Detector) Pod(p *watch.Pod, job *watch.Job, now time.Time) Result {
+func (d *Detector) Pod(p *watch.Pod, job *watch.Job, now time.Time) Verdict {
 	if p == nil {
-		return Result{}
+		return Verdict{}
 	}
 	if job != nil && jobCondition(job, batchv1.JobComplete) != nil {
-		return Result{Healthy: true}
+		return Verdict{Healthy: true}
 	}
 	fs := Pod(p)
 	seen := d.restarts.Observe(p, now, fs)
@@ -58,20 +46,20 @@ func (d *Detector) Pod(p *watch.Pod, job *watch.Job, now time.Time) Result {
 			healthy = true
 		}
 	}
-	return Result{Findings: d.settings.Apply(fs), Healthy: healthy, RecheckAt: seen.recheck}
+	return Verdict{Findings: d.settings.Apply(fs), Healthy: healthy, RecheckAt: seen.recheck}
 }
 
 // PodGone forgets what the detector remembers of a pod that was deleted.
 func (d *Detector) PodGone(namespace, name string) { d.restarts.Forget(namespace, name) }
 
 // Job detects on j; siblings are as for Job.
-func (d *Detector) Job(j *watch.Job, siblings []*watch.Job) Result {
+func (d *Detector) Job(j *watch.Job, siblings []*watch.Job) Verdict {
 	f, healthy := Job(j, siblings)
 	var fs []Finding
 	if f != nil {
 		fs = append(fs, *f)
 	}
-	return Result{Findings: d.settings.Apply(fs), Healthy: healthy}
+	return Verdict{Findings: d.settings.Apply(fs), Healthy: healthy}
 }
 
 // Settings are the detector's settings.
