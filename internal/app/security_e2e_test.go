@@ -132,7 +132,7 @@ func TestAdminEndpointsRefuseNonLoopbackCallers(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+			h := &harness{t: t, bed: env, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 			cfg := harnessConfig(t, h)
 			ln := v.listen(t)
 			h.launch(cfg, app.Options{Listener: ln})
@@ -254,7 +254,7 @@ func eventually(t *testing.T, what string, call func() reply, want func(reply) b
 // path and verb, 403 without one (or once it is revoked, within admin.cacheTTL), 401 for a
 // garbage token or none. The plain listener still refuses remote callers, token or not.
 func TestTokenAuthEndToEnd(t *testing.T) {
-	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	h := &harness{t: t, bed: env, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	certFile, keyFile, roots := testkit.SelfSignedCert(t, t.TempDir(), net.ParseIP("127.0.0.1"))
 	cfg := harnessConfig(t, h)
 	cfg.Admin = config.Admin{Access: config.AdminToken, Listen: "127.0.0.1:0", CacheTTL: time.Second,
@@ -569,7 +569,7 @@ func TestIncidentsOfAHugeIncidentAreBounded(t *testing.T) {
 // TestServerConnectionLimits: through the daemon's own server, an idle keep-alive connection is
 // closed after the idle timeout (short here), and oversize headers get 431.
 func TestServerConnectionLimits(t *testing.T) {
-	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	h := &harness{t: t, bed: env, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	h.launch(harnessConfig(t, h), app.Options{HTTPLimits: server.Limits{IdleTimeout: 300 * time.Millisecond}})
 
 	conn, err := net.Dial("tcp", h.app.Addr())
