@@ -61,7 +61,7 @@ import (
 // key is "AIza" and 35 characters; the token is URL-safe base64); both are secrets to kpulse.
 const (
 	DefaultSpace = "AAAAkPuLsE0"
-	DefaultKey   = "AIzaSyKpulsePeerKeyForTestsOnly01234"
+	DefaultKey   = "AIzaSyKpulsePeerKeyForTestsOnly01234567"
 	DefaultToken = "kPuLsE-PeEr_ToKeN0123456789abcdefghijklmnop="
 )
 
