@@ -58,17 +58,20 @@ func TestPlannedStopsNeverAlert(t *testing.T) {
 		evict(t, env, h.ns, p.Name)
 		pod(h.kubelet.Stopped(ctx, get(p), 143))
 	}
-	// Pods deleted by hand (a scale-down, kubectl delete) while they fail: their readiness
-	// failing, a start error, a crash loop, then stopped (137 after the grace period).
+	// Pods deleted by hand (a scale-down, kubectl delete): while they stop, the one's readiness
+	// fails (its app shuts down), the other cannot start; then the first is stopped (137 after
+	// the grace period). The deletion comes first: a pod failing before it is deleted has
+	// failed, and its grace would rightly run.
 	readiness := must[*testbed.Workload](t)(env.Deployment(ctx, h.ns, "readiness", 1, image))
-	pod(h.kubelet.ReadinessFailing(ctx, pod(h.kubelet.Running(ctx, readiness.Pods[0])), testbed.AppContainer))
+	pod(h.kubelet.Running(ctx, readiness.Pods[0]))
 	starting := must[*testbed.Workload](t)(env.Deployment(ctx, h.ns, "starting", 1, image))
-	pod(h.kubelet.Waiting(ctx, starting.Pods[0], testbed.AppContainer, "CreateContainerConfigError", `secret "db" not found`))
 	for _, p := range []*corev1.Pod{readiness.Pods[0], starting.Pods[0]} {
 		if err := env.Client.CoreV1().Pods(h.ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(30))}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	pod(h.kubelet.ReadinessFailing(ctx, readiness.Pods[0], testbed.AppContainer))
+	pod(h.kubelet.Waiting(ctx, starting.Pods[0], testbed.AppContainer, "CreateContainerConfigError", `secret "db" not found`))
 	pod(h.kubelet.Stopped(ctx, get(readiness.Pods[0]), 137))
 	// A Job that completes normally, and its pod left behind.
 	job, jobPod := must2[*batchv1.Job, *corev1.Pod](t)(env.Job(ctx, h.ns, "backfill", image, 2, testbed.WithRestartPolicy(corev1.RestartPolicyOnFailure)))
