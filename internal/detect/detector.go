@@ -33,8 +33,8 @@ func (d *Detector) Pod(p *watch.Pod, job *watch.Job, now time.Time) Verdict {
 	}
 	fs := Pod(p)
 	seen := d.restarts.Observe(p, now, fs)
-	fs = append(fs, seen.findings...)
-	if len(seen.findings) > 0 || seen.looping {
+	fs = append(fs, seen.Findings...)
+	if len(seen.Findings) > 0 || seen.Looping {
 		// Restarts explain the pod's readiness: their class says it, not NotReady.
 		fs = dropClass(fs, NotReady)
 	}
@@ -46,7 +46,7 @@ func (d *Detector) Pod(p *watch.Pod, job *watch.Job, now time.Time) Verdict {
 			healthy = true
 		}
 	}
-	return Verdict{Findings: d.settings.Apply(fs), Healthy: healthy, RecheckAt: seen.recheck}
+	return Verdict{Findings: d.settings.Apply(fs), Healthy: healthy, RecheckAt: seen.RecheckAt}
 }
 
 // PodGone forgets what the detector remembers of a pod that was deleted.
@@ -61,9 +61,6 @@ func (d *Detector) Job(j *watch.Job, siblings []*watch.Job) Verdict {
 	}
 	return Verdict{Findings: d.settings.Apply(fs), Healthy: healthy}
 }
-
-// Settings are the detector's settings.
-func (d *Detector) Settings() Settings { return d.settings }
 
 func dropClass(fs []Finding, c Class) []Finding {
 	out := fs[:0]

@@ -58,16 +58,16 @@ func NewRestartTracker(count int, window time.Duration) *RestartTracker {
 	return &RestartTracker{count: max(count, 2), window: max(window, time.Nanosecond), pods: map[podKey]*podRestarts{}}
 }
 
-// restartsSeen is what Observe says about one pod.
-type restartsSeen struct {
-	// findings are the FrequentRestarts findings, one per container restarting too often.
-	findings []Finding
-	// looping is true when a container of the pod was seen in a restart loop within the window:
+// RestartsSeen is what Observe says about one pod.
+type RestartsSeen struct {
+	// Findings are the FrequentRestarts findings, one per container restarting too often.
+	Findings []Finding
+	// Looping is true when a container of the pod was seen in a restart loop within the window:
 	// the crash loop's incident says why the pod is not ready.
-	looping bool
-	// recheck is when the answer changes if the pod does not (a restart leaves the window);
+	Looping bool
+	// RecheckAt is when the answer changes if the pod does not (a restart leaves the window);
 	// zero when it does not.
-	recheck time.Time
+	RecheckAt time.Time
 }
 
 // Observe records what p's app containers show at now and returns the FrequentRestarts findings:
@@ -82,22 +82,22 @@ type restartsSeen struct {
 // Restarts seen happen at now (kpulse's clock). A pod seen for the first time brings what its
 // status tells: all its restarts, when it was created within the window, else its last one if
 // it ended within the window.
-func (t *RestartTracker) Observe(p *watch.Pod, now time.Time, others []Finding) restartsSeen {
+func (t *RestartTracker) Observe(p *watch.Pod, now time.Time, others []Finding) RestartsSeen {
 	if p == nil {
-		return restartsSeen{}
+		return RestartsSeen{}
 	}
 	k := podKey{p.Namespace(), p.Name}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p.RestartPolicy != corev1.RestartPolicyAlways || p.Deleting() {
 		delete(t.pods, k)
-		return restartsSeen{}
+		return RestartsSeen{}
 	}
 	pr := t.pods[k]
 	if pr != nil && pr.uid != p.UID {
 		pr = nil // a new pod of the same name
 	}
-	var out restartsSeen
+	var out RestartsSeen
 	ns, horizon := now.UnixNano(), now.Add(-t.window).UnixNano()
 	for _, c := range p.Containers {
 		var cr *containerRestarts
@@ -129,17 +129,17 @@ func (t *RestartTracker) Observe(p *watch.Pod, now time.Time, others []Finding) 
 		}
 		cr.prune(horizon)
 		looping := cr.loop > horizon
-		out.looping = out.looping || looping
+		out.Looping = out.Looping || looping
 		last := c.LastTerminated
 		if len(cr.restarts) >= t.count && !looping && c.Running && !named(others, c.Name()) &&
 			(last == nil || last.Reason != reasonOOMKilled) {
-			out.findings = append(out.findings, t.finding(c, len(cr.restarts)))
+			out.Findings = append(out.Findings, t.finding(c, len(cr.restarts)))
 		}
 		// Look again when the oldest restart leaves the window, or the loop's mark does.
 		for _, at := range []int64{first(cr.restarts), cr.loop} {
 			if at > horizon {
-				if when := time.Unix(0, at).Add(t.window); out.recheck.IsZero() || when.Before(out.recheck) {
-					out.recheck = when
+				if when := time.Unix(0, at).Add(t.window); out.RecheckAt.IsZero() || when.Before(out.RecheckAt) {
+					out.RecheckAt = when
 				}
 			}
 		}

@@ -182,7 +182,7 @@ func TestRestartTracker(t *testing.T) {
 			tr := NewRestartTracker(3, 10*time.Minute)
 			for i, s := range tt.steps {
 				now := t1.Add(s.at)
-				var got restartsSeen
+				var got RestartsSeen
 				if s.gone {
 					tr.Forget("shop", "search-7c9d8e6f5-k2m4n")
 				} else {
@@ -192,9 +192,9 @@ func TestRestartTracker(t *testing.T) {
 				if s.recheck != none {
 					want = t1.Add(s.recheck)
 				}
-				if len(got.findings) != s.want || !got.recheck.Equal(want) || got.looping != s.looping || tr.Len() != s.tracked {
+				if len(got.Findings) != s.want || !got.RecheckAt.Equal(want) || got.Looping != s.looping || tr.Len() != s.tracked {
 					t.Fatalf("step %d at +%v: %d findings, recheck %v, looping %v, %d tracked; want %d, %v, %v, %d\n%s",
-						i, s.at, len(got.findings), got.recheck, got.looping, tr.Len(), s.want, want, s.looping, s.tracked, show(got.findings))
+						i, s.at, len(got.Findings), got.RecheckAt, got.Looping, tr.Len(), s.want, want, s.looping, s.tracked, show(got.Findings))
 				}
 			}
 		})
@@ -205,7 +205,7 @@ func TestRestartFinding(t *testing.T) {
 	tr := NewRestartTracker(3, 10*time.Minute)
 	p := restarted(t, 4, -30*time.Second, "")
 	p.CreationTimestamp = metav1.NewTime(t1.Add(-5 * time.Minute))
-	got := tr.Observe(watch.NewPod(p), t1, nil).findings
+	got := tr.Observe(watch.NewPod(p), t1, nil).Findings
 	want := []Finding{{Class: FrequentRestarts, Container: "search", Reason: "Error",
 		Message: "restarted 3 times within 10m0s while running, without a crash-loop back-off (restartCount 4); last exit 137 Error",
 		Image:   "registry.example.com/shop/search:3.2.0", ExitCode: code(137), RestartCount: 4, TerminationReason: "Error",
@@ -214,7 +214,7 @@ func TestRestartFinding(t *testing.T) {
 		t.Errorf("findings =\n%s\nwant\n%s", show(got), show(want))
 	}
 	// A container another class reports on is left to it.
-	if got := tr.Observe(watch.NewPod(p), t1, []Finding{{Class: OOMKilled, Container: "search"}}).findings; len(got) != 0 {
+	if got := tr.Observe(watch.NewPod(p), t1, []Finding{{Class: OOMKilled, Container: "search"}}).Findings; len(got) != 0 {
 		t.Errorf("findings beside another class's: %s", show(got))
 	}
 }
