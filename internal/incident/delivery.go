@@ -122,7 +122,7 @@ func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, stat
 	cs.Pending = slices.Delete(cs.Pending, i, i+1)
 	cs.Last = &DeliveryOutcome{Why: why, At: at, State: state, Error: errText, Digest: digest}
 	inc.Deliveries[channel] = cs
-	if inc.Status != Firing && !inc.HasPending() {
+	if inc.Status == Resolved && !inc.HasPending() {
 		e.del(fingerprint)
 		return
 	}
@@ -144,7 +144,7 @@ func (e *Engine) Forget(keep []string) {
 			}
 		}
 		switch {
-		case inc.Status != Firing && !inc.HasPending():
+		case inc.Status == Resolved && !inc.HasPending():
 			e.del(fp)
 		case changed:
 			e.changed(en)
