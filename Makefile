@@ -26,7 +26,9 @@ FUZZ_TARGETS := \
 	./internal/detect:FuzzPod \
 	./internal/detect:FuzzJob \
 	./internal/config:FuzzLoad \
-	./internal/server:FuzzCutString
+	./internal/server:FuzzCutString \
+	./internal/notifiers/telegram/telegramtest:FuzzParseHTML \
+	./internal/notifiers/matrix/matrixtest:FuzzCheckHTML
 FUZZTIME ?= 30s
 # Go minimizes every input that finds new coverage, for up to a minute by default, and executes
 # nothing new meanwhile: a short minimization leaves most of FUZZTIME to fuzzing.

@@ -85,6 +85,8 @@ func TestHelmSchemaRejects(t *testing.T) {
 		{"config.bogus=1", "bogus"},
 		{"config.incidents.stableWindow=soon", "stableWindow"},
 		{"config.log.level=loud", "level"},
+		{"config.detection.classes.NotReady.severity=urgent", "severity"},
+		{"config.detection.classes.CrashLoop.enabled=false", "CrashLoop"},
 		{"replicaCount=2,config.leaderElection.enabled=false", "replicaCount"}, // two leaders
 		{"existingSecret=", "existingSecret"},
 		{"imagePullPolicy=Always", "imagePullPolicy"},

@@ -93,6 +93,10 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	cfg.ClusterName = "demo"
 	cfg.Namespaces.Include = []string{ns}
 	cfg.Incidents.StableWindow = window
+	// The missing Secret and the pod no node takes alert only once they have lasted; a demo
+	// shows them after seconds, not the minutes a cluster waits by default.
+	cfg.Detection.StartError.Grace = 5 * time.Second
+	cfg.Detection.Unschedulable.After = 10 * time.Second
 	cfg.Channels = []config.Channel{{Name: "echo", Type: webhook.Type, Settings: &webhook.Config{URL: "http://" + sinkAddr + "/"}}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -149,7 +153,6 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	if err := showOwners(ctx, env, say); err != nil {
 		return err
 	}
-	say("also broken, and alerted on once kpulse detects their class: Pod/missing-secret (CreateContainerConfigError), Pod/unschedulable (Unschedulable)")
 
 	for _, o := range slices.Backward(objs) {
 		if o.GetKind() == "Namespace" {
@@ -195,7 +198,7 @@ func await(ctx context.Context, alerts <-chan alert, status string, limit time.D
 			slices.Sort(missing)
 			return fmt.Errorf("no %s alert within %s for: %s", status, limit, strings.Join(missing, "; "))
 		case a := <-alerts:
-			line := fmt.Sprintf("%-8s %-16s %s/%s/%s", strings.ToUpper(a.Status), a.Reason, a.Namespace, a.Workload.Kind, a.Workload.Name)
+			line := fmt.Sprintf("%-8s %-19s %s/%s/%s", strings.ToUpper(a.Status), a.Reason, a.Namespace, a.Workload.Kind, a.Workload.Name)
 			if a.Container != "" {
 				line += " container=" + a.Container
 			}

@@ -168,8 +168,8 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	case <-a.synced:
 		// Look again at everything: what is still failing is the same incident (no message),
 		// what failed meanwhile is new, and the members of stored incidents that are gone are
-		// seen gone (their incident resolves after the stable window).
-		for _, inc := range engine.Active() {
+		// seen gone (their incident resolves after the stable window; a pending one goes).
+		for _, inc := range append(engine.Active(), engine.Pending()...) {
 			for _, m := range inc.Members {
 				kind := watch.KindPod
 				if m.Ref.Kind == "Job" {
@@ -254,9 +254,11 @@ func (l ledger) Settle(o dispatch.Outcome) {
 	}
 }
 
+// activeIncidents is what /incidents lists: the firing incidents, and the pending ones (status
+// "pending": waiting out a grace period, not notified yet).
 func (a *App) activeIncidents() []incident.Incident {
 	if e := a.engine.Load(); e != nil && a.leading.Load() {
-		return e.Active()
+		return append(e.Active(), e.Pending()...)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func (a *App) reloadConfig() {
 		{"namespaces", a.cfg.Namespaces, cfg.Namespaces}, {"listen", a.cfg.Listen, cfg.Listen},
 		{"state", a.cfg.State, cfg.State}, {"leaderElection", a.cfg.LeaderElection, cfg.LeaderElection},
 		{"incidents", a.cfg.Incidents, cfg.Incidents}, {"delivery", a.cfg.Delivery, cfg.Delivery},
-		{"enrichment", a.cfg.Enrichment, cfg.Enrichment},
+		{"enrichment", a.cfg.Enrichment, cfg.Enrichment}, {"detection", a.cfg.Detection, cfg.Detection},
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			a.log.Warn("config reload: this setting changes at the next restart", "key", k.key)

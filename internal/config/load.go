@@ -289,6 +289,7 @@ func (c *Config) Validate() error {
 		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
 	}
 	c.Enrichment.validate(add)
+	c.Detection.validate(add)
 	c.validateHA(add)
 	c.validateAdmin(add)
 	if c.Delivery.QueueLimit < 1 {

@@ -18,8 +18,10 @@ type Config struct {
 	Log        Log        `mapstructure:"log"`
 	Namespaces Namespaces `mapstructure:"namespaces"`
 	Incidents  Incidents  `mapstructure:"incidents"`
-	Delivery   Delivery   `mapstructure:"delivery"`
-	Channels   []Channel  `mapstructure:"channels"`
+	// Detection tunes the failure classes: thresholds, and per class on/off and severity.
+	Detection Detection `mapstructure:"detection"`
+	Delivery  Delivery  `mapstructure:"delivery"`
+	Channels  []Channel `mapstructure:"channels"`
 	// SecretsDir is where the kpulse-secrets Secret is mounted; channel keys ending in From name
 	// files in it. A missing directory or key leaves only that channel unconfigured.
 	SecretsDir string `mapstructure:"secretsDir"`

@@ -150,7 +150,7 @@ func (e *Engine) Settle(fingerprint, channel string, outcome DeliveryOutcome, re
 		cs.Ref = ref
 	}
 	inc.Deliveries[channel] = cs
-	if inc.Status != Firing && !inc.HasPending() {
+	if inc.Status == Resolved && !inc.HasPending() {
 		e.del(fingerprint)
 		return
 	}
@@ -172,7 +172,7 @@ func (e *Engine) Forget(keep []string) {
 			}
 		}
 		switch {
-		case inc.Status != Firing && !inc.HasPending():
+		case inc.Status == Resolved && !inc.HasPending():
 			e.del(fp)
 		case changed:
 			e.changed(en)

@@ -44,8 +44,10 @@ type Message struct {
 	Why    incident.Why
 	// Reason is the reason class (CrashLoopBackOff, ImagePullBackOff, OOMKilled, JobFailed);
 	// Detail the raw reason Kubernetes wrote (ErrImagePull, BackoffLimitExceeded, ...).
-	Reason    string
-	Detail    string
+	Reason string
+	Detail string
+	// Severity is the incident's: critical, warning or info; empty on a test or a digest.
+	Severity  string
 	Cluster   string
 	Namespace string
 	Workload  detect.Workload
@@ -101,6 +103,7 @@ func NewMessage(n Notification) Message {
 		Why:                n.Why,
 		Reason:             line(string(firstNonEmpty(inc.Key.Class, latest.Class)), maxNameBytes),
 		Detail:             line(latest.Reason, maxNameBytes),
+		Severity:           line(string(inc.Severity), maxNameBytes),
 		Cluster:            line(n.Cluster, maxNameBytes),
 		Namespace:          line(inc.Key.Namespace, maxNameBytes),
 		Workload:           detect.Workload{Kind: line(inc.Key.Workload.Kind, maxNameBytes), Name: line(inc.Key.Workload.Name, maxNameBytes)},

@@ -186,3 +186,39 @@ func TestRunBatchesWrites(t *testing.T) {
 		t.Errorf("loaded %d, want 20", n)
 	}
 }
+
+// TestPendingIncidentPersists: an incident waiting out its grace is written like any other,
+// with its severity and the time it fires; the next leader reads it and fires it then, not a
+// whole grace after its own start.
+func TestPendingIncidentPersists(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	s, _ := newStore(t, ns, prometheus.NewRegistry())
+	e := incident.NewEngine(s, incident.Settings{StableWindow: time.Minute})
+	f := detect.Finding{Class: detect.Unschedulable, Severity: detect.Warning, Reason: "Unschedulable",
+		Message: "0/3 nodes are available: 3 Insufficient memory.", Ongoing: true, Grace: 5 * time.Minute, Since: t0.Add(-time.Minute)}
+	if ts := e.Observe(t0, incident.Observation{Namespace: "shop", Workload: detect.Workload{Kind: "Deployment", Name: "web"},
+		Member: incident.MemberRef{Kind: "Pod", Name: "web-1"}, Findings: []detect.Finding{f}}); len(ts) != 0 {
+		t.Fatalf("a pending incident notified: %+v", ts)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	next, _ := newStore(t, ns, prometheus.NewRegistry())
+	if err := next.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := incident.NewEngine(next, incident.Settings{StableWindow: time.Minute})
+	p := e2.Pending()
+	if len(p) != 1 || p[0].Severity != detect.Warning || !p[0].FireAt.Equal(t0.Add(4*time.Minute)) {
+		t.Fatalf("read back %+v; want one pending incident, severity warning, firing at t0+4m", p)
+	}
+	if d, ok := e2.NextDeadline(); !ok || !d.Equal(t0.Add(4*time.Minute)) {
+		t.Errorf("NextDeadline() = %v, %v; want t0+4m", d, ok)
+	}
+	ts := e2.Tick(t0.Add(4 * time.Minute))
+	if len(ts) != 1 || ts[0].Why != incident.WhyFirst || ts[0].Incident.Severity != detect.Warning {
+		t.Fatalf("Tick at t0+4m = %+v; want the first message, severity warning", ts)
+	}
+}

@@ -68,6 +68,8 @@ type Payload struct {
 	// DigestTotal counts them all).
 	Digest      []PayloadDigestEntry `json:"digest,omitempty"`
 	DigestTotal int                  `json:"digestTotal,omitempty"`
+	// Severity is the incident's severity: critical, warning or info (detection.classes).
+	Severity string `json:"severity,omitempty"`
 }
 
 // PayloadDigestEntry is one notification of a digest.
@@ -133,6 +135,7 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		TerminationReason: m.TerminationReason,
 		EnrichmentErrors:  m.Notes,
 		Hint:              m.Hint,
+		Severity:          m.Severity,
 	}
 	for _, name := range notifiers.MemberNames(n.Incident.Members) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))
