@@ -36,9 +36,11 @@ type pagerduty struct {
 	// PagerDuty takes in a minute (about 120 events per integration key) makes progress instead
 	// of spending each try on the same first events. Only the digest in flight is remembered
 	// (the dispatcher retries the same *Digest until it is done or given up).
-	mu         sync.Mutex
-	digest     *notifiers.Digest
-	digestSent int
+	// digestRefused are the events of that digest PagerDuty refused for good in earlier tries.
+	mu            sync.Mutex
+	digest        *notifiers.Digest
+	digestSent    int
+	digestRefused []string
 }
 
 // New makes the notifier of the PagerDuty channel name.
@@ -133,16 +135,16 @@ func (p *pagerduty) Notify(ctx context.Context, n notifiers.Notification) (notif
 func (p *pagerduty) sendDigest(ctx context.Context, d *notifiers.Digest, events []Event) error {
 	p.mu.Lock()
 	start := 0
+	var refused []string
 	if d != nil && p.digest == d {
-		start = min(p.digestSent, len(events))
+		start, refused = min(p.digestSent, len(events)), p.digestRefused
 	}
 	p.mu.Unlock()
-	var refused []string
 	for i := start; i < len(events); i++ {
 		err := p.send(ctx, events[i])
 		if err != nil && !notifiers.IsPermanent(err) {
 			p.mu.Lock()
-			p.digest, p.digestSent = d, i
+			p.digest, p.digestSent, p.digestRefused = d, i, refused
 			p.mu.Unlock()
 			return fmt.Errorf("digest: event %d of %d (%s %s): %w", i+1, len(events), events[i].EventAction, events[i].DedupKey, err)
 		}
@@ -151,7 +153,7 @@ func (p *pagerduty) sendDigest(ctx context.Context, d *notifiers.Digest, events 
 		}
 	}
 	p.mu.Lock()
-	p.digest, p.digestSent = nil, 0
+	p.digest, p.digestSent, p.digestRefused = nil, 0, nil
 	p.mu.Unlock()
 	if len(refused) > 0 {
 		return notifiers.Permanent(fmt.Errorf("digest: %d of %d events refused: %s", len(refused), len(events), strings.Join(refused, "; ")))

@@ -331,6 +331,22 @@ func TestDigestPassesOverARefusedEvent(t *testing.T) {
 	if peer.Delivered() != 1 {
 		t.Errorf("%d events accepted, want the second", peer.Delivered())
 	}
+
+	// A refusal is remembered across the tries of one digest: the first event refused, the
+	// second met by a 500, the retry sends the second only and still names the first.
+	d := digestOf(2, nt.JobFailed(), nt.OOMKilled())
+	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
+	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
+	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	_, err = notify(t, ch, d)
+	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") {
+		t.Errorf("retry: err = %v, want the refusal of the first try", err)
+	}
+	if peer.Delivered() != 2 {
+		t.Errorf("%d events accepted, want 2", peer.Delivered())
+	}
 }
 
 // TestUpdateIsNotSent: the context of an alert is never sent as a second trigger.
