@@ -110,7 +110,7 @@ func (o *notifier) Notify(ctx context.Context, n notifiers.Notification) (notifi
 	case notifiers.KindResolved:
 		return notifiers.Receipt{}, o.action(ctx, "close alert", o.refAlias(n, m), "close", alertAction{User: user, Source: source, Note: closeNote(m)})
 	case notifiers.KindTest:
-		if err := o.create(ctx, renderCreate(m, TestAlias, o.style.priority(""), o.style)); err != nil {
+		if err := o.create(ctx, renderCreate(m, TestAlias, o.style.testPriority(), o.style)); err != nil {
 			return notifiers.Receipt{}, err
 		}
 		return notifiers.Receipt{}, o.action(ctx, "close test alert", TestAlias, "close", alertAction{User: user, Source: source, Note: testCloseNote})

@@ -154,17 +154,17 @@ func title(m notifiers.Message) string {
 	return cut(defuse(t), maxMessage)
 }
 
-// priority is the Opsgenie priority of a severity; a notification without one (a test) is the
-// lowest the configuration uses for info.
+// priority is the Opsgenie priority of a severity; an incident without a known one (kept from
+// before kpulse had severities) gets warning's, which is Opsgenie's own default, P3.
 func (s style) priority(sev string) string {
 	if p, ok := s.priorities[strings.ToLower(sev)]; ok {
 		return p
 	}
-	if sev == "" {
-		return s.priorities["info"]
-	}
 	return s.priorities["warning"]
 }
+
+// testPriority is the priority of the test alert: info's.
+func (s style) testPriority() string { return s.priorities["info"] }
 
 // digestPriority is the most urgent priority of a digest's firing notifications, or info's
 // when it stands for resolves only.
