@@ -106,9 +106,9 @@ func (o *notifier) Notify(ctx context.Context, n notifiers.Notification) (notifi
 		if note == "" {
 			return notifiers.Receipt{}, nil
 		}
-		return notifiers.Receipt{}, o.action(ctx, "add note", o.refAlias(n, m), "notes", alertAction{User: user, Source: source, Note: note})
+		return notifiers.Receipt{}, o.action(ctx, "add note", o.refAlias(n), "notes", alertAction{User: user, Source: source, Note: note})
 	case notifiers.KindResolved:
-		return notifiers.Receipt{}, o.action(ctx, "close alert", o.refAlias(n, m), "close", alertAction{User: user, Source: source, Note: closeNote(m)})
+		return notifiers.Receipt{}, o.action(ctx, "close alert", o.refAlias(n), "close", alertAction{User: user, Source: source, Note: closeNote(m)})
 	case notifiers.KindTest:
 		if err := o.create(ctx, renderCreate(m, TestAlias, o.style.testPriority(), o.style)); err != nil {
 			return notifiers.Receipt{}, err
@@ -117,15 +117,16 @@ func (o *notifier) Notify(ctx context.Context, n notifiers.Notification) (notifi
 	case notifiers.KindDigest:
 		return notifiers.Receipt{}, o.sendDigest(ctx, n, m)
 	}
-	a := alias(n.Incident.Fingerprint)
+	a := o.refAlias(n)
 	if err := o.create(ctx, renderCreate(m, a, o.style.priority(m.Severity), o.style)); err != nil {
 		return notifiers.Receipt{}, err
 	}
 	return notifiers.Receipt{Ref: a}, nil
 }
 
-// refAlias is the alias of the incident's alert: the one it kept (Ref), else its fingerprint.
-func (o *notifier) refAlias(n notifiers.Notification, m notifiers.Message) string {
+// refAlias is the alias of the incident's alert: the one it kept (Ref, which is the alias its
+// first create used), else its fingerprint.
+func (o *notifier) refAlias(n notifiers.Notification) string {
 	if n.Ref != "" && chars(n.Ref) <= maxAlias {
 		return n.Ref
 	}
