@@ -276,7 +276,7 @@ func description(m notifiers.Message) string {
 			body = append(body, s)
 			budget -= chars(s) + 2
 		}
-		body, budget = appendContext(body, m, budget)
+		body, _ = appendContext(body, m, budget)
 	}
 	parts := append(append(head, body...), tail...)
 	return cut(defuse(strings.Join(parts, "\n\n")), maxDescription)
