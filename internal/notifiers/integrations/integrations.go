@@ -8,6 +8,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
+	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
@@ -20,4 +21,5 @@ var List = notifiers.Registry{
 	webhook.Integration,
 	log.Integration,
 	pagerduty.Integration,
+	opsgenie.Integration,
 }
