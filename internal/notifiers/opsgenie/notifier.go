@@ -37,15 +37,17 @@ type notifier struct {
 	style  style
 	http   *notifiers.HTTP
 
-	// mu guards digest: the closes a digest has made, so that a retry of the same digest (its
-	// alias) goes on where the failed attempt stopped instead of closing everything again.
+	// mu guards digest: how far the digest in flight got, so that a retry of it goes on where
+	// the failed try stopped instead of starting over.
 	mu     sync.Mutex
 	digest digestProgress
 }
 
+// digestProgress is how far the digest in flight got: the dispatcher retries the same *Digest
+// until it is done or given up.
 type digestProgress struct {
-	alias  string
-	closed map[string]bool
+	of   *notifiers.Digest
+	sent int
 }
 
 // New makes the notifier of the Opsgenie channel name.
@@ -86,14 +88,14 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 // and may notify, so the channel waits for the context and creates one complete alert.
 func (o *notifier) Updates() (can, byDefault bool) { return true, false }
 
-// Notify makes one notification an Alert API call (two for a test, one per resolve it carries
-// for a digest):
+// Notify makes one notification an Alert API call (two for a test, one per incident for a
+// digest):
 //   - firing (first or repeat): create the alert with alias = fingerprint. Opsgenie merges a
 //     create for an alias that has an open alert into it, raising its count: a repeat, or the
 //     same firing sent again after a crash, leaves one open alert. The Receipt's Ref is the alias.
 //   - update: add the context (events, log lines) to the alert as a note.
 //   - resolved: close the alert by alias (n.Ref when the incident kept one), with a note.
-//   - digest: close the alerts of the resolves it carries, then create one alert for it.
+//   - digest: each incident it stands for as if it went alone (create or close by alias).
 //   - test: create an alert with alias kpulse-test, then close it.
 //
 // Opsgenie answers 202 and processes the request afterwards: kpulse counts the 202 as delivered,
@@ -115,7 +117,7 @@ func (o *notifier) Notify(ctx context.Context, n notifiers.Notification) (notifi
 		}
 		return notifiers.Receipt{}, o.action(ctx, "close test alert", TestAlias, "close", alertAction{User: user, Source: source, Note: testCloseNote})
 	case notifiers.KindDigest:
-		return notifiers.Receipt{}, o.sendDigest(ctx, n, m)
+		return notifiers.Receipt{}, o.sendDigest(ctx, n)
 	}
 	a := o.refAlias(n)
 	if err := o.create(ctx, renderCreate(m, a, o.style.priority(m.Severity), o.style)); err != nil {
@@ -133,39 +135,65 @@ func (o *notifier) refAlias(n notifiers.Notification) string {
 	return alias(n.Incident.Fingerprint)
 }
 
-// sendDigest closes the alert of each resolve a digest carries (a storm of resolves must not
-// leave their alerts open), then creates one alert that lists what the digest stands for. A retry
-// of the same digest skips the closes already made; the create, last, is merged by its alias.
-func (o *notifier) sendDigest(ctx context.Context, n notifiers.Notification, m notifiers.Message) error {
-	da := digestAlias(n)
+// sendDigest turns a digest into one call per incident it stands for, as if each had gone
+// alone: a create (alias = fingerprint) for a firing, a close for a resolve. Opsgenie
+// deduplicates and closes by alias, so a combined alert would be one page for many incidents that
+// nothing ever closes. An incident folded more than once is sent as its latest state, at the
+// place of its first entry. A retry of the same digest goes on where the failed try stopped.
+func (o *notifier) sendDigest(ctx context.Context, n notifiers.Notification) error {
+	d := n.Digest
+	if d == nil {
+		return nil
+	}
+	type call struct {
+		resolve bool
+		alias   string
+		create  createAlert
+		close   alertAction
+	}
+	var calls []call
+	at := map[string]int{}
+	for _, e := range d.Entries {
+		a := alias(e.Incident.Fingerprint)
+		c := call{resolve: e.Kind == notifiers.KindResolved, alias: a}
+		if c.resolve {
+			c.close = alertAction{User: user, Source: source, Note: digestCloseNote(e)}
+		} else {
+			m := notifiers.NewMessage(notifiers.Notification{Kind: e.Kind, Why: e.Why, Cluster: n.Cluster, Incident: e.Incident, At: e.At})
+			c.create = renderCreate(m, a, o.style.priority(m.Severity), o.style)
+		}
+		if i, ok := at[a]; ok {
+			calls[i] = c
+			continue
+		}
+		at[a] = len(calls)
+		calls = append(calls, c)
+	}
 	o.mu.Lock()
-	if o.digest.alias != da {
-		o.digest = digestProgress{alias: da, closed: map[string]bool{}}
+	start := 0
+	if o.digest.of == d {
+		start = min(o.digest.sent, len(calls))
 	}
 	o.mu.Unlock()
-	if n.Digest != nil {
-		for _, e := range n.Digest.Entries {
-			if e.Kind != notifiers.KindResolved {
-				continue
-			}
-			a := alias(e.Incident.Fingerprint)
+	for i := start; i < len(calls); i++ {
+		c := calls[i]
+		var err error
+		if c.resolve {
+			err = o.action(ctx, "close alert", c.alias, "close", c.close)
+		} else {
+			err = o.create(ctx, c.create)
+		}
+		if err != nil {
 			o.mu.Lock()
-			done := o.digest.alias == da && o.digest.closed[a]
+			o.digest = digestProgress{of: d, sent: i}
 			o.mu.Unlock()
-			if done {
-				continue
-			}
-			if err := o.action(ctx, "close alert", a, "close", alertAction{User: user, Source: source, Note: digestCloseNote(e)}); err != nil {
-				return err
-			}
-			o.mu.Lock()
-			if o.digest.alias == da {
-				o.digest.closed[a] = true
-			}
-			o.mu.Unlock()
+			return fmt.Errorf("digest: call %d of %d (alias %s): %w", i+1, len(calls), c.alias, err)
 		}
 	}
-	return o.create(ctx, renderCreate(m, da, o.style.digestPriority(n.Digest), o.style))
+	o.mu.Lock()
+	o.digest = digestProgress{}
+	o.mu.Unlock()
+	return nil
 }
 
 // create posts an alert.

@@ -235,10 +235,10 @@ func TestAPIURL(t *testing.T) {
 	}
 }
 
-// TestDigestClosesItsResolvesAndCreatesOneAlert: a digest closes the alerts of the resolves it
-// carries and creates one alert; a retry after a failure goes on where it stopped, and the
-// digest's alert is merged, not doubled.
-func TestDigestClosesItsResolvesAndCreatesOneAlert(t *testing.T) {
+// TestDigestIsOneCallPerIncident: a digest closes the alert of each resolve it carries and
+// creates the alert of each firing, by its fingerprint, as if each went alone; a retry after a
+// failure goes on where it stopped, and a digest delivered twice leaves no second alert.
+func TestDigestIsOneCallPerIncident(t *testing.T) {
 	peer := opsgenietest.New(t)
 	ch := newChannel(t, peer, nil)
 	a, b := nt.Fingerprinted("1111aaaa2222bbbb"), nt.Fingerprinted("3333cccc4444dddd")
@@ -267,31 +267,32 @@ func TestDigestClosesItsResolvesAndCreatesOneAlert(t *testing.T) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
 	notify(t, viaProxy, dn)
-	notify(t, viaProxy, dn) // delivered twice, as after a crash
 	var closes []string
 	for _, r := range peer.Accepted() {
 		if r.Action == "Close" {
 			closes = append(closes, r.Identifier)
 		}
 	}
-	// Each alert is closed once: the retry, and the delivery after it, skip the closes made.
-	// (After a restart kpulse has forgotten them and closes again, which changes nothing.)
+	// Each alert is closed once: the retry goes on where the failed try stopped.
 	if got := strings.Join(closes, ","); got != "1111aaaa2222bbbb,3333cccc4444dddd" {
 		t.Errorf("closes = %s", got)
 	}
+	notify(t, viaProxy, dn) // delivered again, as after a crash: Opsgenie merges it by alias
 	for _, fp := range []string{"1111aaaa2222bbbb", "3333cccc4444dddd"} {
 		if al, _ := peer.Alert(fp); al.Status != opsgenietest.Closed {
 			t.Errorf("%s: %+v, want closed", fp, al)
 		}
 	}
+	// The firing in the digest is an alert of its own, by its fingerprint, at its own priority;
+	// no alert stands for the digest.
 	all := peer.Alerts()
 	if len(all) != 3 {
-		t.Fatalf("alerts = %+v, want the two incidents' and one digest's", all)
+		t.Fatalf("alerts = %+v, want the three incidents'", all)
 	}
-	dg := all[2]
-	if !strings.HasPrefix(dg.Alias, "kpulse-digest-") || dg.Count != 2 || dg.Create.Priority != "P1" ||
-		!strings.Contains(dg.Create.Description, "RESOLVED CrashLoopBackOff shop/Deployment/checkout") {
-		t.Errorf("digest alert = %+v", dg)
+	job := all[2]
+	if job.Alias != "77aa" || job.Status != opsgenietest.Open || job.Count != 2 || job.Create.Priority != "P1" ||
+		!strings.HasPrefix(job.Create.Message, "JobFailed in batch/nightly-report") {
+		t.Errorf("the digest's firing = %+v, want its own open alert, merged once", job)
 	}
 }
 

@@ -1,8 +1,6 @@
 package opsgenie
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,20 +125,6 @@ func alias(fingerprint string) string {
 	return a
 }
 
-// digestAlias names a digest's alert after what it stands for, so that a digest sent again
-// (a retry) raises the count of the same alert.
-func digestAlias(n notifiers.Notification) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", n.Cluster, n.At.UnixNano())
-	if d := n.Digest; d != nil {
-		fmt.Fprintf(h, "%s\x00%d\x00", d.Cause, d.Total)
-		for _, e := range d.Entries {
-			fmt.Fprintf(h, "%s\x00%s\x00%d\x00", e.Kind, e.Incident.Fingerprint, e.At.UnixNano())
-		}
-	}
-	return "kpulse-digest-" + hex.EncodeToString(h.Sum(nil))[:16]
-}
-
 // title is the alert's message: "CrashLoopBackOff in shop/checkout on prod-eu-1"; a test and a
 // digest say what they are ("TEST: ...", "DIGEST: ...").
 func title(m notifiers.Message) string {
@@ -165,23 +149,6 @@ func (s style) priority(sev string) string {
 
 // testPriority is the priority of the test alert: info's.
 func (s style) testPriority() string { return s.priorities["info"] }
-
-// digestPriority is the most urgent priority of a digest's firing notifications, or info's
-// when it stands for resolves only.
-func (s style) digestPriority(d *notifiers.Digest) string {
-	best := s.priorities["info"]
-	if d == nil {
-		return best
-	}
-	for _, e := range d.Entries {
-		if e.Kind != notifiers.KindResolved {
-			if p := s.priority(string(e.Incident.Severity)); p < best {
-				best = p // "P1" < "P5"
-			}
-		}
-	}
-	return best
-}
 
 // tags are the configured tags, "kpulse" and the reason class, each within Opsgenie's limit.
 func (s style) alertTags(m notifiers.Message) []string {
