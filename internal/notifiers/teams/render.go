@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -365,13 +366,7 @@ func (s section) content(text string) element {
 }
 
 // size is how many bytes of JSON the whole text takes.
-func (s section) size() int {
-	n := 0
-	for _, l := range s.lines {
-		n += encodedLen(l) + 2
-	}
-	return n
-}
+func (s section) size() int { return encodedLen(s.fit(math.MaxInt)) }
 
 // fit is the text within budget bytes of JSON.
 func (s section) fit(budget int) string {
@@ -485,6 +480,15 @@ func fitLines(lines []string, hidden, budget int, tail bool) string {
 		}
 		return fmt.Sprintf("…and %d more", k)
 	}
+	if total, end := joinedLen(lines, "\n"), ending(hidden); total+encodedLen(end)+2 <= budget || total <= budget && end == "" {
+		if end == "" {
+			return strings.Join(lines, "\n")
+		}
+		if tail {
+			return end + "\n" + strings.Join(lines, "\n")
+		}
+		return strings.Join(lines, "\n") + "\n" + end
+	}
 	order := slices.Clone(lines)
 	if tail {
 		slices.Reverse(order)
@@ -533,6 +537,9 @@ func fitList(items []string, hidden int, sep string, budget int) string {
 		}
 		return fmt.Sprintf(" …and %d more", k)
 	}
+	if joinedLen(items, sep)+encodedLen(ending(hidden)) <= budget {
+		return strings.Join(items, sep) + ending(hidden)
+	}
 	var b strings.Builder
 	size := 0
 	for i, it := range items {
@@ -552,4 +559,16 @@ func fitList(items []string, hidden int, sep string, budget int) string {
 		size += add
 	}
 	return b.String() + ending(hidden)
+}
+
+// joinedLen is how many bytes of JSON the items joined with sep take.
+func joinedLen(items []string, sep string) int {
+	n := 0
+	for i, it := range items {
+		if i > 0 {
+			n += encodedLen(sep)
+		}
+		n += encodedLen(it)
+	}
+	return n
 }
