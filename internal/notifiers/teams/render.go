@@ -191,13 +191,24 @@ func render(n notifiers.Notification) message {
 	for i, s := range secs {
 		want[i] = s.size()
 	}
-	budgets := share(want, bodyBudget-len(base))
+	// Each section's text adds its key and quotes to the base.
+	room := bodyBudget - len(base) - len(`"text":"",`)*len(secs)
 	contents := make([]string, len(secs))
-	for i, s := range secs {
-		contents[i] = s.fit(max(budgets[i], minSectionMax))
+	var msg message
+	for range 3 {
+		budgets := share(want, room)
+		for i, s := range secs {
+			contents[i] = s.fit(max(budgets[i], minSectionMax))
+		}
+		msg = assemble(contents)
+		b, err := encode(msg)
+		if err != nil || len(b) <= bodyBudget {
+			break
+		}
+		// Over by a little (a section given its minimum): share less, and fit again.
+		room -= len(b) - bodyBudget + 64
 	}
-	msg := assemble(contents)
-	// The bounds above keep a card within the budget; should they not, sections go, newest
+	// The bounds above keep a card within the budget; should they not, sections go, the last
 	// first, and then all but the headline.
 	for len(secs) > 0 {
 		if b, err := encode(msg); err == nil && len(b) <= bodyBudget {
@@ -357,6 +368,9 @@ func sections(m notifiers.Message) []section {
 }
 
 func (s section) content(text string) element {
+	if text == "" {
+		text = ellipsis // a TextRun needs a text; "" only when a budget is below any text
+	}
 	run := textRun(text)
 	if s.monospace {
 		run = code(text)
