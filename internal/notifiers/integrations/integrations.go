@@ -11,6 +11,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
+	"github.com/kpulse/kpulse/internal/notifiers/teams"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 )
 
@@ -22,4 +23,5 @@ var List = notifiers.Registry{
 	log.Integration,
 	pagerduty.Integration,
 	opsgenie.Integration,
+	teams.Integration,
 }
