@@ -394,29 +394,29 @@ var markdownEscaper = func() *strings.Replacer {
 	return strings.NewReplacer(pairs...)
 }()
 
-// prose escapes untrusted text shown outside code. Hyphens, pluses, dots and colons are
-// escaped only where they could start a list, a heading or a subtext: before any other text on
-// their line but spaces and digits ("- x", "1. x", "-# x"); elsewhere they stay as written.
+// prose escapes untrusted text shown outside code. Hyphens and pluses are escaped only where
+// they could start a list or a subtext (nothing but spaces before them on their line), and a dot
+// only after a number that starts its line ("1. x"); elsewhere they stay as written.
 func prose(s string) string {
 	var b strings.Builder
 	for i, l := range strings.Split(defuse(s), "\n") {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		lead := true
+		spaces, digits := true, false // the line so far is only spaces; then only digits
 		for _, r := range l {
 			switch {
-			case r == '-' || r == '+' || r == '.' || r == ':':
-				if lead {
-					b.WriteByte('\\')
-				}
+			case (r == '-' || r == '+') && spaces, r == '.' && digits:
+				b.WriteByte('\\')
 				b.WriteRune(r)
-			case r == '(' || r == ')':
+			case r == '(' || r == ')' || r == '-' || r == '+' || r == '.':
 				b.WriteRune(r) // a link needs "](", which defuse broke
 			default:
 				b.WriteString(markdownEscaper.Replace(string(r)))
 			}
-			lead = lead && (r == ' ' || r >= '0' && r <= '9')
+			isDigit := r >= '0' && r <= '9'
+			digits = isDigit && (spaces || digits)
+			spaces = spaces && r == ' '
 		}
 	}
 	return b.String()
