@@ -6,6 +6,7 @@ package integrations
 
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
@@ -22,4 +23,5 @@ var List = notifiers.Registry{
 	log.Integration,
 	pagerduty.Integration,
 	opsgenie.Integration,
+	discord.Integration,
 }
