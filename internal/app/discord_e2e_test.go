@@ -115,11 +115,22 @@ func TestDiscordChannel(t *testing.T) {
 		t.Errorf("the peer refused %d requests: %+v", n, peer.Rejected())
 	}
 
+	// Rotation: the key now holds another webhook's URL; the next message goes there.
+	rotated := discordtest.New(t, discordtest.WithWebhook("1290876543210999999", "r0tatedT0kenF0rT3st1ngOnly-abcdefghijklmnopqrstuvwxyz_0123456789ABC"))
+	secrets["DISCORD_WEBHOOK_URL"] = rotated.WebhookURL()
+	if err := vol.Write(secrets); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the rotated webhook URL to be used", func() bool {
+		h.testChannel("chat")
+		return rotated.Delivered() > 0
+	})
+
 	answers := ""
 	for _, path := range []string{"/metrics", "/incidents", "/readyz", "/test-channel?name=chat"} {
 		_, body := h.get(path)
 		answers += body
 	}
 	h.stop()
-	assertNoSecrets(t, h, answers, []string{peer.Token(), peer.WebhookURL(), "/webhooks/" + peer.ID()})
+	assertNoSecrets(t, h, answers, []string{peer.Token(), rotated.Token(), "/webhooks/" + peer.ID(), "/webhooks/" + rotated.ID()})
 }

@@ -156,6 +156,9 @@ func fields(m notifiers.Message, firing string, caps fieldCaps) []field {
 		if len(out) == maxFields-1 {
 			break
 		}
+		if m.Kind == notifiers.KindDigest && f.Label == "Workload" {
+			continue // a digest's "workload" is its count, which the title says
+		}
 		vals := make([]string, len(f.Values))
 		for i, v := range f.Values {
 			if f.Code {
