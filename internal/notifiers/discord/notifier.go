@@ -73,7 +73,9 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 		return nil, err
 	}
 	d.url = notifiers.Seal(notifiers.Secret(exec))
-	redact := notifiers.NewRedactor([]string{raw.Reveal(), exec})
+	// The configured URL's parts, not the execute URL's: its added "wait=true" would have every
+	// "true" in an error redacted.
+	redact := notifiers.NewRedactor([]string{raw.Reveal()})
 	d.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: redact, ReadRefusal: readRefusal})
 	return d, nil
 }
@@ -154,10 +156,10 @@ type refusal struct {
 
 // hints explain the codes people meet when setting a channel up.
 var hints = map[int]string{
-	10015: "the webhook was deleted: create one again and update the Secret key",
-	50027: "the token part of the webhook URL is wrong: copy the URL again into the Secret key",
-	50035: "Discord refused the message's form",
-	40005: "the message is too large",
+	10015:  "the webhook was deleted: create one again and update the Secret key",
+	50027:  "the token part of the webhook URL is wrong: copy the URL again into the Secret key",
+	40005:  "the message is too large",
+	220001: "the webhook's channel is a forum: add ?thread_id=<thread id> to the URL in the Secret",
 }
 
 // maxRetryAfter bounds the wait Discord may ask for: a number from a peer, not a plan.

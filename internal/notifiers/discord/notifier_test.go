@@ -137,18 +137,27 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// TestRefusalSaysWhy: Discord's message, code, a hint and the form's errors are in the error.
+// TestRefusalSaysWhy: Discord's message, code, a hint and the form's errors are in the error,
+// which is permanent.
 func TestRefusalSaysWhy(t *testing.T) {
-	srv := nt.NewServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte(`{"message":"Invalid Form Body","code":50035,"errors":{"embeds":{"0":{"title":{"_errors":[{"code":"BASE_TYPE_MAX_LENGTH","message":"Must be 256 or fewer in length."}]}}}}}`))
-	})
-	d := newNotifier(t, srv.URL+"/api/webhooks/1/tok", nil)
-	_, err := d.Notify(context.Background(), nt.CrashLoop())
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "Invalid Form Body (code 50035") ||
-		!strings.Contains(err.Error(), "embeds.0.title: Must be 256 or fewer in length.") || !strings.Contains(err.Error(), `discord "ops"`) {
-		t.Errorf("err = %v", err)
+	for _, tc := range []struct{ body, want string }{
+		{`{"message":"Invalid Form Body","code":50035,"errors":{"embeds":{"0":{"title":{"_errors":[{"code":"BASE_TYPE_MAX_LENGTH","message":"Must be 256 or fewer in length."}]}}}}}`,
+			"Invalid Form Body (code 50035): embeds.0.title: Must be 256 or fewer in length."},
+		{`{"message":"Webhooks posted to forum channels must have a thread_name or thread_id","code":220001}`,
+			"(code 220001: the webhook's channel is a forum: add ?thread_id=<thread id> to the URL in the Secret)"},
+		// wait=true is kpulse's, not a secret: "true" stays readable.
+		{`{"message":"suppress_notifications is true","code":0}`, "suppress_notifications is true"},
+	} {
+		srv := nt.NewServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(tc.body))
+		})
+		d := newNotifier(t, srv.URL+"/api/webhooks/1/tok", nil)
+		_, err := d.Notify(context.Background(), nt.CrashLoop())
+		if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `discord "ops"`) {
+			t.Errorf("err = %v, want permanent, saying %s", err, tc.want)
+		}
 	}
 }
 
