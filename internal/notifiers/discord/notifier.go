@@ -24,11 +24,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
@@ -41,6 +46,60 @@ type discordNotifier struct {
 	// url is the execute URL: the configured webhook URL with wait=true.
 	url  notifiers.Sealed
 	http *notifiers.HTTP
+	// bucket is the webhook's rate limit as Discord last stated it.
+	bucket bucket
+}
+
+// bucket keeps a webhook's rate limit as Discord's answers state it (Topics > Rate Limits: each
+// answer's X-RateLimit-Remaining and X-RateLimit-Reset-After, in seconds), so that a post that
+// would be refused waits for the bucket to refill instead of earning a 429; Discord asks clients
+// to avoid 429s, and bans those that collect too many. A 429 is still honoured through the error
+// (its retry_after), which the dispatcher waits out.
+type bucket struct {
+	clock clock.Clock
+	mu    sync.Mutex
+	// until is when the bucket has room again; zero while it has.
+	until time.Time
+}
+
+// maxBucketWait bounds the wait an answer's headers can impose on the next post.
+const maxBucketWait = time.Minute
+
+// wait returns once the bucket has room, or with ctx's error.
+func (b *bucket) wait(ctx context.Context) error {
+	b.mu.Lock()
+	until := b.until
+	b.mu.Unlock()
+	d := until.Sub(b.clock.Now())
+	if until.IsZero() || d <= 0 {
+		return nil
+	}
+	t := b.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// observe reads an answer's rate limit headers: an empty bucket waits for its reset.
+func (b *bucket) observe(h http.Header) {
+	if h == nil || strings.TrimSpace(h.Get("X-RateLimit-Remaining")) != "0" {
+		return
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(h.Get("X-RateLimit-Reset-After")), 64)
+	if err != nil || !(secs > 0) {
+		return
+	}
+	d := maxBucketWait
+	if ms := math.Ceil(secs * 1000); ms < float64(maxBucketWait/time.Millisecond) {
+		d = time.Duration(ms) * time.Millisecond
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.until = b.clock.Now().Add(d)
 }
 
 // New makes the notifier of the Discord channel name.
@@ -56,6 +115,7 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 		name:     name,
 		log:      deps.Logger.With("channel", name, "type", Type),
 		username: cfg.Username,
+		bucket:   bucket{clock: deps.Clock},
 	}
 	if d.username == "" {
 		d.username = DefaultUsername
@@ -126,7 +186,11 @@ func (d *discordNotifier) Notify(ctx context.Context, n notifiers.Notification) 
 	if err != nil {
 		return notifiers.Receipt{}, notifiers.Permanent(d.http.Errorf("encode message: %w", err))
 	}
+	if err := d.bucket.wait(ctx); err != nil {
+		return notifiers.Receipt{}, d.http.Errorf("execute webhook: waiting for Discord's rate limit to reset: %w", err)
+	}
 	a, err := d.http.Post(ctx, "execute webhook", d.url.Reveal(), body, nil)
+	d.bucket.observe(a.Header)
 	if err != nil {
 		return notifiers.Receipt{}, err
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	testclock "k8s.io/utils/clock/testing"
+
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
@@ -211,5 +213,51 @@ func TestEnrichmentWaits(t *testing.T) {
 	_, err = notifiers.Build(notifiers.Registry{Integration}, []config.Channel{{Name: "c", Enrichment: "update", Type: Type, Settings: &Config{URLFrom: "K"}}}, deps)
 	if err == nil || !strings.Contains(err.Error(), "enrichment") {
 		t.Fatalf("enrichment update: err = %v", err)
+	}
+}
+
+// TestWaitsForAnEmptyBucket: after an answer that says the webhook's bucket is empty, the next
+// post waits for its reset instead of earning a 429; a bucket with room does not wait.
+func TestWaitsForAnEmptyBucket(t *testing.T) {
+	remaining := "0"
+	srv := nt.NewServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-RateLimit-Remaining", remaining)
+		w.Header().Set("X-RateLimit-Reset-After", "1.5")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	clk := testclock.NewFakeClock(nt.T0)
+	d, err := New("ops", &Config{URLFrom: "K"}, notifiers.Deps{Clock: clk, Secrets: notifiers.MapSecrets{"K": srv.URL + "/api/webhooks/1/tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := d.Notify(ctx, nt.CrashLoop()); err != nil {
+		t.Fatal(err)
+	}
+	remaining = "4"
+	done := make(chan error)
+	go func() { _, err := d.Notify(ctx, nt.CrashLoop()); done <- err }()
+	nt.WaitFor(t, "the second post to wait on the clock", clk.HasWaiters)
+	if n := srv.Count(); n != 1 {
+		t.Fatalf("%d posts before the bucket's reset, want 1", n)
+	}
+	clk.Step(1500 * time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The bucket had room: no wait.
+	if _, err := d.Notify(ctx, nt.CrashLoop()); err != nil || srv.Count() != 3 {
+		t.Fatalf("%v, %d posts", err, srv.Count())
+	}
+
+	// A cancelled wait says why, and posts nothing.
+	remaining = "0"
+	if _, err := d.Notify(ctx, nt.CrashLoop()); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := d.Notify(cctx, nt.CrashLoop()); err == nil || !strings.Contains(err.Error(), "rate limit") || srv.Count() != 4 {
+		t.Fatalf("cancelled: %v, %d posts", err, srv.Count())
 	}
 }
