@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
@@ -93,6 +94,14 @@ func TestDiscordChannel(t *testing.T) {
 	// The peer numbers the messages it answers for in order (discordtest).
 	firingID := fmt.Sprintf("12908765432100%05d", index[0]+1)
 
+	// The incident keeps the id as the channel's reference, in its state (ConfigMaps).
+	var state string
+	poll(t, "the firing message's id in the incident's state", func() bool {
+		state = stateOf(t, h.ns)
+		return strings.Contains(state, firingID)
+	})
+	answers := state
+
 	must[*corev1.Pod](t)(h.kubelet.Running(ctx, p))
 	poll(t, "the resolve on Discord", func() bool { titles, _ := discordMessages(peer, "crash"); return len(titles) == 2 })
 	h.barrier("after-resolve")
@@ -126,11 +135,25 @@ func TestDiscordChannel(t *testing.T) {
 		return rotated.Delivered() > 0
 	})
 
-	answers := ""
 	for _, path := range []string{"/metrics", "/incidents", "/readyz", "/test-channel?name=chat"} {
 		_, body := h.get(path)
 		answers += body
 	}
+	answers += stateOf(t, h.ns)
 	h.stop()
 	assertNoSecrets(t, h, answers, []string{peer.Token(), rotated.Token(), "/webhooks/" + peer.ID(), "/webhooks/" + rotated.ID()})
+}
+
+// stateOf is what kpulse keeps in the ConfigMaps of namespace ns (its incidents' state).
+func stateOf(t *testing.T, ns string) string {
+	t.Helper()
+	cms, err := env.Client.CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, cm := range cms.Items {
+		fmt.Fprint(&b, cm.Data, cm.BinaryData)
+	}
+	return b.String()
 }
