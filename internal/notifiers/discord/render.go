@@ -387,8 +387,9 @@ func defuse(s string) string {
 	return broadcast.ReplaceAllString(defuser.Replace(s), "@"+zwsp+"$1")
 }
 
-// markdown are the characters Discord's markdown gives a meaning: emphasis, strike, spoiler,
-// code, links, headings, quotes, lists, and the escape itself.
+// markdownEscaper puts a backslash before the characters Discord's markdown gives a meaning
+// wherever they are: emphasis, strike, spoiler, code, links, headings, quotes, and the escape
+// itself.
 var markdownEscaper = func() *strings.Replacer {
 	var pairs []string
 	for _, c := range `\*_~|` + "`" + `[]>#` {
@@ -412,8 +413,6 @@ func prose(s string) string {
 			case (r == '-' || r == '+') && spaces, r == '.' && digits:
 				b.WriteByte('\\')
 				b.WriteRune(r)
-			case r == '(' || r == ')' || r == '-' || r == '+' || r == '.':
-				b.WriteRune(r) // a link needs "](", which defuse broke
 			default:
 				b.WriteString(markdownEscaper.Replace(string(r)))
 			}
