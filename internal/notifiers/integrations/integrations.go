@@ -6,6 +6,7 @@ package integrations
 
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
@@ -24,4 +25,5 @@ var List = notifiers.Registry{
 	pagerduty.Integration,
 	opsgenie.Integration,
 	teams.Integration,
+	discord.Integration,
 }
