@@ -14,6 +14,7 @@
 package telegram
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -184,7 +185,7 @@ func (t *telegram) parseRef(ref string) (int64, bool) {
 
 // send posts msg with sendMessage and returns the id of the message sent.
 func (t *telegram) send(ctx context.Context, msg sendMessage) (int64, error) {
-	body, err := json.Marshal(msg)
+	body, err := encode(msg, "")
 	if err != nil {
 		return 0, notifiers.Permanent(t.http.Errorf("encode message: %w", err))
 	}
@@ -199,4 +200,17 @@ func (t *telegram) send(ctx context.Context, msg sendMessage) (int64, error) {
 		return 0, nil
 	}
 	return ok.Result.MessageID, nil
+}
+
+// encode is the JSON of msg, with <, > and & as they are (JSON needs no escape for them, and
+// the body stays readable in the golden files); indent is for those.
+func encode(msg sendMessage, indent string) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", indent)
+	if err := enc.Encode(msg); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
