@@ -527,3 +527,19 @@ func TestFaultsOfThePeer(t *testing.T) {
 		})
 	}
 }
+
+// TestEnrichment: the channel's default is "wait" (the firing message carries the context);
+// "update" is a configuration error naming the channel, since the channel adds nothing to a
+// message it sent.
+func TestEnrichment(t *testing.T) {
+	deps := notifiers.Deps{Secrets: notifiers.MapSecrets{"TG": telegramtest.DefaultToken}}
+	block := map[string]any{"tokenFrom": "TG", "chatID": chatKey}
+	chans, err := notifiers.Build(notifiers.Registry{Integration}, []config.Channel{{Name: "tg", Blocks: map[string]any{Type: block}}}, deps)
+	if err != nil || chans[0].Enrichment != notifiers.EnrichWait {
+		t.Fatalf("err %v, enrichment %q", err, chans[0].Enrichment)
+	}
+	_, err = notifiers.Build(notifiers.Registry{Integration}, []config.Channel{{Name: "tg", Enrichment: "update", Blocks: map[string]any{Type: block}}}, deps)
+	if err == nil || !strings.Contains(err.Error(), `channel "tg": enrichment: "update" needs`) {
+		t.Errorf("update: err = %v", err)
+	}
+}
