@@ -150,6 +150,8 @@ func TestGoldenIsWhatTelegramShows(t *testing.T) {
 	for _, want := range []string{
 		"🔴 FIRING CrashLoopBackOff in shop/checkout",
 		"Pods (2): checkout-7d9f-a1b, checkout-7d9f-x2x",
+		"Message\nback-off 5m0s restarting failed container=api pod=checkout-7d9f-x2x\n",
+		"Termination message\npanic: config: missing DATABASE_URL\n",
 		"Last log lines of checkout-7d9f-x2x/api (previous container)",
 		"kubectl -n shop logs checkout-7d9f-x2x -c api --previous",
 		"kpulse · incident 3f2a9c1e5b7d4a60",

@@ -178,7 +178,7 @@ func render(m notifiers.Message) string {
 	left := maxText - fixed.units - len(secs)*blank.units
 	want := make([]int, len(secs))
 	for i, s := range secs {
-		want[i] = s.render(maxText).units
+		want[i] = s.layout(maxText).units
 	}
 	budgets := share(want, left)
 	rendered := make([]piece, len(secs))
@@ -368,11 +368,20 @@ func (s section) ending(n int) piece {
 	}
 }
 
-// render renders s within budget units, or nothing when even its title and a line do not fit.
+// render renders s within budget units: whole when it fits, cut to fit otherwise, or nothing
+// when it does not fit and budget is too small for its title and a line.
 func (s section) render(budget int) piece {
+	if whole := s.layout(maxText); whole.units <= budget {
+		return whole
+	}
 	if budget < minSection {
 		return piece{}
 	}
+	return s.layout(budget)
+}
+
+// layout renders s in at most budget units, keeping what fits.
+func (s section) layout(budget int) piece {
 	room := budget - s.title.units - newline.units
 	if !s.list {
 		body := pre(cut(strings.Join(s.lines, "\n"), room))
