@@ -13,6 +13,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
 	"github.com/kpulse/kpulse/internal/notifiers/teams"
+	"github.com/kpulse/kpulse/internal/notifiers/telegram"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 )
 
@@ -26,4 +27,5 @@ var List = notifiers.Registry{
 	opsgenie.Integration,
 	teams.Integration,
 	discord.Integration,
+	telegram.Integration,
 }
