@@ -10,9 +10,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/cli"
 	"github.com/kpulse/kpulse/internal/config"
-	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
