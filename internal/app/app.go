@@ -564,6 +564,10 @@ func (a *App) jobWorkload(ns, name string) (detect.Workload, bool) {
 func (a *App) timer(ctx context.Context, engine *incident.Engine) {
 	for {
 		a.emit(engine, engine.Tick(a.clock.Now()))
+		// Incidents can start or stop counting as active without a transition (one a silence
+		// holds back, or one that resolves while silenced); the observation that did it kicked
+		// the timer, so the gauges follow here.
+		a.updateActive(engine)
 		var wake <-chan time.Time
 		var t clock.Timer
 		if next, ok := engine.NextDeadline(); ok {

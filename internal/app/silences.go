@@ -19,7 +19,8 @@ import (
 // silenceBook is the daemon's side of silences: the store the engine asks (through silenced),
 // its persistence, and the admin API (server.Silences). Only the leader keeps the silences: it
 // reads them when it takes the lead and writes each change before answering, so that a
-// restart or a new leader finds them; a standby answers the API with 503 naming the leader.
+// restart or a new leader finds them. A standby lists them from the ConfigMap and answers a
+// change with 503 naming the leader.
 type silenceBook struct {
 	a       *App
 	store   *route.Silences
@@ -31,8 +32,12 @@ type silenceBook struct {
 var _ server.Silences = (*silenceBook)(nil)
 
 func newSilenceBook(a *App) *silenceBook {
+	classes := make([]string, len(detect.Classes))
+	for i, c := range detect.Classes {
+		classes[i] = string(c)
+	}
 	b := &silenceBook{a: a, store: route.NewSilences(route.SilenceLimits{
-		MaxDuration: a.cfg.Silences.MaxDuration, Retention: a.cfg.Silences.Retention,
+		MaxDuration: a.cfg.Silences.MaxDuration, Retention: a.cfg.Silences.Retention, Classes: classes,
 	})}
 	if a.state != nil {
 		b.persist = state.NewSilenceStore(a.client, a.namespace, a.cfg.State.Name, a.log)
@@ -93,9 +98,13 @@ func silenceSubject(inc incident.Incident) route.Subject {
 	return s
 }
 
-// onHeld counts an incident whose firing message a silence held back.
-func (b *silenceBook) onHeld(c detect.Class) {
-	b.a.metrics.Silenced.WithLabelValues(string(c)).Inc()
+// onHeld logs and counts an incident whose firing message a silence held back, once per
+// incident (the engine's lock is held: no call into it).
+func (b *silenceBook) onHeld(inc incident.Incident) {
+	b.a.metrics.Silenced.WithLabelValues(string(inc.Key.Class)).Inc()
+	b.a.log.Info("incident silenced: tracked, not sent", "fingerprint", inc.Fingerprint, "silence", inc.SilencedBy,
+		"until", inc.SilencedUntil, "reason", string(inc.Key.Class), "namespace", inc.Key.Namespace,
+		"workload", inc.Key.Workload.Kind+"/"+inc.Key.Workload.Name)
 }
 
 // leading answers the API's callers on a standby.
@@ -110,12 +119,25 @@ func (b *silenceBook) leading() error {
 	return server.ErrNotLeader{Leader: leader}
 }
 
-// List is GET /api/v1/silences.
-func (b *silenceBook) List(context.Context) ([]route.Silence, error) {
-	if err := b.leading(); err != nil {
+// List is GET /api/v1/silences. A standby answers from the ConfigMap, as the leader last wrote
+// it.
+func (b *silenceBook) List(ctx context.Context) ([]route.Silence, error) {
+	err := b.leading()
+	switch {
+	case err == nil:
+		return b.store.List(b.a.clock.Now()), nil
+	case b.persist == nil:
 		return nil, err
 	}
-	return b.store.List(b.a.clock.Now()), nil
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := b.persist.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("silences: %w", err)
+	}
+	read := route.NewSilences(b.store.Limits())
+	read.Replace(list)
+	return read.List(b.a.clock.Now()), nil
 }
 
 // Add is POST /api/v1/silences: checked, persisted, then in force.

@@ -117,10 +117,13 @@ func TestSilenceFromTheCLI(t *testing.T) {
 	if n := h.told("muted-api") + h.told("quiet-job"); n != 0 {
 		t.Fatalf("%d messages about silenced incidents:\n%s", n, dump(h.sink.all()))
 	}
+	// Silenced incidents are active all the same.
+	h.awaitMetric(`kpulse_incidents_active{reason="CrashLoopBackOff"} 3`)
 
 	// One resolves while silenced: nothing at all, neither firing nor resolved.
 	must[*corev1.Pod](t)(h.kubelet.Running(context.Background(), q))
 	poll(t, "quiet-job to resolve", func() bool { _, ok := h.incident("quiet-job"); return !ok })
+	h.awaitMetric(`kpulse_incidents_active{reason="CrashLoopBackOff"} 2`)
 
 	// The other's silence is expired while it still fails: sent once, then.
 	if out := h.silenceCLI("expire", id); out != "expired "+id {
@@ -197,6 +200,49 @@ func TestSilenceSurvivesARestart(t *testing.T) {
 		if n := len(h2.sink.matching("firing", w)); n != 1 {
 			t.Errorf("%d firing messages for %s, want exactly 1", n, w)
 		}
+	}
+}
+
+// awaitMetric waits until /metrics has the line want.
+func (h *harness) awaitMetric(want string) {
+	h.t.Helper()
+	poll(h.t, "/metrics to say "+want, func() bool {
+		_, m := h.get("/metrics")
+		return strings.Contains(m, want)
+	})
+}
+
+// TestSilenceSurvivesALeaderChange: with two replicas, the standby lists the silences the
+// leader made and refuses to change them, naming the leader; once the leader stops, the new
+// leader mutes with them.
+func TestSilenceSurvivesALeaderChange(t *testing.T) {
+	var cfg *config.Config
+	h := start(t, func(c *config.Config, _ *sink) { cfg = c })
+	id := h.silenceCLI("add", "--namespace="+h.ns, "--workload=handover-*", "--duration=1h", "--comment=across leaders", "--author=e2e")
+	standby := restartOn(h, cfg) // a second replica; h keeps the Lease
+
+	var out, errs bytes.Buffer
+	url := "--url=http://" + standby.app.Addr()
+	poll(t, "the standby to list the leader's silence", func() bool {
+		out.Reset()
+		errs.Reset()
+		return cli.Commands["silence"].Run([]string{"list", url}, &out, &errs) == 0 && strings.Contains(out.String(), id)
+	})
+	errs.Reset()
+	if code := cli.Commands["silence"].Run([]string{"expire", id, url}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "standby") {
+		t.Errorf("expire on the standby: exit %d, %q; want 1 naming the leader", code, errs.String())
+	}
+
+	h.stop()
+	poll(t, "the standby to take the lead", func() bool {
+		_, m := standby.get("/metrics")
+		return strings.Contains(m, "kpulse_leader 1")
+	})
+	crashLoop(t, standby, "handover-a")
+	standby.awaitSilenced("handover-a", id)
+	standby.barrier("loud")
+	if n := standby.told("handover-a"); n != 0 {
+		t.Errorf("%d messages about a silenced incident after the leader change", n)
 	}
 }
 

@@ -81,10 +81,10 @@ type Engine struct {
 	channels []string
 	// onFold is told the class of each member folded into an overflow incident (OnFold).
 	onFold func(detect.Class)
-	// silencer says whether a silence mutes an incident; onHeld is told the class of each
-	// incident whose firing message a silence held back (SetSilencer).
+	// silencer says whether a silence mutes an incident; onHeld is given each incident whose
+	// firing message a silence held back (SetSilencer).
 	silencer Silencer
-	onHeld   func(detect.Class)
+	onHeld   func(Incident)
 	// changes counts writes of incidents, so that a caller can tell whether an observation
 	// changed anything (and the next deadline needs computing again) without listing incidents.
 	changes atomic.Uint64

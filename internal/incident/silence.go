@@ -1,10 +1,6 @@
 package incident
 
-import (
-	"time"
-
-	"github.com/kpulse/kpulse/internal/detect"
-)
+import "time"
 
 // Silencer says whether a silence mutes inc at now: the silence's ID and its end. It is called
 // with the engine's lock held: it must not call the engine, and must not keep or change inc.
@@ -16,9 +12,10 @@ type Silencer func(inc Incident, now time.Time) (id string, until time.Time, mut
 // again. Once nothing mutes it, an incident still failing fires then (WhyFirst, once); one that
 // resolved meanwhile goes without a word. A reminder (WhyRepeat) of an incident told before the
 // silence began is skipped while the silence mutes it; its resolve is told, since the channels
-// were told it was firing. onHeld (may be nil) is told the class of each incident whose firing
-// message a silence holds back, once per incident.
-func (e *Engine) SetSilencer(f Silencer, onHeld func(detect.Class)) {
+// were told it was firing. onHeld (may be nil) is given each incident whose firing message a
+// silence holds back, once per incident, with the engine's lock held: it must not call the
+// engine, nor keep inc.
+func (e *Engine) SetSilencer(f Silencer, onHeld func(inc Incident)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.silencer, e.onHeld = f, onHeld
@@ -34,10 +31,11 @@ func (e *Engine) hold(inc *Incident, now time.Time) bool {
 	if !muted {
 		return false
 	}
-	if inc.SilencedBy == "" && e.onHeld != nil {
-		e.onHeld(inc.Key.Class)
-	}
+	first := inc.SilencedBy == ""
 	inc.SilencedBy, inc.SilencedUntil = id, until
+	if first && e.onHeld != nil {
+		e.onHeld(*inc)
+	}
 	return true
 }
 

@@ -3,8 +3,6 @@ package incident
 import (
 	"testing"
 	"time"
-
-	"github.com/kpulse/kpulse/internal/detect"
 )
 
 // fakeSilence mutes the incidents of one namespace from start to end (offsets from t0).
@@ -167,7 +165,12 @@ func TestSilences(t *testing.T) {
 			e := NewEngine(NewMemoryStore(), settings)
 			e.SetChannels([]string{"slack"})
 			held := 0
-			e.SetSilencer(fs.silencer, func(detect.Class) { held++ })
+			e.SetSilencer(fs.silencer, func(inc Incident) {
+				held++
+				if inc.SilencedBy == "" {
+					t.Error("onHeld got an incident without SilencedBy")
+				}
+			})
 			for i, s := range tc.steps {
 				if tc.endedAt > 0 && i == tc.endedStep {
 					fs.list[0].end = tc.endedAt

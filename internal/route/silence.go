@@ -75,6 +75,9 @@ type SilenceLimits struct {
 	MaxSilences int
 	MaxDuration time.Duration
 	Retention   time.Duration
+	// Classes, when set, are the failure classes a matcher may name: a misspelt class would
+	// mute nothing, so it is refused.
+	Classes []string
 }
 
 func (l SilenceLimits) orDefaults() SilenceLimits {
@@ -179,6 +182,13 @@ func (ss *Silences) Validate(s Silence, now time.Time) []error {
 	strs("namespaceSelector", m.NamespaceSelector)
 	strs("workloadSelector", m.WorkloadSelector)
 	strs("pods", m.Pods)
+	if known := ss.limits.Classes; len(known) > 0 {
+		for i, c := range m.Classes {
+			if !slices.Contains(known, c) {
+				bad(fmt.Sprintf("matcher.classes[%d]", i), "%q is not a failure class; known: %s", c, strings.Join(known, ", "))
+			}
+		}
+	}
 	if len(errs) == 0 { // compile only what is of a sane size
 		if _, problems := m.Compile(); len(problems) > 0 {
 			for _, p := range problems {

@@ -123,7 +123,7 @@ func TestSilenceRetentionAndGC(t *testing.T) {
 }
 
 func TestSilenceValidation(t *testing.T) {
-	ss := NewSilences(SilenceLimits{MaxDuration: 48 * time.Hour})
+	ss := NewSilences(SilenceLimits{MaxDuration: 48 * time.Hour, Classes: []string{"OOMKilled", "CrashLoopBackOff"}})
 	ok := silence(Matcher{Namespaces: []string{"payments"}}, t0, t0.Add(time.Hour))
 	for _, tc := range []struct {
 		name   string
@@ -149,6 +149,7 @@ func TestSilenceValidation(t *testing.T) {
 				s.Matcher.Workloads[i] = strings.Repeat("w", 400)
 			}
 		}, []string{"matcher:", "bytes stored"}},
+		{"unknown class", func(s *Silence) { s.Matcher.Classes = []string{"OOMKilled", "OOMKiled"} }, []string{"matcher.classes[1]:", "OOMKiled"}},
 		{"an ID given", func(s *Silence) { s.ID = "mine" }, []string{"id:"}},
 	} {
 		s := ok
