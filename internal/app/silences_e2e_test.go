@@ -203,6 +203,22 @@ func TestSilenceSurvivesARestart(t *testing.T) {
 	}
 }
 
+// TestSilenceInMemory: run from a laptop (state.store: memory, no Lease) silences work the
+// same for the life of the process.
+func TestSilenceInMemory(t *testing.T) {
+	off := false
+	h := start(t, func(c *config.Config, _ *sink) { c.State.Store = config.StoreMemory; c.LeaderElection.Enabled = &off })
+	id := h.silenceCLI("add", "--namespace="+h.ns, "--class=CrashLoopBackOff", "--duration=1h", "--comment=laptop", "--author=e2e")
+	crashLoop(t, h, "local-a")
+	h.awaitSilenced("local-a", id)
+	h.barrier("loud")
+	if n := h.told("local-a"); n != 0 {
+		t.Errorf("%d messages about a silenced incident", n)
+	}
+	h.silenceCLI("expire", id)
+	h.sink.await(t, "firing", "local-a", 1)
+}
+
 // awaitMetric waits until /metrics has the line want.
 func (h *harness) awaitMetric(want string) {
 	h.t.Helper()
