@@ -7,6 +7,7 @@ package integrations
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/incidentio"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
@@ -22,4 +23,5 @@ var List = notifiers.Registry{
 	log.Integration,
 	pagerduty.Integration,
 	opsgenie.Integration,
+	incidentio.Integration,
 }
