@@ -13,6 +13,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
+	"github.com/kpulse/kpulse/internal/notifiers/zenduty"
 )
 
 // List is every channel type, one line each, in the order "unknown channel type" lists them.
@@ -24,4 +25,5 @@ var List = notifiers.Registry{
 	pagerduty.Integration,
 	opsgenie.Integration,
 	incidentio.Integration,
+	zenduty.Integration,
 }
