@@ -64,7 +64,9 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 		return nil, err
 	}
 	n.token = notifiers.Seal(token)
-	redact := notifiers.NewRedactor([]string{n.url}, n.token.Reveal())
+	// The URL holds no secret (HTTP.Post shows it as scheme://host anyway): only the token is
+	// scrubbed, so that the source's ID and the path stay readable in errors.
+	redact := notifiers.NewRedactor(nil, n.token.Reveal())
 	n.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: redact,
 		ReadRefusal: refusalReader(deps.Clock)})
 	return n, nil
