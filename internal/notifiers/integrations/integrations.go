@@ -8,6 +8,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/incidentio"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
@@ -15,6 +16,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/teams"
 	"github.com/kpulse/kpulse/internal/notifiers/telegram"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
+	"github.com/kpulse/kpulse/internal/notifiers/zenduty"
 )
 
 // List is every channel type, one line each, in the order "unknown channel type" lists them.
@@ -28,4 +30,6 @@ var List = notifiers.Registry{
 	teams.Integration,
 	discord.Integration,
 	telegram.Integration,
+	incidentio.Integration,
+	zenduty.Integration,
 }

@@ -545,6 +545,11 @@ func (p *Peer) apply(ev Event) Outcome {
 
 // fault answers f as incident.io answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the error's message, as a service that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		after := f.After
@@ -554,17 +559,17 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		p.rateLimited(w, rj, p.clock.Now().Add(after))
 	case testpeer.Unauthorized:
 		p.refuse(w, rj, http.StatusUnauthorized, "authentication_error",
-			Error{Code: "invalid_authorization_material", Message: "The provided token is not valid for this alert source"})
+			Error{Code: "invalid_authorization_material", Message: "The provided token is not valid for this alert source" + echo})
 	case testpeer.Invalid:
 		p.refuse(w, rj, http.StatusUnprocessableEntity, "validation_error",
-			Error{Code: "is_invalid", Message: "The peer was told to refuse this event"})
+			Error{Code: "is_invalid", Message: "The peer was told to refuse this event" + echo})
 	case testpeer.NotFound:
-		p.refuse(w, rj, http.StatusNotFound, "not_found", Error{Code: "not_found", Message: "Alert source config not found"})
+		p.refuse(w, rj, http.StatusNotFound, "not_found", Error{Code: "not_found", Message: "Alert source config not found" + echo})
 	case testpeer.Disconnect:
 		p.record(rj, 0, "", nil, "connection closed", "")
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, rj, http.StatusInternalServerError, "internal_error", Error{Code: "internal_error", Message: "Something went wrong"})
+		p.refuse(w, rj, http.StatusInternalServerError, "internal_error", Error{Code: "internal_error", Message: "Something went wrong" + echo})
 	}
 }
 

@@ -40,6 +40,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"net/http"
@@ -642,6 +643,11 @@ func (p *Peer) apply(al Alert, n int) (Outcome, string, StatusAnswer) {
 
 // fault answers f as Zenduty answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the refusal's text, as a service that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		after := f.After
@@ -651,16 +657,16 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		p.throttled(w, rj, after)
 	case testpeer.Unauthorized:
 		// The rate-limit page names 401 for a disabled integration.
-		p.detail(w, rj, http.StatusUnauthorized, "Integration is disabled.")
+		p.detail(w, rj, http.StatusUnauthorized, "Integration is disabled."+echo)
 	case testpeer.Invalid:
-		p.fields(w, rj, map[string][]string{"non_field_errors": {"The peer was told to refuse this alert."}})
+		p.fields(w, rj, map[string][]string{"non_field_errors": {"The peer was told to refuse this alert." + echo}})
 	case testpeer.NotFound:
-		p.detail(w, rj, http.StatusNotFound, "Not found.")
+		p.detail(w, rj, http.StatusNotFound, "Not found."+echo)
 	case testpeer.Disconnect:
 		p.record(rj, 0, "connection closed", "")
 		testpeer.Hangup()
 	default: // ServerError: Django's own 500 page, not JSON.
-		const page = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n"
+		page := "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p>" + html.EscapeString(f.Echo) + "</p>\n</body>\n</html>\n"
 		p.record(rj, http.StatusInternalServerError, "Server Error (500)", page)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
