@@ -240,6 +240,7 @@ func New(opts Options) (*App, error) {
 		}).Fetch
 	}
 	a.stage = newStage(cfg.Enrichment.Concurrency, fetch, a.enrichTarget, a.dispatcher.Enqueue, a.dispatcher.Enriched)
+	a.stage.grew = a.dispatcher.Grew
 	a.watcher, err = watch.New(watch.Options{
 		Client:   client,
 		Include:  cfg.Namespaces.Include,

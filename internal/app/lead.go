@@ -144,6 +144,13 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 		MaxIncidents:   a.cfg.Incidents.MaxActive,
 	})
 	engine.OnFold(func(c detect.Class) { a.metrics.IncidentsOverflow.WithLabelValues(string(c)).Inc() })
+	grower := newGrowth(a.clock, engine, func(inc incident.Incident, at time.Time, edit, followUp bool) {
+		a.stage.addGrowth(notifiers.Notification{
+			Kind: notifiers.KindFiring, Why: incident.WhyGrown, Cluster: a.cfg.ClusterName, Incident: inc, At: at,
+		}, edit, followUp)
+	})
+	engine.OnGrow(grower.grew)
+	a.stage.opened(engine.Active())
 	names := a.dispatcher.Names()
 	engine.SetChannels(names)
 	engine.Forget(names)
@@ -185,6 +192,7 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	}
 	var twg sync.WaitGroup
 	twg.Go(func() { a.timer(ctx, engine) })
+	twg.Go(func() { grower.run(ctx) })
 	<-ctx.Done()
 	twg.Wait()
 	a.leading.Store(false)

@@ -81,6 +81,8 @@ type Engine struct {
 	channels []string
 	// onFold is told the class of each member folded into an overflow incident (OnFold).
 	onFold func(detect.Class)
+	// onGrow is told the fingerprint of a firing incident a member joined (OnGrow).
+	onGrow func(string)
 	// changes counts writes of incidents, so that a caller can tell whether an observation
 	// changed anything (and the next deadline needs computing again) without listing incidents.
 	changes atomic.Uint64
@@ -315,7 +317,10 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			}
 		}
 		if fires {
+			fired(&en.inc)
 			markPending(&en.inc, e.channels, WhyFirst, now)
+		} else if joined && en.inc.Status == Firing {
+			e.grew(en)
 		}
 		if exists {
 			e.changed(en)
@@ -521,6 +526,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 			// A pending incident whose grace has run out while a member still fails.
 			inc.Status = Firing
 			e.firing[inc.Key.Class]++
+			fired(inc)
 			markPending(inc, e.channels, why, now)
 			en.recomputeHealthy(now)
 			e.changed(en)

@@ -55,6 +55,11 @@ type Message struct {
 	// how many there are in all.
 	Pods     []string
 	PodCount int
+	// PeakPodCount is the most pods (or Jobs) the incident has had: at least PodCount. A
+	// resolve states it, since pods that left before it are no longer members. FiredPodCount is
+	// how many the first message told (a follow-up for growth says it grew from there).
+	PeakPodCount  int
+	FiredPodCount int
 	// Container is the failing container; InitContainer says it is an init container.
 	Container     string
 	InitContainer bool
@@ -124,6 +129,8 @@ func NewMessage(n Notification) Message {
 	}
 	pods := memberNames(inc.Members)
 	m.PodCount = len(pods)
+	m.PeakPodCount = max(inc.PeakMembers, m.PodCount)
+	m.FiredPodCount = inc.FiredMembers
 	for _, p := range pods[:min(len(pods), MaxPods)] {
 		m.Pods = append(m.Pods, line(p, maxNameBytes))
 	}
@@ -238,8 +245,11 @@ func (m Message) Title() string {
 // repeat "STILL FIRING: ...".
 func (m Message) Headline() string {
 	status := m.Status
-	if m.Kind == KindFiring && m.Why == incident.WhyRepeat {
+	switch {
+	case m.Kind == KindFiring && m.Why == incident.WhyRepeat:
 		status = "STILL FIRING"
+	case m.Kind == KindFiring && m.Why == incident.WhyGrown:
+		status = fmt.Sprintf("GREW TO %d PODS", m.PodCount)
 	}
 	return status + ": " + m.Title()
 }
@@ -610,6 +620,9 @@ func (m Message) Facts() []Fact {
 	if m.Detail != "" && m.Detail != m.Reason {
 		add("Detail", true, m.Detail)
 	}
+	if m.Kind == KindResolved && m.PeakPodCount > 0 {
+		add("Peak", false, countText(m.PeakPodCount, m.Reason == string(detect.JobFailed)))
+	}
 	switch {
 	case m.Kind == KindResolved:
 		add("Duration", false, fmt.Sprintf("%s (first seen %s, resolved %s)", m.DurationText(), m.FirstSeenText(), m.ResolvedAtText()))
@@ -617,6 +630,18 @@ func (m Message) Facts() []Fact {
 		add("First seen", false, fmt.Sprintf("%s (%s ago)", m.FirstSeenText(), m.DurationText()))
 	}
 	return out
+}
+
+// countText is "1 pod", "200 pods" (or Jobs).
+func countText(n int, jobs bool) string {
+	what := "pod"
+	if jobs {
+		what = "Job"
+	}
+	if n != 1 {
+		what += "s"
+	}
+	return fmt.Sprintf("%d %s", n, what)
 }
 
 // String is the fact's values as plain text.
@@ -634,7 +659,11 @@ func (m Message) Summary() string {
 	case KindTest:
 		return "Test message from kpulse: nothing is broken and no action is needed."
 	case KindResolved:
-		return fmt.Sprintf("Resolved after %s: every affected pod has stayed healthy for the stable window, or is gone.", m.DurationText())
+		s := fmt.Sprintf("Resolved after %s: every affected pod has stayed healthy for the stable window, or is gone.", m.DurationText())
+		if m.PeakPodCount > 0 {
+			s += fmt.Sprintf(" At its peak it affected %s.", countText(m.PeakPodCount, m.Reason == string(detect.JobFailed)))
+		}
+		return s
 	}
 	var who string
 	switch {
@@ -675,7 +704,9 @@ func (m Message) Summary() string {
 		s += fmt.Sprintf(", on %d pods", m.PodCount)
 	}
 	s += "."
-	if m.Why == incident.WhyRepeat {
+	if m.Why == incident.WhyGrown {
+		s = fmt.Sprintf("Grown to %d pods since the first message, which told of %d. %s", m.PodCount, m.FiredPodCount, s)
+	} else if m.Why == incident.WhyRepeat {
 		s = fmt.Sprintf("Still firing after %s. %s", m.DurationText(), s)
 	} else if !m.FirstSeen.IsZero() {
 		s += fmt.Sprintf(" First seen %s ago.", m.DurationText())

@@ -297,6 +297,39 @@ func (d *Dispatcher) Enriched(n notifiers.Notification) {
 	}
 }
 
+// Grew tells the channels that an incident they were told of has grown: n is a firing
+// notification carrying the incident as it stands now (and the context its first message had).
+// A channel that edits what it sent (policy EnrichUpdate: a Slack bot edits its alert, a
+// webhook that asked for it gets an "update" document) gets n as a KindUpdate when edit is set;
+// the caller debounces these. The others get n as a follow-up message (KindFiring, Why WhyGrown) only when
+// followUp is set, which the caller sets once per incident (incident.Engine.FollowUp). Neither
+// is a transition: nothing is owed for it. A channel that was not told of the incident (it has
+// no delivery state for it while others have) gets nothing.
+func (d *Dispatcher) Grew(n notifiers.Notification, edit, followUp bool) {
+	n.EnrichmentPending = false
+	for _, w := range d.workers {
+		name := w.channel().Name
+		if ds := n.Incident.Deliveries; ds != nil {
+			if _, told := ds[name]; !told {
+				continue
+			}
+		}
+		switch {
+		case w.channel().Enrichment == notifiers.EnrichUpdate:
+			if !edit {
+				continue
+			}
+			u := n
+			u.Kind, u.Why = notifiers.KindUpdate, incident.WhyGrown
+			w.enqueueUpdate(u)
+		case followUp:
+			f := n
+			f.Kind, f.Why = notifiers.KindFiring, incident.WhyGrown
+			w.enqueue(f)
+		}
+	}
+}
+
 // EnqueueTo hands n to the named channel's queue only (a delivery resumed after a restart is
 // owed to some channels, not all). It reports false for an unknown channel.
 func (d *Dispatcher) EnqueueTo(channel string, n notifiers.Notification) bool {
@@ -550,7 +583,7 @@ func (w *worker) seal(ctx context.Context, it *item) bool {
 // outcome tells the Ledger how each notification an item carried left the queue: delivered
 // (err nil, with the channel's receipt) or given up.
 func (w *worker) outcome(it *item, rec notifiers.Receipt, err error) {
-	if it.n.Kind == notifiers.KindUpdate {
+	if it.n.Kind == notifiers.KindUpdate || it.n.Why == incident.WhyGrown {
 		return // not a transition: nothing is owed for it
 	}
 	o := Outcome{Channel: w.channel().Name, State: incident.DeliveryDelivered, SettledAt: w.opts.Clock.Now()}

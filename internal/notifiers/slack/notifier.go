@@ -139,6 +139,9 @@ func (s *slackNotifier) Notify(ctx context.Context, n notifiers.Notification) (n
 		}
 		firing := n
 		firing.Kind = notifiers.KindFiring
+		if firing.Why == incident.WhyGrown {
+			firing.Why = incident.WhyFirst // the edited alert reads as the alert, with its new size
+		}
 		return notifiers.Receipt{}, s.update(ctx, ref, render(notifiers.NewMessage(firing)))
 	case n.Kind == notifiers.KindResolved && ref.ok():
 		if err := s.update(ctx, ref, render(m)); err != nil {

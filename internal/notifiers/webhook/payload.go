@@ -20,7 +20,8 @@ type Payload struct {
 	// events and logs to the firing one sent before them (same fingerprint, same why), not a
 	// new alert.
 	Status string `json:"status"`
-	// Why is "first", "repeat" or "resolved".
+	// Why is "first", "repeat" or "resolved"; "grown" on the one follow-up (status "firing") or
+	// an "update" that tells the incident's new size.
 	Why  string `json:"why"`
 	Test bool   `json:"test"`
 	// Reason is the reason class (CrashLoopBackOff, ImagePullBackOff, OOMKilled, JobFailed).
@@ -70,6 +71,9 @@ type Payload struct {
 	DigestTotal int                  `json:"digestTotal,omitempty"`
 	// Severity is the incident's severity: critical, warning or info (detection.classes).
 	Severity string `json:"severity,omitempty"`
+	// PeakPodCount is the most pods (or Jobs) the incident has had: on a resolve, podCount
+	// counts only those still there.
+	PeakPodCount int `json:"peakPodCount,omitempty"`
 }
 
 // PayloadDigestEntry is one notification of a digest.
@@ -136,6 +140,7 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		EnrichmentErrors:  m.Notes,
 		Hint:              m.Hint,
 		Severity:          m.Severity,
+		PeakPodCount:      m.PeakPodCount,
 	}
 	for _, name := range notifiers.MemberNames(n.Incident.Members) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))
