@@ -13,12 +13,12 @@ func TestFollowUpDue(t *testing.T) {
 		want        bool
 	}{
 		{1, 1, false},
-		{1, 5, false},   // 5x, but only 4 more
-		{1, 10, false},  // 10x, but only 9 more
-		{1, 11, true},   // 11x and 10 more
-		{0, 11, true},   // a count of 0 is taken as 1
-		{3, 14, false},  // 11 more, under 5x
-		{3, 15, true},   // 5x and 12 more
+		{1, 5, false},  // 5x, but only 4 more
+		{1, 10, false}, // 10x, but only 9 more
+		{1, 11, true},  // 11x and 10 more
+		{0, 11, true},  // a count of 0 is taken as 1
+		{3, 14, false}, // 11 more, under 5x
+		{3, 15, true},  // 5x and 12 more
 		{100, 499, false},
 		{100, 500, true},
 		{20, 19, false}, // shrank
