@@ -192,7 +192,7 @@ func New(opts Options) (*App, error) {
 	}
 	deps := notifiers.Deps{
 		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
-		Secrets: secretDir(cfg.SecretsDir),
+		Secrets: secretDir(cfg.SecretsDir), DashboardURL: cfg.DashboardURL,
 	}
 	channels, err := notifiers.Build(integrations.List, cfg.Channels, deps)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // Defaults are the values a key takes when neither the file, the environment nor a flag sets it.
 var defaults = map[string]any{
 	"clusterName":                  "",
+	"dashboardURL":                 "",
 	"listen":                       ":8080",
 	"kubeconfig":                   "",
 	"log.level":                    "info",
@@ -141,6 +142,7 @@ func Load(fs *pflag.FlagSet, types ChannelTypes) (*Config, error) {
 	for i := range cfg.Channels {
 		problems = append(problems, cfg.Channels[i].channelBlocks(i, types, spelled)...)
 	}
+	problems = append(problems, cfg.templateProblems(types)...)
 	// delivery.digest.maxWait defaults to 10s, or to the window when that is shorter, so that a
 	// config setting only a short window stays valid. A value set in the file or the environment
 	// is validated as it is.

@@ -96,6 +96,10 @@ type Message struct {
 	// MaxDigestLines); DigestMore counts the others.
 	DigestLines []string
 	DigestMore  int
+	// TemplateTitle and TemplateBody are what the channel's template rendered (cleaned and
+	// bounded); "" when the channel has none, or it failed. They take the place of Title and
+	// Summary.
+	TemplateTitle, TemplateBody string
 }
 
 // NewMessage builds the Message of n.
@@ -159,6 +163,10 @@ func NewMessage(n Notification) Message {
 		}
 	}
 	m.Hint = hint(m, inc)
+	if r := n.Rendered; r != nil && n.Kind != KindDigest {
+		m.TemplateTitle = line(r.Title, maxTitleBytes)
+		m.TemplateBody = text(r.Body, maxBodyBytes)
+	}
 	if n.Kind == KindDigest && n.Digest != nil {
 		digestMessage(&m, n.Digest)
 	}
@@ -237,6 +245,9 @@ func statusWord(k Kind) string {
 func (m Message) Title() string {
 	if m.Kind == KindDigest {
 		return m.Workload.Name
+	}
+	if m.TemplateTitle != "" {
+		return m.TemplateTitle
 	}
 	return fmt.Sprintf("%s in %s/%s", cmp.Or(m.Reason, "Problem"), m.Namespace, m.Workload.Name)
 }
@@ -655,6 +666,12 @@ func (f Fact) String() string {
 
 // Summary says in one sentence what is wrong, or that it is over.
 func (m Message) Summary() string {
+	switch {
+	case m.Kind == KindTest && m.TemplateBody != "":
+		return "Test message from kpulse: nothing is broken and no action is needed. " + m.TemplateBody
+	case m.TemplateBody != "" && m.Kind != KindDigest:
+		return m.TemplateBody
+	}
 	switch m.Kind {
 	case KindTest:
 		return "Test message from kpulse: nothing is broken and no action is needed."

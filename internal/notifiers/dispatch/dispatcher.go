@@ -411,6 +411,9 @@ type worker struct {
 	open      *digest
 	lastClose time.Time
 
+	// templateFailed is the channel template whose failure was logged: once per template.
+	templateFailed atomic.Pointer[notifiers.Template]
+
 	success, retry, failed, dropped prometheus.Counter
 	storms, overflow                prometheus.Counter
 	panics                          prometheus.Counter
@@ -782,6 +785,7 @@ func (w *worker) attempt(ctx context.Context, n notifiers.Notification) (took ti
 	if fp := n.Incident.Fingerprint; fp != "" && n.Kind != notifiers.KindTest && n.Kind != notifiers.KindDigest {
 		n.Ref = w.opts.Ledger.Ref(fp, ch.Name)
 	}
+	n.Rendered = w.render(ch, n)
 	rec, err = w.notify(actx, ch, n)
 	var p *panicError
 	if !errors.As(err, &p) {
@@ -805,6 +809,24 @@ func (w *worker) attempt(ctx context.Context, n notifiers.Notification) (took ti
 	default:
 		return 0, notifiers.Receipt{}, fmt.Errorf("%s; its minimal fallback message failed: %w", p.Error(), ferr)
 	}
+}
+
+// render executes the channel's message template for n; nil (the default rendering) when it
+// has none, for a digest, or when the template fails: that is logged once per channel (until
+// the channel is rebuilt), and the message goes out all the same.
+func (w *worker) render(ch notifiers.Channel, n notifiers.Notification) *notifiers.Rendered {
+	if ch.Template == nil || n.Kind == notifiers.KindDigest {
+		return nil
+	}
+	r, err := ch.Template.Render(n)
+	if err != nil {
+		if w.templateFailed.CompareAndSwap(nil, ch.Template) {
+			w.log.Error("message template failed; this channel's messages use the default rendering where it fails (logged once)",
+				"fingerprint", notifiers.SafeText(n.Incident.Fingerprint, notifiers.MaxNameBytes), "err", err)
+		}
+		return nil
+	}
+	return &r
 }
 
 // notify calls the notifier, turning a panic into a permanent *panicError.

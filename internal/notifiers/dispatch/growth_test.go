@@ -58,3 +58,35 @@ func TestDispatcherGrew(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatcherTemplate: each notification reaches the channel with what its template
+// rendered; a template that fails sends the default message instead, never nothing, and the
+// failure is logged once; a digest is never templated.
+func TestDispatcherTemplate(t *testing.T) {
+	tmpl, err := notifiers.NewTemplate("{{.Class}}!", `{{if gt .PodCount 1}}{{index .Pods 5}}{{else}}one pod{{end}}`, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &funcNotifier{}
+	h := newHarness(t, []notifiers.Channel{{Name: "t", Type: "fake", Notifier: f, Enrichment: notifiers.EnrichOff, Template: tmpl}}, Options{}).start()
+	one := nt.Fingerprinted("fp-1")
+	one.Incident.Members = one.Incident.Members[:1]
+	h.d.Enqueue(one)
+	h.d.Enqueue(nt.Fingerprinted("fp-2")) // two pods: the template fails
+	h.d.Enqueue(nt.Fingerprinted("fp-3"))
+	h.waitCount("t", metrics.ResultSuccess, 3)
+	f.mu.Lock()
+	got := slices.Clone(f.ok)
+	f.mu.Unlock()
+	if r := got[0].Rendered; r == nil || r.Title != "CrashLoopBackOff!" || r.Body != "one pod" {
+		t.Errorf("first = %+v, want the template's output", r)
+	}
+	for _, n := range got[1:] {
+		if n.Rendered != nil {
+			t.Errorf("%s: rendered %+v, want the default rendering", n.Incident.Fingerprint, n.Rendered)
+		}
+	}
+	if n := len(h.logs.Records(t, "message template failed")); n != 1 {
+		t.Errorf("the failure was logged %d times, want once", n)
+	}
+}

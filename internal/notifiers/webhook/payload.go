@@ -76,6 +76,10 @@ type Payload struct {
 	// PeakPodCount is the most pods (or Jobs) the incident has had: on a resolve, podCount
 	// counts only those still there.
 	PeakPodCount int `json:"peakPodCount,omitempty"`
+	// Title and Body are what the channel's message template rendered (template.title and
+	// template.body; docs/templates.md), cleaned like cluster text; left out without one.
+	Title string `json:"title,omitempty"`
+	Body  string `json:"body,omitempty"`
 }
 
 // PayloadDigestEntry is one notification of a digest.
@@ -144,6 +148,8 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		Hint:              m.Hint,
 		Severity:          m.Severity,
 		PeakPodCount:      m.PeakPodCount,
+		Title:             m.TemplateTitle,
+		Body:              m.TemplateBody,
 	}
 	for _, name := range notifiers.MemberNames(n.Incident.Members) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))
