@@ -193,6 +193,9 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	var twg sync.WaitGroup
 	twg.Go(func() { a.timer(ctx, engine) })
 	twg.Go(func() { grower.run(ctx) })
+	if hb := a.heartbeat(); hb != nil {
+		twg.Go(func() { hb.Run(ctx) })
+	}
 	<-ctx.Done()
 	twg.Wait()
 	a.leading.Store(false)

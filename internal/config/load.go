@@ -32,6 +32,11 @@ var defaults = map[string]any{
 	"delivery.queueLimit":          10000,
 	"secretsDir":                   "/etc/kpulse/secrets",
 	"enrichment.events":            5,
+	"heartbeat.urlFrom":            "",
+	"heartbeat.authorizationFrom":  "",
+	"heartbeat.method":             "GET",
+	"heartbeat.interval":           "1m",
+	"heartbeat.timeout":            "10s",
 	"enrichment.logLines":          20,
 	"enrichment.logBytes":          16384,
 	"enrichment.timeout":           "3s",
@@ -291,6 +296,7 @@ func (c *Config) Validate() error {
 		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
 	}
 	c.Enrichment.validate(add)
+	c.Heartbeat.validate(add)
 	c.Detection.validate(add)
 	c.validateHA(add)
 	c.validateAdmin(add)

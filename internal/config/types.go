@@ -30,6 +30,8 @@ type Config struct {
 	SecretsDir string `mapstructure:"secretsDir"`
 	// Enrichment tunes the events and log lines added to firing messages.
 	Enrichment Enrichment `mapstructure:"enrichment"`
+	// Heartbeat pings a dead-man's switch while this replica leads.
+	Heartbeat Heartbeat `mapstructure:"heartbeat"`
 	// State is where incidents and what is owed to each channel are kept across restarts.
 	State State `mapstructure:"state"`
 	// LeaderElection lets several replicas run with one notifying.
