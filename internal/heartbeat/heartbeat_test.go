@@ -71,7 +71,9 @@ func newFixture(t *testing.T, codes ...int) *fixture {
 	f := &fixture{clk: testclock.NewFakeClock(nt.T0), m: metrics.New(prometheus.NewRegistry()), logs: &nt.Logs{}, peer: newPeer(t, codes...)}
 	f.alive.Store(true)
 	f.h = New(Options{
-		Target:  func() (Target, error) { return Target{URL: f.peer.srv.URL + secretPath, Authorization: "GenieKey SECRET-KEY"}, nil },
+		Target: func() (Target, error) {
+			return Target{URL: f.peer.srv.URL + secretPath, Authorization: "GenieKey SECRET-KEY"}, nil
+		},
 		Method:  http.MethodPost,
 		Active:  f.alive.Load,
 		Clock:   f.clk,
