@@ -5,6 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/kpulse/kpulse/internal/incident"
 	. "github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
@@ -170,5 +171,44 @@ channels:
 	}
 	if _, err := nt.LoadConfig(t, integrations.List, "channels:\n  - name: x\n    log: {}\n    template: {titel: x}\n"); err == nil || !strings.Contains(err.Error(), "titel") {
 		t.Errorf("a misspelt template key: %v", err)
+	}
+}
+
+// A follow-up for growth says so in its headline and summary; a resolve states the peak, in
+// the summary and in the facts, however many pods are left.
+func TestGrowthInTheMessage(t *testing.T) {
+	n := nt.CrashLoop()
+	n.Why = incident.WhyGrown
+	n.Incident.FiredMembers, n.Incident.PeakMembers = 1, 2
+	m := NewMessage(n)
+	if got := m.Headline(); got != "GREW TO 2 PODS: CrashLoopBackOff in shop/checkout" {
+		t.Errorf("headline = %q", got)
+	}
+	if got := m.Summary(); !strings.HasPrefix(got, "Grown to 2 pods since the first message, which told of 1. ") {
+		t.Errorf("summary = %q", got)
+	}
+	r := nt.Resolved()
+	r.Incident.Members = nil
+	r.Incident.PeakMembers = 200
+	m = NewMessage(r)
+	if m.PodCount != 0 || m.PeakPodCount != 200 || !strings.Contains(m.Summary(), "At its peak it affected 200 pods.") {
+		t.Errorf("resolve: podCount %d peak %d summary %q", m.PodCount, m.PeakPodCount, m.Summary())
+	}
+	var peak string
+	for _, f := range m.Facts() {
+		if f.Label == "Peak" {
+			peak = f.String()
+		}
+	}
+	if peak != "200 pods" {
+		t.Errorf("Peak fact = %q, want 200 pods", peak)
+	}
+	if p := webhook.NewPayload(n, nt.T0); p.Status != "grown" || p.Why != "first" {
+		t.Errorf("webhook: status %q why %q; want grown, first (v1's why values are fixed)", p.Status, p.Why)
+	}
+	u := n
+	u.Kind = KindUpdate
+	if p := webhook.NewPayload(u, nt.T0); p.Status != "update" || p.Why != "first" {
+		t.Errorf("webhook update: status %q why %q; want update, first", p.Status, p.Why)
 	}
 }
