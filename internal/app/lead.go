@@ -145,6 +145,9 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	})
 	engine.OnFold(func(c detect.Class) { a.metrics.IncidentsOverflow.WithLabelValues(string(c)).Inc() })
 	grower := newGrowth(a.clock, engine, func(inc incident.Incident, at time.Time, edit, followUp bool) {
+		if edit = edit && a.dispatcher.Editing(); !edit && !followUp {
+			return
+		}
 		a.stage.addGrowth(notifiers.Notification{
 			Kind: notifiers.KindFiring, Why: incident.WhyGrown, Cluster: a.cfg.ClusterName, Incident: inc, At: at,
 		}, edit, followUp)

@@ -51,7 +51,7 @@ type staged struct {
 	fetch  bool // its context is to be fetched
 	sent   bool // its copy without context has already gone to the dispatcher
 	// growth marks news of growth (handed to grew, with edit and followUp), whose context is
-	// fetched afresh: the edit replaces the whole message, context included.
+	// fetched afresh for an edit, which replaces the whole message, context included.
 	growth, edit, followUp bool
 }
 
@@ -87,7 +87,10 @@ func (s *stage) addGrowth(n notifiers.Notification, edit, followUp bool) {
 		return
 	}
 	st := staged{n: n, growth: true, edit: edit, followUp: followUp}
-	if s.fetch != nil {
+	if s.fetch != nil && edit {
+		// An edit replaces the whole message: it needs the context again. A follow-up alone
+		// tells the size, and does without, so that a storm's growth costs no extra fetches
+		// where no channel edits.
 		st.target, st.fetch = s.target(n.Incident)
 	}
 	fp := n.Incident.Fingerprint

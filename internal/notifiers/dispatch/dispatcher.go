@@ -297,6 +297,17 @@ func (d *Dispatcher) Enriched(n notifiers.Notification) {
 	}
 }
 
+// Editing reports whether any channel edits what it sent (policy EnrichUpdate): only then is
+// each growth of an incident worth telling (Grew with edit), and its context worth fetching again.
+func (d *Dispatcher) Editing() bool {
+	for _, w := range d.workers {
+		if w.channel().Enrichment == notifiers.EnrichUpdate {
+			return true
+		}
+	}
+	return false
+}
+
 // Grew tells the channels that an incident they were told of has grown: n is a firing
 // notification carrying the incident as it stands now (and the context its first message had).
 // A channel that edits what it sent (policy EnrichUpdate: a Slack bot edits its alert, a
