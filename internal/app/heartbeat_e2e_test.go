@@ -16,49 +16,65 @@ import (
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
-// TestHeartbeatStopsWithTheLeader: the leader pings the dead-man's switch (a healthchecks.io
-// style peer on loopback, whose URL comes from the Secret) on its interval; once the leader
-// stops, the pings stop, which is what makes the switch fire.
+// TestHeartbeatStopsWithTheLeader: two replicas, each with its own heartbeat URL (from its
+// Secret) on a healthchecks.io style peer on loopback. Only the leader pings, on its interval;
+// the standby does not. Once the leader stops, its pings stop, which is what makes a
+// dead-man's switch fire, and the standby that takes over pings in its place.
 func TestHeartbeatStopsWithTheLeader(t *testing.T) {
-	const path = "/ping/6b4c3b0e-HEARTBEAT-SECRET"
-	var pings atomic.Int64
+	const secret = "6b4c3b0e-HEARTBEAT-SECRET"
+	var pings [2]atomic.Int64
 	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path || r.Method != http.MethodGet {
+		switch {
+		case r.Method != http.MethodGet:
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		case r.URL.Path == "/ping/a-"+secret:
+			pings[0].Add(1)
+		case r.URL.Path == "/ping/b-"+secret:
+			pings[1].Add(1)
+		default:
 			w.WriteHeader(http.StatusNotFound)
-			return
 		}
-		pings.Add(1)
-		_, _ = w.Write([]byte("OK"))
 	}))
 	t.Cleanup(peer.Close)
-	vol, err := testbed.NewSecretVolume(filepath.Join(t.TempDir(), "secrets"))
-	if err != nil {
-		t.Fatal(err)
+	replica := func(ns, name string) *harness {
+		vol, err := testbed.NewSecretVolume(filepath.Join(t.TempDir(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vol.Write(map[string]string{"HEARTBEAT_URL": peer.URL + "/ping/" + name + "-" + secret}); err != nil {
+			t.Fatal(err)
+		}
+		return startIn(t, ns, func(c *config.Config, _ *sink) {
+			c.SecretsDir = vol.Dir
+			c.Heartbeat.URLFrom = "HEARTBEAT_URL"
+			c.Heartbeat.Interval, c.Heartbeat.Timeout = time.Second, time.Second
+		})
 	}
-	if err := vol.Write(map[string]string{"HEARTBEAT_URL": peer.URL + path}); err != nil {
-		t.Fatal(err)
+	leader := replica(env.Namespace(t), "a")
+	poll(t, "three pings from the leader", func() bool { return pings[0].Load() >= 3 })
+	standby := replica(leader.ns, "b")
+	// Three intervals in which the standby, ready but not leading, must not ping.
+	never := func(what string, cond func() bool) {
+		t.Helper()
+		if wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 3*time.Second, false,
+			func(context.Context) (bool, error) { return cond(), nil }) == nil {
+			t.Errorf("%s", what)
+		}
 	}
-	h := start(t, func(c *config.Config, _ *sink) {
-		c.SecretsDir = vol.Dir
-		c.Heartbeat.URLFrom = "HEARTBEAT_URL"
-		c.Heartbeat.Interval, c.Heartbeat.Timeout = time.Second, time.Second
-	})
-	poll(t, "three pings", func() bool { return pings.Load() >= 3 })
-	_, metrics := h.get("/metrics")
+	never("the standby pinged", func() bool { return pings[1].Load() > 0 })
+	_, metrics := leader.get("/metrics")
 	if !strings.Contains(metrics, `kpulse_heartbeat_pings_total{result="success"}`) ||
-		strings.Contains(metrics, `kpulse_heartbeat_last_success_timestamp_seconds 0`) {
+		strings.Contains(metrics, "kpulse_heartbeat_last_success_timestamp_seconds 0\n") {
 		t.Errorf("heartbeat metrics:\n%s", grepLines(metrics, "kpulse_heartbeat"))
 	}
 
-	h.stop()
-	stopped := pings.Load()
-	// Three intervals without a ping: the condition must never hold.
-	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 3*time.Second, false,
-		func(context.Context) (bool, error) { return pings.Load() > stopped, nil })
-	if err == nil {
-		t.Errorf("pinged after the leader stopped (%d, then %d)", stopped, pings.Load())
-	}
-	if strings.Contains(h.logs.String(), "HEARTBEAT-SECRET") {
-		t.Errorf("the heartbeat URL's secret reached the log")
+	leader.stop()
+	stopped := pings[0].Load()
+	never("pinged after the leader stopped", func() bool { return pings[0].Load() > stopped })
+	poll(t, "the new leader's pings", func() bool { return pings[1].Load() >= 2 })
+	for _, h := range []*harness{leader, standby} {
+		if strings.Contains(h.logs.String(), secret) {
+			t.Errorf("the heartbeat URL's secret reached the log")
+		}
 	}
 }
