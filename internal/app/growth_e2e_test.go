@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
@@ -38,6 +39,7 @@ func TestStormOfOneDeploymentGrowsTheMessage(t *testing.T) {
 
 	wl := must[*testbed.Workload](t)(env.Deployment(ctx, h.ns, "storm", pods, "registry.example.com/storm:missing"))
 	var wg sync.WaitGroup
+	began := time.Now()
 	work := make(chan int)
 	for range 8 {
 		wg.Go(func() {
@@ -53,6 +55,8 @@ func TestStormOfOneDeploymentGrowsTheMessage(t *testing.T) {
 	}
 	close(work)
 	wg.Wait()
+	storm := time.Since(began)
+	t.Logf("%d pods of one Deployment broke in %s", pods, storm.Round(time.Millisecond))
 
 	// Slack: one post, then edits, the last of which says 200.
 	says := func(c slacktest.Call, s string) bool { return strings.Contains(c.Values.Get("attachments"), s) }
@@ -105,10 +109,13 @@ func TestStormOfOneDeploymentGrowsTheMessage(t *testing.T) {
 		}
 	}
 	// One post for the alert and one reply in its thread for the resolve; the edits: the context
-	// (events) once, and the size every 10 s at most while the pods joined.
-	t.Logf("Slack: %d posts about the storm, %d edits before the resolve", posts, edits)
-	if posts != 2 || edits == 0 || edits > 4 {
-		t.Errorf("Slack got %d posts and %d edits; want 2 posts (alert, resolve reply) and 1 to 4 edits", posts, edits)
+	// (events) once, the first growth at once, then the size at most once per 10 s while the
+	// pods joined (on a loaded machine writing 200 statuses takes longer than 2 s), and once
+	// after.
+	most := 3 + int(storm/(10*time.Second))
+	t.Logf("Slack: %d posts about the storm, %d edits before the resolve (at most %d)", posts, edits, most)
+	if posts != 2 || edits < 1 || edits > most {
+		t.Errorf("Slack got %d posts and %d edits; want 2 posts (alert, resolve reply) and 1 to %d edits", posts, edits, most)
 	}
 	if n, g := len(h.sink.matching("firing", "storm")), len(h.sink.matching("grown", "storm")); n != 1 || g != 1 {
 		t.Errorf("the webhook got %d firing and %d grown documents about the storm, want one of each:\n%s", n, g, dump(h.sink.payloads()))
