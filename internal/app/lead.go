@@ -138,12 +138,16 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 			return nil // ctx ended before the state could be read: nothing was done
 		}
 	}
+	if !a.silences.load(ctx) {
+		return nil // ctx ended before the silences could be read: nothing was done
+	}
 	engine := incident.NewEngine(a.store, incident.Settings{
 		StableWindow:   a.cfg.Incidents.StableWindow,
 		RepeatInterval: a.cfg.Incidents.RepeatInterval,
 		MaxIncidents:   a.cfg.Incidents.MaxActive,
 	})
 	engine.OnFold(func(c detect.Class) { a.metrics.IncidentsOverflow.WithLabelValues(string(c)).Inc() })
+	engine.SetSilencer(a.silences.silenced, a.silences.onHeld)
 	grower := newGrowth(a.clock, engine, func(inc incident.Incident, at time.Time, edit, followUp bool) {
 		if edit = edit && a.dispatcher.Editing(); !edit && !followUp {
 			return

@@ -31,21 +31,23 @@ func fired(inc *Incident) {
 	inc.FollowedUp = false
 }
 
-// grew records that a member joined a firing incident.
+// grew records that a member joined a firing incident. One whose firing message a silence
+// holds back has told nobody anything: its growth is no news (its size is told when it is).
 func (e *Engine) grew(en *entry) {
 	en.inc.PeakMembers = max(en.inc.PeakMembers, len(en.inc.Members))
-	if e.onGrow != nil {
+	if e.onGrow != nil && en.inc.SilencedBy == "" {
 		e.onGrow(en.inc.Fingerprint)
 	}
 }
 
-// FollowUp marks the incident as followed up and returns a copy of it when it is firing, has
+// FollowUp marks the incident as followed up and returns a copy of it when it is firing (and
+// not held back by a silence), has
 // not had its follow-up yet and has grown enough (FollowUpDue); false otherwise. The mark is
 // persisted with the incident, so a follow-up is sent at most once, across restarts too.
 func (e *Engine) FollowUp(fingerprint string) (Incident, bool) {
 	e.mu.Lock()
 	en, ok := e.incidents[fingerprint]
-	if !ok || en.inc.Status != Firing || en.inc.FollowedUp || !FollowUpDue(en.inc.FiredMembers, en.inc.PeakMembers) {
+	if !ok || en.inc.Status != Firing || en.inc.SilencedBy != "" || en.inc.FollowedUp || !FollowUpDue(en.inc.FiredMembers, en.inc.PeakMembers) {
 		e.mu.Unlock()
 		return Incident{}, false
 	}

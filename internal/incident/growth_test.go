@@ -102,3 +102,31 @@ func TestPendingFiresWithItsMembers(t *testing.T) {
 		t.Fatalf("fire = %+v, grew %d", ts, grew)
 	}
 }
+
+// An incident a silence holds back told nobody: its growth is no news and gets no follow-up;
+// when the silence ends, it fires with the size it has then.
+func TestGrowthOfASilencedIncident(t *testing.T) {
+	e := NewEngine(NewMemoryStore(), settings)
+	until := t0.Add(10 * time.Minute)
+	e.SetSilencer(func(_ Incident, now time.Time) (string, time.Time, bool) {
+		return "maintenance", until, now.Before(until)
+	}, nil)
+	var grew int
+	e.OnGrow(func(string) { grew++ })
+	var fp string
+	for i := range 20 {
+		if ts := e.Observe(t0.Add(time.Duration(i)*time.Second), *obs(pod(fmt.Sprintf("p%02d", i)), false, crash("app", 0))); len(ts) != 0 {
+			t.Fatalf("a silenced incident fired: %+v", ts)
+		}
+	}
+	for _, inc := range e.All() {
+		fp = inc.Fingerprint
+	}
+	if _, ok := e.FollowUp(fp); ok || grew != 0 {
+		t.Errorf("silenced: follow-up %v, %d joins told", ok, grew)
+	}
+	ts := e.Tick(until)
+	if len(ts) != 1 || ts[0].Why != WhyFirst || ts[0].Incident.FiredMembers != 20 || ts[0].Incident.PeakMembers != 20 {
+		t.Fatalf("when the silence ends: %+v", ts)
+	}
+}
