@@ -194,7 +194,7 @@ func New(opts Options) (*App, error) {
 	}
 	deps := notifiers.Deps{
 		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
-		Secrets: secretDir(cfg.SecretsDir),
+		Secrets: secretDir(cfg.SecretsDir), DashboardURL: cfg.DashboardURL,
 	}
 	channels, err := notifiers.Build(integrations.List, cfg.Channels, deps)
 	if err != nil {
@@ -243,6 +243,7 @@ func New(opts Options) (*App, error) {
 		}).Fetch
 	}
 	a.stage = newStage(cfg.Enrichment.Concurrency, fetch, a.enrichTarget, a.dispatcher.Enqueue, a.dispatcher.Enriched)
+	a.stage.grew = a.dispatcher.Grew
 	a.watcher, err = watch.New(watch.Options{
 		Client:   client,
 		Include:  cfg.Namespaces.Include,

@@ -148,6 +148,16 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	})
 	engine.OnFold(func(c detect.Class) { a.metrics.IncidentsOverflow.WithLabelValues(string(c)).Inc() })
 	engine.SetSilencer(a.silences.silenced, a.silences.onHeld)
+	grower := newGrowth(a.clock, engine, func(inc incident.Incident, at time.Time, edit, followUp bool) {
+		if edit = edit && a.dispatcher.Editing(); !edit && !followUp {
+			return
+		}
+		a.stage.addGrowth(notifiers.Notification{
+			Kind: notifiers.KindFiring, Why: incident.WhyGrown, Cluster: a.cfg.ClusterName, Incident: inc, At: at,
+		}, edit, followUp)
+	})
+	engine.OnGrow(grower.grew)
+	a.stage.opened(engine.Active())
 	names := a.dispatcher.Names()
 	engine.SetChannels(names)
 	engine.Forget(names)
@@ -189,6 +199,10 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	}
 	var twg sync.WaitGroup
 	twg.Go(func() { a.timer(ctx, engine) })
+	twg.Go(func() { grower.run(ctx) })
+	if hb := a.heartbeat(); hb != nil {
+		twg.Go(func() { hb.Run(ctx) })
+	}
 	<-ctx.Done()
 	twg.Wait()
 	a.leading.Store(false)

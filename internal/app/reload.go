@@ -54,6 +54,7 @@ func (a *App) reloadConfig() {
 		cfg.Channels = keep
 	}
 	a.channels = cfg.Channels
+	a.deps.DashboardURL = cfg.DashboardURL // the channels' templates are rebuilt with it
 	a.reloadMu.Unlock()
 	for _, k := range []struct {
 		key      string

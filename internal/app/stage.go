@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/util/workqueue"
 
@@ -27,7 +28,9 @@ type stage struct {
 	target   func(incident.Incident) (enrich.Target, bool)
 	deliver  func(notifiers.Notification) // sends to every channel (Dispatcher.Enqueue)
 	enriched func(notifiers.Notification) // hands on the enriched copy (Dispatcher.Enriched)
-	workers  int
+	// grew tells the channels an incident grew (Dispatcher.Grew); nil: growth is not told.
+	grew    func(n notifiers.Notification, edit, followUp bool)
+	workers int
 
 	queue workqueue.TypedInterface[string]
 	mu    sync.Mutex
@@ -35,6 +38,10 @@ type stage struct {
 	// the fingerprints a worker holds.
 	pending map[string][]staged
 	busy    map[string]bool
+	// firing holds the FirstSeen of each incident whose firing message was handed on and whose
+	// resolve was not: news of growth is handed on only for those, so that an edit never
+	// follows (and undoes) a resolve. It holds one entry per firing incident.
+	firing map[string]time.Time
 }
 
 // staged is one notification waiting in the stage.
@@ -43,6 +50,9 @@ type staged struct {
 	target enrich.Target
 	fetch  bool // its context is to be fetched
 	sent   bool // its copy without context has already gone to the dispatcher
+	// growth marks news of growth (handed to grew, with edit and followUp), whose context is
+	// fetched afresh for an edit, which replaces the whole message, context included.
+	growth, edit, followUp bool
 }
 
 func newStage(workers int, fetch func(context.Context, enrich.Target) enrich.Result,
@@ -55,7 +65,46 @@ func newStage(workers int, fetch func(context.Context, enrich.Target) enrich.Res
 		queue:   workqueue.NewTyped[string](),
 		pending: map[string][]staged{},
 		busy:    map[string]bool{},
+		firing:  map[string]time.Time{},
 	}
+}
+
+// opened records incidents that fired before this stage saw them (a new leader's term).
+func (s *stage) opened(incs []incident.Incident) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, inc := range incs {
+		if inc.Status == incident.Firing {
+			s.firing[inc.Fingerprint] = inc.FirstSeen
+		}
+	}
+}
+
+// addGrowth hands on news that a firing incident grew, in order with its other
+// notifications: dropped when its resolve was handed on already.
+func (s *stage) addGrowth(n notifiers.Notification, edit, followUp bool) {
+	if s.grew == nil {
+		return
+	}
+	st := staged{n: n, growth: true, edit: edit, followUp: followUp}
+	if s.fetch != nil && edit {
+		// An edit replaces the whole message: it needs the context again. A follow-up alone
+		// tells the size, and does without, so that a storm's growth costs no extra fetches
+		// where no channel edits.
+		st.target, st.fetch = s.target(n.Incident)
+	}
+	fp := n.Incident.Fingerprint
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first, ok := s.firing[fp]; !ok || !first.Equal(n.Incident.FirstSeen) {
+		return
+	}
+	if !(len(s.pending[fp]) > 0 || s.busy[fp]) && !st.fetch {
+		s.grew(n, edit, followUp)
+		return
+	}
+	s.pending[fp] = append(s.pending[fp], st)
+	s.queue.Add(fp)
 }
 
 // add hands a notification on; it never blocks on I/O. A firing notification reaches the
@@ -68,6 +117,12 @@ func (s *stage) add(n notifiers.Notification) {
 	fp := n.Incident.Fingerprint
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case n.Kind == notifiers.KindFiring && n.Why == incident.WhyFirst:
+		s.firing[fp] = n.Incident.FirstSeen
+	case n.Kind == notifiers.KindResolved:
+		delete(s.firing, fp)
+	}
 	held := len(s.pending[fp]) > 0 || s.busy[fp]
 	if !held {
 		if !st.fetch {
@@ -116,6 +171,14 @@ func (s *stage) next() bool {
 		}
 		s.mu.Unlock()
 		for _, st := range batch {
+			if st.growth {
+				n := st.n
+				if st.fetch {
+					n.Enrichment = toEnrichment(s.fetch(context.Background(), st.target))
+				}
+				s.grew(n, st.edit, st.followUp)
+				continue
+			}
 			if !st.fetch {
 				s.deliver(st.n)
 				continue

@@ -161,3 +161,27 @@ func lookup(raw map[string]any, path string) any {
 	}
 	return cur
 }
+
+// templateProblems checks the channels' message templates and dashboardURL with types, when
+// it can (TemplateChecker): "channels[1].template.body: line 2: unexpected "}" in operand".
+func (c *Config) templateProblems(types ChannelTypes) []string {
+	tc, ok := types.(TemplateChecker)
+	if !ok {
+		return nil
+	}
+	var problems []string
+	check := func(key, text string) {
+		if text == "" {
+			return
+		}
+		if err := tc.CheckTemplate(key, text); err != nil {
+			problems = append(problems, key+": "+err.Error())
+		}
+	}
+	check("dashboardURL", c.DashboardURL)
+	for i, ch := range c.Channels {
+		check(fmt.Sprintf("channels[%d].template.title", i), ch.Template.Title)
+		check(fmt.Sprintf("channels[%d].template.body", i), ch.Template.Body)
+	}
+	return problems
+}

@@ -51,7 +51,8 @@ func TestDefaults(t *testing.T) {
 	if cfg.Listen != ":8080" || cfg.Incidents.StableWindow != 60*time.Second || cfg.Incidents.RepeatInterval != 0 ||
 		cfg.Delivery.MaxAge != time.Hour || cfg.Delivery.QueueLimit != 10000 || len(cfg.Channels) != 0 ||
 		cfg.Delivery.Digest.Threshold != 20 || cfg.Delivery.Digest.Window != time.Minute || cfg.Delivery.Digest.MaxWait != 10*time.Second ||
-		cfg.Incidents.MaxActive != 5000 {
+		cfg.Incidents.MaxActive != 5000 || cfg.Heartbeat.URLFrom != "" || cfg.Heartbeat.Interval != time.Minute ||
+		cfg.Heartbeat.Timeout != 10*time.Second || cfg.Heartbeat.Method != "GET" || cfg.DashboardURL != "" {
 		t.Fatalf("unexpected defaults: %+v", cfg)
 	}
 }
@@ -112,6 +113,12 @@ func TestBadConfigNamesEveryProblem(t *testing.T) {
 		{"bad level", "log:\n  level: loud\n", []string{`log.level: "loud" is not one of`}},
 		{"digest maxWait zero", "delivery:\n  digest:\n    maxWait: 0s\n", []string{"delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, 1m0s (got 0s)"}},
 		{"digest maxWait past the window", "delivery:\n  digest:\n    window: 30s\n    maxWait: 31s\n", []string{"delivery.digest.maxWait: must be greater than 0 and at most delivery.digest.window, 30s (got 31s)"}},
+		{"heartbeat", "heartbeat:\n  method: PUT\n  interval: 500ms\n  timeout: 0s\n  authorizationFrom: KEY\n", []string{
+			`heartbeat.method: "PUT" is not GET or POST`, "heartbeat.interval: must be at least 1s (got 500ms)",
+			"heartbeat.timeout: must be greater than 0 and at most heartbeat.interval (got 0s)",
+			"heartbeat.authorizationFrom: set without heartbeat.urlFrom"}},
+		{"heartbeat key", "heartbeat:\n  url: https://hc-ping.com/x\n", []string{"heartbeat.url: unknown key"}},
+		{"template key", "channels:\n- name: a\n  template: {titel: x}\n  hook: {}\n", []string{"channels[0].template.titel: unknown key"}},
 		{"all at once", "clustrName: x\nlog:\n  level: loud\nincidents:\n  stableWindow: 0s\n", []string{"clustrName: unknown key", "log.level:", "incidents.stableWindow: must be"}},
 	}
 	for _, tc := range cases {

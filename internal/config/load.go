@@ -17,6 +17,7 @@ import (
 // Defaults are the values a key takes when neither the file, the environment nor a flag sets it.
 var defaults = map[string]any{
 	"clusterName":                  "",
+	"dashboardURL":                 "",
 	"listen":                       ":8080",
 	"kubeconfig":                   "",
 	"log.level":                    "info",
@@ -31,6 +32,11 @@ var defaults = map[string]any{
 	"delivery.queueLimit":          10000,
 	"secretsDir":                   "/etc/kpulse/secrets",
 	"enrichment.events":            5,
+	"heartbeat.urlFrom":            "",
+	"heartbeat.authorizationFrom":  "",
+	"heartbeat.method":             "GET",
+	"heartbeat.interval":           "1m",
+	"heartbeat.timeout":            "10s",
 	"enrichment.logLines":          20,
 	"enrichment.logBytes":          16384,
 	"enrichment.timeout":           "3s",
@@ -143,6 +149,7 @@ func Load(fs *pflag.FlagSet, types ChannelTypes) (*Config, error) {
 	for i := range cfg.Channels {
 		problems = append(problems, cfg.Channels[i].channelBlocks(i, types, spelled)...)
 	}
+	problems = append(problems, cfg.templateProblems(types)...)
 	// delivery.digest.maxWait defaults to 10s, or to the window when that is shorter, so that a
 	// config setting only a short window stays valid. A value set in the file or the environment
 	// is validated as it is.
@@ -291,6 +298,7 @@ func (c *Config) Validate() error {
 		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
 	}
 	c.Enrichment.validate(add)
+	c.Heartbeat.validate(add)
 	c.Detection.validate(add)
 	c.validateHA(add)
 	c.validateAdmin(add)

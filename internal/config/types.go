@@ -10,6 +10,9 @@ import (
 type Config struct {
 	// ClusterName is shown in every message so that people with many clusters know which one.
 	ClusterName string `mapstructure:"clusterName"`
+	// DashboardURL is a Go template over the message template fields (docs/templates.md) that
+	// gives a link to a dashboard, the field DashboardURL of the channels' templates.
+	DashboardURL string `mapstructure:"dashboardURL"`
 	// Listen is the address of the HTTP server: /healthz, /readyz and /metrics for anyone, the
 	// admin endpoints (/incidents, /test-channel) for callers on loopback (see Admin).
 	Listen string `mapstructure:"listen"`
@@ -27,6 +30,8 @@ type Config struct {
 	SecretsDir string `mapstructure:"secretsDir"`
 	// Enrichment tunes the events and log lines added to firing messages.
 	Enrichment Enrichment `mapstructure:"enrichment"`
+	// Heartbeat pings a dead-man's switch while this replica leads.
+	Heartbeat Heartbeat `mapstructure:"heartbeat"`
 	// State is where incidents and what is owed to each channel are kept across restarts.
 	State State `mapstructure:"state"`
 	// LeaderElection lets several replicas run with one notifying.
@@ -99,6 +104,9 @@ type Channel struct {
 	// arrive, at most enrichment.timeout, and send it once, complete) or "off". Empty: the
 	// channel's default.
 	Enrichment string `mapstructure:"enrichment"`
+	// Template sets the title and the body text of the channel's messages (Go text/templates
+	// over the fields of docs/templates.md); empty: the default rendering.
+	Template ChannelTemplate `mapstructure:"template"`
 	// Blocks holds every other key of the entry: the type block, keyed by its type name, with
 	// keys in whatever case viper left them (Load respells them in its problems).
 	Blocks map[string]any `mapstructure:",remain"`
@@ -107,6 +115,18 @@ type Channel struct {
 	// Channel in code; Build decodes Blocks itself when Settings is nil.
 	Type     string `mapstructure:"-"`
 	Settings any    `mapstructure:"-"`
+}
+
+// ChannelTemplate is a channel's message templates.
+type ChannelTemplate struct {
+	Title string `mapstructure:"title"`
+	Body  string `mapstructure:"body"`
+}
+
+// TemplateChecker is implemented by ChannelTypes that can check message templates (the
+// delivery side executes them): Load then reports a broken one with its key and line.
+type TemplateChecker interface {
+	CheckTemplate(key, text string) error
 }
 
 // ChannelTypes is what Load needs of the delivery side to validate type blocks:

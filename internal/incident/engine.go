@@ -81,6 +81,8 @@ type Engine struct {
 	channels []string
 	// onFold is told the class of each member folded into an overflow incident (OnFold).
 	onFold func(detect.Class)
+	// onGrow is told the fingerprint of a firing incident a member joined (OnGrow).
+	onGrow func(string)
 	// silencer says whether a silence mutes an incident; onHeld is given each incident whose
 	// firing message a silence held back (SetSilencer).
 	silencer Silencer
@@ -322,7 +324,10 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			fires = false
 		}
 		if fires {
+			fired(&en.inc)
 			markPending(&en.inc, e.channels, WhyFirst, now)
+		} else if joined && en.inc.Status == Firing {
+			e.grew(en)
 		}
 		if exists {
 			e.changed(en)
@@ -537,6 +542,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 				continue
 			}
 			inc.SilencedBy, inc.SilencedUntil = "", time.Time{}
+			fired(inc) // the size its first message tells, once it is told
 			markPending(inc, e.channels, why, now)
 			e.changed(en)
 		case WhyResolved:

@@ -245,6 +245,7 @@ func wantTick(list []Incident, now time.Time, s Settings, channels []string) []T
 			inc.ResolvedAt = now
 		case WhyFirst:
 			inc.Status = Firing
+			fired(&inc) // the size its first message tells
 		}
 		markPending(&inc, channels, why, now)
 		out = append(out, transition(why, inc, now))

@@ -68,6 +68,12 @@ type Incident struct {
 	HealthySince time.Time `json:"healthySince,omitzero"`
 	LastNotified time.Time `json:"lastNotified,omitzero"`
 	ResolvedAt   time.Time `json:"resolvedAt,omitzero"`
+	// FiredMembers is how many members the incident had when it fired: what its first message
+	// told. PeakMembers is the most it has had since (what a resolve tells, however many have
+	// left by then). FollowedUp says the one follow-up for growth (WhyGrown) was sent.
+	FiredMembers int  `json:"firedMembers,omitempty"`
+	PeakMembers  int  `json:"peakMembers,omitempty"`
+	FollowedUp   bool `json:"followedUp,omitempty"`
 	// Deliveries say, per channel name, what is owed and what was delivered (see ChannelState).
 	Deliveries map[string]ChannelState `json:"deliveries,omitempty"`
 	// SilencedBy is the ID of the silence that held back the incident's firing message: while
@@ -85,6 +91,10 @@ const (
 	WhyFirst    Why = "first"
 	WhyRepeat   Why = "repeat"
 	WhyResolved Why = "resolved"
+	// WhyGrown is the one follow-up of a firing incident whose member count has grown past
+	// what its first message told (FollowUpDue). It is not a transition: the engine never
+	// returns it and nothing is owed for it.
+	WhyGrown Why = "grown"
 )
 
 // Transition is a change that must be told to every channel. Incident is a copy: the receiver may

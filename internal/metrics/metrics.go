@@ -37,6 +37,10 @@ type Metrics struct {
 	ConfigReloadOK    prometheus.Gauge
 	Digests           *prometheus.CounterVec // channel, cause (storm|overflow)
 	NotifierPanics    *prometheus.CounterVec // channel
+	// HeartbeatPings counts the pings of the dead-man's switch by result (success|failed);
+	// HeartbeatLastSuccess is when one last succeeded (Unix seconds).
+	HeartbeatPings       *prometheus.CounterVec
+	HeartbeatLastSuccess prometheus.Gauge
 }
 
 // New creates the collectors and registers them on reg.
@@ -128,6 +132,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "kpulse_notifier_panics_total",
 			Help: "Panics of a channel's notifier while rendering or sending one notification, by channel; each is logged, and a minimal fallback message is sent in its place.",
 		}, []string{"channel"}),
+		HeartbeatPings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_heartbeat_pings_total",
+			Help: "Pings of the heartbeat URL (heartbeat.urlFrom), by result (success, failed): each attempt, retries included.",
+		}, []string{"result"}),
+		HeartbeatLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kpulse_heartbeat_last_success_timestamp_seconds",
+			Help: "When a heartbeat ping last succeeded, in Unix seconds; 0 before the first.",
+		}),
+	}
+	reg.MustRegister(m.HeartbeatPings, m.HeartbeatLastSuccess)
+	for _, r := range []string{"success", "failed"} {
+		m.HeartbeatPings.WithLabelValues(r)
 	}
 	reg.MustRegister(m.IncidentsActive, m.IncidentsOverflow, m.Silenced, m.Transitions, m.Notifications, m.DeliveryDuration,
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,

@@ -55,6 +55,11 @@ type Message struct {
 	// how many there are in all.
 	Pods     []string
 	PodCount int
+	// PeakPodCount is the most pods (or Jobs) the incident has had: at least PodCount. A
+	// resolve states it, since pods that left before it are no longer members. FiredPodCount is
+	// how many the first message told (a follow-up for growth says it grew from there).
+	PeakPodCount  int
+	FiredPodCount int
 	// Container is the failing container; InitContainer says it is an init container.
 	Container     string
 	InitContainer bool
@@ -91,6 +96,10 @@ type Message struct {
 	// MaxDigestLines); DigestMore counts the others.
 	DigestLines []string
 	DigestMore  int
+	// TemplateTitle and TemplateBody are what the channel's template rendered (cleaned and
+	// bounded); "" when the channel has none, or it failed. They take the place of Title and
+	// Summary.
+	TemplateTitle, TemplateBody string
 }
 
 // NewMessage builds the Message of n.
@@ -124,6 +133,8 @@ func NewMessage(n Notification) Message {
 	}
 	pods := memberNames(inc.Members)
 	m.PodCount = len(pods)
+	m.PeakPodCount = max(inc.PeakMembers, m.PodCount)
+	m.FiredPodCount = inc.FiredMembers
 	for _, p := range pods[:min(len(pods), MaxPods)] {
 		m.Pods = append(m.Pods, line(p, maxNameBytes))
 	}
@@ -152,6 +163,10 @@ func NewMessage(n Notification) Message {
 		}
 	}
 	m.Hint = hint(m, inc)
+	if r := n.Rendered; r != nil && n.Kind != KindDigest {
+		m.TemplateTitle = line(r.Title, maxTitleBytes)
+		m.TemplateBody = text(r.Body, maxBodyBytes)
+	}
 	if n.Kind == KindDigest && n.Digest != nil {
 		digestMessage(&m, n.Digest)
 	}
@@ -231,6 +246,9 @@ func (m Message) Title() string {
 	if m.Kind == KindDigest {
 		return m.Workload.Name
 	}
+	if m.TemplateTitle != "" {
+		return m.TemplateTitle
+	}
 	return fmt.Sprintf("%s in %s/%s", cmp.Or(m.Reason, "Problem"), m.Namespace, m.Workload.Name)
 }
 
@@ -238,8 +256,11 @@ func (m Message) Title() string {
 // repeat "STILL FIRING: ...".
 func (m Message) Headline() string {
 	status := m.Status
-	if m.Kind == KindFiring && m.Why == incident.WhyRepeat {
+	switch {
+	case m.Kind == KindFiring && m.Why == incident.WhyRepeat:
 		status = "STILL FIRING"
+	case m.Kind == KindFiring && m.Why == incident.WhyGrown:
+		status = fmt.Sprintf("GREW TO %d PODS", m.PodCount)
 	}
 	return status + ": " + m.Title()
 }
@@ -610,6 +631,9 @@ func (m Message) Facts() []Fact {
 	if m.Detail != "" && m.Detail != m.Reason {
 		add("Detail", true, m.Detail)
 	}
+	if m.Kind == KindResolved && m.PeakPodCount > 0 {
+		add("Peak", false, countText(m.PeakPodCount, m.Reason == string(detect.JobFailed)))
+	}
 	switch {
 	case m.Kind == KindResolved:
 		add("Duration", false, fmt.Sprintf("%s (first seen %s, resolved %s)", m.DurationText(), m.FirstSeenText(), m.ResolvedAtText()))
@@ -617,6 +641,18 @@ func (m Message) Facts() []Fact {
 		add("First seen", false, fmt.Sprintf("%s (%s ago)", m.FirstSeenText(), m.DurationText()))
 	}
 	return out
+}
+
+// countText is "1 pod", "200 pods" (or Jobs).
+func countText(n int, jobs bool) string {
+	what := "pod"
+	if jobs {
+		what = "Job"
+	}
+	if n != 1 {
+		what += "s"
+	}
+	return fmt.Sprintf("%d %s", n, what)
 }
 
 // String is the fact's values as plain text.
@@ -630,11 +666,21 @@ func (f Fact) String() string {
 
 // Summary says in one sentence what is wrong, or that it is over.
 func (m Message) Summary() string {
+	switch {
+	case m.Kind == KindTest && m.TemplateBody != "":
+		return "Test message from kpulse: nothing is broken and no action is needed. " + m.TemplateBody
+	case m.TemplateBody != "" && m.Kind != KindDigest:
+		return m.TemplateBody
+	}
 	switch m.Kind {
 	case KindTest:
 		return "Test message from kpulse: nothing is broken and no action is needed."
 	case KindResolved:
-		return fmt.Sprintf("Resolved after %s: every affected pod has stayed healthy for the stable window, or is gone.", m.DurationText())
+		s := fmt.Sprintf("Resolved after %s: every affected pod has stayed healthy for the stable window, or is gone.", m.DurationText())
+		if m.PeakPodCount > 0 {
+			s += fmt.Sprintf(" At its peak it affected %s.", countText(m.PeakPodCount, m.Reason == string(detect.JobFailed)))
+		}
+		return s
 	}
 	var who string
 	switch {
@@ -675,7 +721,9 @@ func (m Message) Summary() string {
 		s += fmt.Sprintf(", on %d pods", m.PodCount)
 	}
 	s += "."
-	if m.Why == incident.WhyRepeat {
+	if m.Why == incident.WhyGrown {
+		s = fmt.Sprintf("Grown to %d pods since the first message, which told of %d. %s", m.PodCount, m.FiredPodCount, s)
+	} else if m.Why == incident.WhyRepeat {
 		s = fmt.Sprintf("Still firing after %s. %s", m.DurationText(), s)
 	} else if !m.FirstSeen.IsZero() {
 		s += fmt.Sprintf(" First seen %s ago.", m.DurationText())

@@ -164,7 +164,7 @@ func TestSummaries(t *testing.T) {
 		{nt.OOMKilled(), "Container worker of Pod worker was killed for using more memory than its limit. First seen 0s ago."},
 		{nt.JobFailed(), "Job of CronJob nightly-report failed. First seen 0s ago."},
 		{TestNotification("c", nt.T0), "Test message from kpulse: nothing is broken and no action is needed."},
-		{nt.Resolved(), "Resolved after 12m: every affected pod has stayed healthy for the stable window, or is gone."},
+		{nt.Resolved(), "Resolved after 12m: every affected pod has stayed healthy for the stable window, or is gone. At its peak it affected 2 pods."},
 	}
 	for _, tt := range tests {
 		if got := NewMessage(tt.n).Summary(); got != tt.want {

@@ -83,6 +83,9 @@ type Notification struct {
 	// is, to thread under), set by the dispatcher for each channel just before Notify; "" when
 	// there is none (a first message, a test, a digest).
 	Ref string
+	// Rendered is what the channel's message template gave (Channel.Template), set by the
+	// dispatcher for each channel just before Notify; nil: the default rendering.
+	Rendered *Rendered
 }
 
 // Digest is what a digest message stands for.

@@ -34,6 +34,9 @@ type Deps struct {
 	// Secrets gives the credentials the channels name with their *From settings (default: none,
 	// so every channel that needs one is "not configured").
 	Secrets SecretSource
+	// DashboardURL is config's dashboardURL: the template of the link the channels' message
+	// templates see as DashboardURL.
+	DashboardURL string
 }
 
 // WithDefaults returns d with every zero field set to its default.
@@ -136,6 +139,14 @@ func (r Registry) Lookup(typ string) (Integration, bool) {
 	return Integration{}, false
 }
 
+// CheckTemplate parses a message template as a channel would (config.TemplateChecker).
+func (r Registry) CheckTemplate(key, text string) error {
+	_, err := ParseTemplate(key, text)
+	return err
+}
+
+var _ config.TemplateChecker = Registry(nil)
+
 // Decode decodes and validates a block of type typ (config.ChannelTypes).
 func (r Registry) Decode(typ string, raw map[string]any) (any, []string) {
 	in, ok := r.Lookup(typ)
@@ -158,6 +169,9 @@ type Channel struct {
 	// Enrichment is how the channel gets a firing message's context: the channel's
 	// "enrichment" key, else what its notifier's Updater says, else EnrichWait.
 	Enrichment EnrichmentPolicy
+	// Template is the channel's message template (its "template" key); nil: the default
+	// rendering. The dispatcher renders it for each notification (Notification.Rendered).
+	Template *Template
 }
 
 // enrichmentPolicy resolves a channel's policy from its config value and what its notifier can do.
@@ -250,6 +264,10 @@ func build(list Registry, c config.Channel, deps Deps) (Channel, error) {
 	if !found {
 		return Channel{}, fmt.Errorf("no notifier for type %q", typ)
 	}
+	tmpl, err := NewTemplate(c.Template.Title, c.Template.Body, deps.DashboardURL)
+	if err != nil {
+		return Channel{}, err
+	}
 	settings := c.Settings
 	var problems []string
 	if settings == nil {
@@ -274,7 +292,7 @@ func build(list Registry, c config.Channel, deps Deps) (Channel, error) {
 		if policy == "" || policy == EnrichUpdate {
 			policy = EnrichWait
 		}
-		return Channel{Name: c.Name, Type: typ, Notifier: unusable{nc}, Err: nc, Enrichment: policy}, nil
+		return Channel{Name: c.Name, Type: typ, Notifier: unusable{nc}, Err: nc, Enrichment: policy, Template: tmpl}, nil
 	case err != nil:
 		return Channel{}, err
 	}
@@ -282,7 +300,7 @@ func build(list Registry, c config.Channel, deps Deps) (Channel, error) {
 	if err != nil {
 		return Channel{}, err
 	}
-	return Channel{Name: c.Name, Type: typ, Notifier: n, Enrichment: policy}, nil
+	return Channel{Name: c.Name, Type: typ, Notifier: n, Enrichment: policy, Template: tmpl}, nil
 }
 
 // unusable is the notifier of a channel that is not configured: every delivery fails with the

@@ -297,6 +297,50 @@ func (d *Dispatcher) Enriched(n notifiers.Notification) {
 	}
 }
 
+// Editing reports whether any channel edits what it sent (policy EnrichUpdate): only then is
+// each growth of an incident worth telling (Grew with edit), and its context worth fetching again.
+func (d *Dispatcher) Editing() bool {
+	for _, w := range d.workers {
+		if w.channel().Enrichment == notifiers.EnrichUpdate {
+			return true
+		}
+	}
+	return false
+}
+
+// Grew tells the channels that an incident they were told of has grown: n is a firing
+// notification carrying the incident as it stands now (and the context its first message had).
+// A channel that edits what it sent (policy EnrichUpdate: a Slack bot edits its alert, a
+// webhook that asked for it gets an "update" document) gets n as a KindUpdate when edit is set;
+// the caller debounces these. The others get n as a follow-up message (KindFiring, Why WhyGrown) only when
+// followUp is set, which the caller sets once per incident (incident.Engine.FollowUp). Neither
+// is a transition: nothing is owed for it. A channel that was not told of the incident (it has
+// no delivery state for it while others have) gets nothing.
+func (d *Dispatcher) Grew(n notifiers.Notification, edit, followUp bool) {
+	n.EnrichmentPending = false
+	for _, w := range d.workers {
+		name := w.channel().Name
+		if ds := n.Incident.Deliveries; ds != nil {
+			if _, told := ds[name]; !told {
+				continue
+			}
+		}
+		switch {
+		case w.channel().Enrichment == notifiers.EnrichUpdate:
+			if !edit {
+				continue
+			}
+			u := n
+			u.Kind, u.Why = notifiers.KindUpdate, incident.WhyGrown
+			w.enqueueUpdate(u)
+		case followUp:
+			f := n
+			f.Kind, f.Why = notifiers.KindFiring, incident.WhyGrown
+			w.enqueue(f)
+		}
+	}
+}
+
 // EnqueueTo hands n to the named channel's queue only (a delivery resumed after a restart is
 // owed to some channels, not all). It reports false for an unknown channel.
 func (d *Dispatcher) EnqueueTo(channel string, n notifiers.Notification) bool {
@@ -379,6 +423,9 @@ type worker struct {
 	recent    []time.Time
 	open      *digest
 	lastClose time.Time
+
+	// templateFailed is the channel template whose failure was logged: once per template.
+	templateFailed atomic.Pointer[notifiers.Template]
 
 	success, retry, failed, dropped prometheus.Counter
 	storms, overflow                prometheus.Counter
@@ -554,7 +601,7 @@ func (w *worker) seal(ctx context.Context, it *item) bool {
 // outcome tells the Ledger how each notification an item carried left the queue: delivered
 // (err nil, with the channel's receipt) or given up.
 func (w *worker) outcome(it *item, rec notifiers.Receipt, err error) {
-	if it.n.Kind == notifiers.KindUpdate {
+	if it.n.Kind == notifiers.KindUpdate || it.n.Why == incident.WhyGrown {
 		return // not a transition: nothing is owed for it
 	}
 	o := Outcome{Channel: w.channel().Name, State: incident.DeliveryDelivered, SettledAt: w.opts.Clock.Now()}
@@ -753,6 +800,7 @@ func (w *worker) attempt(ctx context.Context, n notifiers.Notification) (took ti
 	if fp := n.Incident.Fingerprint; fp != "" && n.Kind != notifiers.KindTest && n.Kind != notifiers.KindDigest {
 		n.Ref = w.opts.Ledger.Ref(fp, ch.Name)
 	}
+	n.Rendered = w.render(ch, n)
 	rec, err = w.notify(actx, ch, n)
 	var p *panicError
 	if !errors.As(err, &p) {
@@ -776,6 +824,24 @@ func (w *worker) attempt(ctx context.Context, n notifiers.Notification) (took ti
 	default:
 		return 0, notifiers.Receipt{}, fmt.Errorf("%s; its minimal fallback message failed: %w", p.Error(), ferr)
 	}
+}
+
+// render executes the channel's message template for n; nil (the default rendering) when it
+// has none, for a digest, or when the template fails: that is logged once per channel (until
+// the channel is rebuilt), and the message goes out all the same.
+func (w *worker) render(ch notifiers.Channel, n notifiers.Notification) *notifiers.Rendered {
+	if ch.Template == nil || n.Kind == notifiers.KindDigest {
+		return nil
+	}
+	r, err := ch.Template.Render(n)
+	if err != nil {
+		if w.templateFailed.CompareAndSwap(nil, ch.Template) {
+			w.log.Error("message template failed; this channel's messages use the default rendering where it fails (logged once)",
+				"fingerprint", notifiers.SafeText(n.Incident.Fingerprint, notifiers.MaxNameBytes), "err", err)
+		}
+		return nil
+	}
+	return &r
 }
 
 // notify calls the notifier, turning a panic into a permanent *panicError.

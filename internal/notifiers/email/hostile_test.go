@@ -10,14 +10,27 @@ import (
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 )
 
-func TestHostileEmail(t *testing.T) {
+func TestHostileEmail(t *testing.T) { hostileEmail(t, false) }
+
+// TestHostileEmailTemplate: a message template that puts cluster text (and markup of its own)
+// in the title and the body adds no markup to the mail.
+func TestHostileEmailTemplate(t *testing.T) { hostileEmail(t, true) }
+
+func hostileEmail(t *testing.T, templated bool) {
 	for _, s := range nt.HostileStrings {
 		t.Run(s, func(t *testing.T) {
-			got, err := Render(notifiers.NewMessage(nt.Hostile(s)), "")
+			n, ref := nt.Hostile(s), nt.Benign()
+			if templated {
+				n, ref = nt.Templated(n), nt.Templated(ref)
+			}
+			got, err := Render(notifiers.NewMessage(n), "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := Render(notifiers.NewMessage(nt.Benign()), "")
+			if templated && !strings.Contains(got.Text, "evil.example") {
+				t.Fatalf("the template's body is not in the mail:\n%s", got.Text)
+			}
+			want, err := Render(notifiers.NewMessage(ref), "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -151,7 +151,7 @@ func (e *emailNotifier) send(ctx context.Context, n notifiers.Notification) erro
 	msg.SetBulk()
 	// Mail clients thread the firing, repeat and resolved mails of one incident.
 	if root, ok := threadID(n); ok {
-		if n.Kind == notifiers.KindFiring && n.Why != incident.WhyRepeat {
+		if n.Kind == notifiers.KindFiring && n.Why != incident.WhyRepeat && n.Why != incident.WhyGrown {
 			msg.SetMessageIDWithValue(root)
 		} else {
 			msg.SetMessageID()

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 	testclock "k8s.io/utils/clock/testing"
 
+	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/email/emailtest"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
@@ -380,5 +381,21 @@ func TestEmailGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The follow-up of an incident that grew is a reply in the alert's thread, not a second root.
+func TestEmailGrowthFollowUpThreadsUnderFiring(t *testing.T) {
+	srv := newSMTPServer(t, smtpOptions{StartTLS: true})
+	e := emailTo(t, srv, Config{}, notifiers.MapSecrets{})
+	n := nt.CrashLoop()
+	n.Why = incident.WhyGrown
+	if err := e.send(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	p := parseMail(t, srv.Received()[0].Data)
+	root := p.Header.Get("In-Reply-To")
+	if root == "" || p.Header.Get("References") != root || p.Header.Get("Message-Id") == root {
+		t.Errorf("headers = %v", p.Header)
 	}
 }

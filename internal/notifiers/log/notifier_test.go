@@ -73,3 +73,31 @@ func TestLogRejectsWrongSettings(t *testing.T) {
 		t.Errorf("problems = %q", problems)
 	}
 }
+
+// TestLogLineTemplate: a message template's output from hostile cluster text reaches the log
+// line cleaned: one line of JSON, no escape sequence, no line break inside the title.
+func TestLogLineTemplate(t *testing.T) {
+	for _, s := range nt.HostileStrings {
+		var out nt.Logs
+		l, err := New("lines", &Config{}, notifiers.Deps{Stdout: &out, Clock: testclock.NewFakeClock(nt.T0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Notify(context.Background(), nt.Templated(nt.Hostile(s))); err != nil {
+			t.Fatal(err)
+		}
+		line := out.String()
+		if strings.Count(line, "\n") != 1 || strings.Contains(line, "\x1b") || !json.Valid([]byte(line)) {
+			t.Fatalf("%q: not one clean line of JSON: %.200q", s, line)
+		}
+		var p webhook.Payload
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatal(err)
+		}
+		nt.CheckLine(t, "title", p.Title, 250)
+		nt.CheckText(t, "body", p.Body, 4<<10)
+		if p.Title == "" || p.Body == "" {
+			t.Errorf("%q: the template's output is missing: %+v", s, p)
+		}
+	}
+}

@@ -41,3 +41,28 @@ func Hostile(s string) notifiers.Notification {
 // Benign is the shape of a hostile notification with harmless text: the same blocks, fields and
 // code spans, so the structure of both renders can be compared.
 func Benign() notifiers.Notification { return Hostile("x") }
+
+// HostileTitle and HostileBody are message templates that put every field of cluster text into
+// a title and a body, next to markup of their own: whatever they render, a channel must show
+// as plain text.
+const (
+	HostileTitle = `{{.Namespace}}/{{.WorkloadName}} {{.Container}} <!channel> @here *{{.Class}}* <b>{{.Cluster}}</b>`
+	HostileBody  = "{{.Message}}\n{{join .Logs \"\\n\"}}\n{{range .Events}}{{.}}\n{{end}}{{join .Pods \", \"}} {{.Reason}} {{.ExitCode}}\n" +
+		"<https://evil.example|click> <!everyone> [x](https://evil.example) </td><script>alert(1)</script> ```{{.DashboardURL}}"
+	HostileDashboard = `https://grafana.example/d/k?var-ns={{.Namespace | urlquery}}&var-w={{.WorkloadName | urlquery}}`
+)
+
+// Templated is n with what HostileTitle and HostileBody render for it, as the dispatcher sets
+// it for a channel with those templates.
+func Templated(n notifiers.Notification) notifiers.Notification {
+	t, err := notifiers.NewTemplate(HostileTitle, HostileBody, HostileDashboard)
+	if err != nil {
+		panic(err)
+	}
+	r, err := t.Render(n)
+	if err != nil {
+		panic(err)
+	}
+	n.Rendered = &r
+	return n
+}

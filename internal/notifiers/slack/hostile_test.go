@@ -11,13 +11,25 @@ import (
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 )
 
-func TestHostileSlack(t *testing.T) {
+func TestHostileSlack(t *testing.T) { hostileSlack(t, false) }
+
+// TestHostileSlackTemplate: a message template that puts cluster text (and markup of its own)
+// in the title and the body makes plain text, as the default rendering does.
+func TestHostileSlackTemplate(t *testing.T) { hostileSlack(t, true) }
+
+func hostileSlack(t *testing.T, templated bool) {
 	mention := regexp.MustCompile(`(?i)@(here|channel|everyone)\b`)
 	for _, s := range nt.HostileStrings {
 		t.Run(s, func(t *testing.T) {
 			for _, kind := range []notifiers.Kind{notifiers.KindFiring, notifiers.KindResolved} {
 				n, ref := nt.Hostile(s), nt.Benign()
 				n.Kind, ref.Kind = kind, kind
+				if templated {
+					n, ref = nt.Templated(n), nt.Templated(ref)
+					if m := notifiers.NewMessage(n); m.TemplateTitle == "" || m.TemplateBody == "" {
+						t.Fatalf("the template rendered nothing: %+v", n.Rendered)
+					}
+				}
 				got, _ := RenderJSON(notifiers.NewMessage(n))
 				want, _ := RenderJSON(notifiers.NewMessage(ref))
 				checkSlackLimits(t, got)

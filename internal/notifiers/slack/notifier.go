@@ -121,7 +121,8 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 // Notify posts one message. In bot mode a firing message starts a thread, whose reference
 // ("<conversation ID>/<ts>") it hands back in the Receipt; the dispatcher gives it back as n.Ref
 // with the incident's later messages: a repeat is posted in that thread and broadcast to the
-// channel; a resolve updates the firing message to show it resolved, then replies in its thread;
+// channel, and so is a follow-up for growth (a bot whose enrichment policy is not "update"); a
+// resolve updates the firing message to show it resolved, then replies in its thread;
 // an update (the context fetched after the alert) edits the alert in place. Without a reference
 // (webhook mode, or it was lost) every message is posted on its own.
 func (s *slackNotifier) Notify(ctx context.Context, n notifiers.Notification) (notifiers.Receipt, error) {
@@ -139,6 +140,9 @@ func (s *slackNotifier) Notify(ctx context.Context, n notifiers.Notification) (n
 		}
 		firing := n
 		firing.Kind = notifiers.KindFiring
+		if firing.Why == incident.WhyGrown {
+			firing.Why = incident.WhyFirst // the edited alert reads as the alert, with its new size
+		}
 		return notifiers.Receipt{}, s.update(ctx, ref, render(notifiers.NewMessage(firing)))
 	case n.Kind == notifiers.KindResolved && ref.ok():
 		if err := s.update(ctx, ref, render(m)); err != nil {
@@ -146,7 +150,7 @@ func (s *slackNotifier) Notify(ctx context.Context, n notifiers.Notification) (n
 		}
 		_, err := s.post(ctx, false, "post reply", ref.channel, renderReply(m), slack.MsgOptionTS(ref.ts))
 		return notifiers.Receipt{}, err
-	case n.Kind == notifiers.KindFiring && n.Why == incident.WhyRepeat && ref.ok():
+	case n.Kind == notifiers.KindFiring && (n.Why == incident.WhyRepeat || n.Why == incident.WhyGrown) && ref.ok():
 		_, err := s.post(ctx, false, "post reply", ref.channel, render(m), slack.MsgOptionTS(ref.ts), slack.MsgOptionBroadcast())
 		return notifiers.Receipt{}, err
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
@@ -28,6 +29,31 @@ func TestHostileDocument(t *testing.T) {
 			clean := notifiers.NewMessage(nt.Hostile(s)).StatusMessage
 			if p.Messages[0] != clean || p.Workload.Name != notifiers.Line(s, notifiers.MaxNameBytes) {
 				t.Errorf("round trip: %q / %q, want %q", p.Messages[0], p.Workload.Name, clean)
+			}
+		})
+	}
+}
+
+// TestHostileDocumentTemplate: what a message template renders from hostile cluster text
+// reaches the document cleaned (valid UTF-8, no control characters, bounded) in title and body.
+func TestHostileDocumentTemplate(t *testing.T) {
+	for _, s := range nt.HostileStrings {
+		t.Run(s, func(t *testing.T) {
+			line, err := Encode(NewPayload(nt.Templated(nt.Hostile(s)), nt.T0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !json.Valid(line) || bytes.Count(line, []byte("\n")) != 1 || len(line) > 64<<10 {
+				t.Fatalf("not one bounded line of JSON: %d bytes", len(line))
+			}
+			var p Payload
+			if err := json.Unmarshal(line, &p); err != nil {
+				t.Fatal(err)
+			}
+			nt.CheckLine(t, "title", p.Title, 250)
+			nt.CheckText(t, "body", p.Body, 4<<10)
+			if p.Title == "" || !strings.Contains(p.Body, "evil.example") {
+				t.Errorf("title %q, body %q: the template's output is missing", p.Title, p.Body)
 			}
 		})
 	}

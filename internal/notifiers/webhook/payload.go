@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
 
@@ -16,11 +17,13 @@ const PayloadVersion = "kpulse.webhook.v1"
 // docs/webhook.md documents every field; keep the two in step.
 type Payload struct {
 	Version string `json:"version"`
-	// Status is "firing", "resolved", "test", "digest", or "update": a document that adds the
-	// events and logs to the firing one sent before them (same fingerprint, same why), not a
-	// new alert.
+	// Status is "firing", "resolved", "test", "digest", "update" (a document that adds the
+	// events and logs, or the new size, to the firing one sent before it: same fingerprint,
+	// same why; not a new alert), or "grown": the one follow-up of an incident whose pod count
+	// grew at least 5x and by at least 10 since its firing document.
 	Status string `json:"status"`
-	// Why is "first", "repeat" or "resolved".
+	// Why is "first", "repeat" or "resolved" (a fixed set in v1: "update" and "grown"
+	// documents say "first").
 	Why  string `json:"why"`
 	Test bool   `json:"test"`
 	// Reason is the reason class (CrashLoopBackOff, ImagePullBackOff, OOMKilled, JobFailed).
@@ -70,6 +73,13 @@ type Payload struct {
 	DigestTotal int                  `json:"digestTotal,omitempty"`
 	// Severity is the incident's severity: critical, warning or info (detection.classes).
 	Severity string `json:"severity,omitempty"`
+	// PeakPodCount is the most pods (or Jobs) the incident has had: on a resolve, podCount
+	// counts only those still there.
+	PeakPodCount int `json:"peakPodCount,omitempty"`
+	// Title and Body are what the channel's message template rendered (template.title and
+	// template.body; docs/templates.md), cleaned like cluster text; left out without one.
+	Title string `json:"title,omitempty"`
+	Body  string `json:"body,omitempty"`
 }
 
 // PayloadDigestEntry is one notification of a digest.
@@ -110,10 +120,11 @@ type PayloadLogs struct {
 // Each entry of Messages is at most notifiers.MaxMessageBytes.
 func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 	m := notifiers.NewMessage(n)
+	status, why := wire(n.Kind, n.Why)
 	p := Payload{
 		Version:           PayloadVersion,
-		Status:            string(n.Kind),
-		Why:               string(n.Why),
+		Status:            status,
+		Why:               why,
 		Test:              n.Kind == notifiers.KindTest,
 		Reason:            m.Reason,
 		Detail:            m.Detail,
@@ -136,6 +147,9 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		EnrichmentErrors:  m.Notes,
 		Hint:              m.Hint,
 		Severity:          m.Severity,
+		PeakPodCount:      m.PeakPodCount,
+		Title:             m.TemplateTitle,
+		Body:              m.TemplateBody,
 	}
 	for _, name := range notifiers.MemberNames(n.Incident.Members) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))
@@ -155,8 +169,9 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		for _, e := range d.Entries {
 			k := e.Incident.Key
 			line := func(s string) string { return notifiers.Line(s, notifiers.MaxNameBytes) }
+			status, why := wire(e.Kind, e.Why)
 			p.Digest = append(p.Digest, PayloadDigestEntry{
-				Status: string(e.Kind), Why: string(e.Why), Reason: line(string(k.Class)),
+				Status: status, Why: why, Reason: line(string(k.Class)),
 				Namespace: line(k.Namespace),
 				Workload:  PayloadWorkload{Kind: line(k.Workload.Kind), Name: line(k.Workload.Name)},
 				Container: line(k.Container), PodCount: len(e.Incident.Members),
@@ -165,6 +180,19 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		}
 	}
 	return p
+}
+
+// wire is how a notification's kind and why are spelt in a document: v1 fixes the set of why
+// values, so news of growth is told by its status ("grown", or "update" when it edits) with why
+// "first".
+func wire(k notifiers.Kind, why incident.Why) (string, string) {
+	if why != incident.WhyGrown {
+		return string(k), string(why)
+	}
+	if k == notifiers.KindFiring {
+		return "grown", string(incident.WhyFirst)
+	}
+	return string(k), string(incident.WhyFirst)
 }
 
 // Encode returns p as one line of JSON, newline included: the body the webhook posts and the
