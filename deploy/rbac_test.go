@@ -49,7 +49,7 @@ func serviceAccountConfig(t *testing.T, ctx context.Context) *rest.Config {
 // TestRBACProof runs kpulse in-process as the manifest's ServiceAccount against an API server
 // that authorizes with RBAC, drives a crash loop with the kubelet player and receives the alert
 // at a webhook; then it shows what that identity may not do: read Secrets (anywhere), write
-// Pods, read the owners it does not need.
+// Pods, Nodes or workloads, read the owners it does not need.
 func TestRBACProof(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -174,11 +174,24 @@ func TestRBACProof(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "pods", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "delete", Group: "batch", Resource: "jobs", Namespace: ns}, false},
-			// Owners are resolved without reading them.
+			// Nodes and workloads: watched for node problems, stuck rollouts and missed
+			// schedules; never read by name, never written.
+			{authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "deployments"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "daemonsets"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "statefulsets"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Group: "batch", Resource: "cronjobs"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes", Name: "worker-1"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes", Name: "worker-1"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "nodes", Subresource: "status", Name: "worker-1"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "get", Group: "apps", Resource: "deployments", Namespace: ns, Name: "web"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: ns, Name: "web"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "apps", Resource: "daemonsets", Subresource: "status", Namespace: ns}, false},
+			{authorizationv1.ResourceAttributes{Verb: "delete", Group: "apps", Resource: "statefulsets", Namespace: ns}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "batch", Resource: "cronjobs", Namespace: ns, Name: "report"}, false},
+			// A Deployment's ReplicaSets are not read: the pod's owner name and hash label say it.
 			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "replicasets"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "deployments"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "list", Group: "batch", Resource: "cronjobs"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes"}, false},
 			// Its own namespace's rights stay there.
 			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "configmaps", Namespace: "kpulse"}, false},
@@ -227,8 +240,17 @@ func TestRBACProof(t *testing.T) {
 			}
 		}
 		// And the reads it needs work with the same client.
-		if _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
-			t.Errorf("list Pods: %v", err)
+		for what, list := range map[string]func() error{
+			"Pods":         func() error { _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); return err },
+			"Nodes":        func() error { _, err := sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err },
+			"Deployments":  func() error { _, err := sa.AppsV1().Deployments("").List(ctx, metav1.ListOptions{}); return err },
+			"DaemonSets":   func() error { _, err := sa.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{}); return err },
+			"StatefulSets": func() error { _, err := sa.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{}); return err },
+			"CronJobs":     func() error { _, err := sa.BatchV1().CronJobs("").List(ctx, metav1.ListOptions{}); return err },
+		} {
+			if err := list(); err != nil {
+				t.Errorf("list %s: %v", what, err)
+			}
 		}
 	})
 }
