@@ -24,6 +24,10 @@ FUZZ_TARGETS := \
 	./internal/enrich:FuzzLines \
 	./internal/detect:FuzzPod \
 	./internal/detect:FuzzJob \
+	./internal/detect:FuzzNode \
+	./internal/detect:FuzzDeployment \
+	./internal/detect:FuzzRollout \
+	./internal/detect:FuzzCronJob \
 	./internal/config:FuzzLoad \
 	./internal/server:FuzzCutString
 FUZZTIME ?= 30s
