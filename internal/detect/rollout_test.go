@@ -91,7 +91,9 @@ func TestDaemonSetRollout(t *testing.T) {
 		{name: "all updated and available: done",
 			edit: func(ds *appsv1.DaemonSet) { ds.Status.UpdatedNumberScheduled, ds.Status.NumberAvailable = 200, 200 }, wantOK: true},
 		{name: "OnDelete waits on purpose",
-			edit: func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType} }},
+			edit: func(ds *appsv1.DaemonSet) {
+				ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}
+			}},
 		{name: "no node to run on: done",
 			edit: func(ds *appsv1.DaemonSet) { ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: 7} }, wantOK: true},
 	}
@@ -137,7 +139,9 @@ func TestStatefulSetRollout(t *testing.T) {
 				s.Status.UpdatedReplicas, s.Status.ReadyReplicas, s.Status.CurrentRevision = 3, 3, s.Status.UpdateRevision
 			}, wantOK: true},
 		{name: "all updated, a pod crashed since: no rollout, not done",
-			edit: func(s *appsv1.StatefulSet) { s.Status.UpdatedReplicas, s.Status.CurrentRevision = 3, s.Status.UpdateRevision }},
+			edit: func(s *appsv1.StatefulSet) {
+				s.Status.UpdatedReplicas, s.Status.CurrentRevision = 3, s.Status.UpdateRevision
+			}},
 		{name: "OnDelete waits on purpose",
 			edit: func(s *appsv1.StatefulSet) {
 				s.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
