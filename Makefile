@@ -1,7 +1,8 @@
 # kpulse: the commands a newcomer needs. `make help` lists them.
 SHELL := /bin/sh
 GO ?= go
-# Tests get a generous ceiling; a fresh machine builds the control plane first (3-8 min, cached).
+# Tests get a generous ceiling; a fresh machine builds the control plane and kwok first (15-35 min
+# on two cores, cached).
 TEST_TIMEOUT ?= 25m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kpulse/kpulse/internal/app.Version=$(VERSION)
@@ -41,13 +42,13 @@ help: ## list the targets
 build: ## build bin/kpulse for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kpulse ./cmd/kpulse
 
-controlplane: ## build (or find cached) kube-apiserver, etcd and kubectl for the tests
-	@dev/tools/controlplane.sh >/dev/null
+controlplane: ## build (or find cached) the test control plane and kwok (progress on stderr)
+	@dev/tools/controlplane.sh >/dev/null && dev/tools/tool.sh kwok >/dev/null
 
-test: lint ## run every test with -race against a real kube-apiserver + etcd
-	@assets=$$(dev/tools/controlplane.sh) && \
-	echo "make test: control plane binaries in $$assets" && \
-	KUBEBUILDER_ASSETS=$$assets $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: lint ## run every test with -race against a real control plane (bare, and with controllers and kwok)
+	@assets=$$(dev/tools/controlplane.sh) && kwok=$$(dev/tools/tool.sh kwok) && \
+	echo "make test: control plane binaries in $$assets, kwok $$kwok" && \
+	KUBEBUILDER_ASSETS=$$assets KPULSE_KWOK=$$kwok $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 unit: ## run only the tests that need no control plane
 	$(GO) test -race -count=1 ./internal/config/ ./internal/detect/ ./internal/incident/ ./internal/notifiers/
@@ -69,8 +70,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s); a crash is saved in it
 	fi; \
 	echo "make fuzz: $$total targets, $(FUZZTIME) each, no failure"
 
-demo: ## start a local control plane, kpulse and a webhook sink, break four workloads, watch the alerts
-	@assets=$$(dev/tools/controlplane.sh) && KUBEBUILDER_ASSETS=$$assets $(GO) run ./dev/demo
+demo: ## start a local cluster (controllers, scheduler, kwok's node), kpulse and a webhook sink, apply dev/triggers, watch the alerts
+	@assets=$$(dev/tools/controlplane.sh) && kwok=$$(dev/tools/tool.sh kwok) && \
+	KUBEBUILDER_ASSETS=$$assets KPULSE_KWOK=$$kwok $(GO) run ./dev/demo
 
 clean: ## remove build output (the cached control plane stays; see dev/tools/controlplane.sh)
 	rm -rf bin
@@ -78,7 +80,7 @@ clean: ## remove build output (the cached control plane stays; see dev/tools/con
 preview: ## render sample email and Slack alerts to preview/*.png (headless Chromium if installed, else HTML)
 	$(GO) run ./dev/preview -out preview
 
-.PHONY: bench
+.PHONY: bench bench-cluster
 bench: ## measure kpulse against a bare informer: latency, memory, CPU, storm (SIZES=1000,10000 SOAK=10m PROFILE=dir ARGS=-json)
 	@mkdir -p bin && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kpulse ./cmd/kpulse && \
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench-floor ./dev/bench/floor && \
@@ -86,3 +88,11 @@ bench: ## measure kpulse against a bare informer: latency, memory, CPU, storm (S
 	assets=$$(dev/tools/controlplane.sh) && \
 	KUBEBUILDER_ASSETS=$$assets bin/bench -kpulse bin/kpulse -floor bin/bench-floor \
 		$(if $(SIZES),-sizes $(SIZES)) $(if $(SOAK),-soak $(SOAK)) $(if $(PROFILE),-profile $(PROFILE)) $(ARGS)
+
+bench-cluster: ## bench on real Deployments, controllers and kwok nodes (NODES=200 DEPLOYMENTS=1000 REPLICAS=10 ARGS=-json)
+	@mkdir -p bin && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kpulse ./cmd/kpulse && \
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/bench-floor ./dev/bench/floor && \
+	$(GO) build -o bin/bench ./dev/bench && \
+	assets=$$(dev/tools/controlplane.sh) && kwok=$$(dev/tools/tool.sh kwok) && \
+	KUBEBUILDER_ASSETS=$$assets KPULSE_KWOK=$$kwok bin/bench controllers -kpulse bin/kpulse -floor bin/bench-floor \
+		$(if $(NODES),-nodes $(NODES)) $(if $(DEPLOYMENTS),-deployments $(DEPLOYMENTS)) $(if $(REPLICAS),-replicas $(REPLICAS)) $(ARGS)

@@ -31,16 +31,18 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kpulse/kpulse/dev/testkit"
+	"github.com/kpulse/kpulse/dev/triggers"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
-var triggerFiles = []string{
-	"dev/triggers/namespace.yaml",
-	"dev/triggers/crash-loop.yaml",
-	"dev/triggers/bad-image.yaml",
-	"dev/triggers/oom.yaml",
-	"dev/triggers/failing-job.yaml",
-}
+// triggerFiles are the trigger manifests, namespace first.
+var triggerFiles = func() []string {
+	var out []string
+	for _, f := range triggers.Manifests {
+		out = append(out, "dev/triggers/"+f)
+	}
+	return out
+}()
 
 func convert[T any](t testing.TB, o *unstructured.Unstructured) *T {
 	t.Helper()
@@ -53,7 +55,7 @@ func convert[T any](t testing.TB, o *unstructured.Unstructured) *T {
 
 func TestShellScriptsArePOSIX(t *testing.T) {
 	root := testkit.RepoRoot(t)
-	for _, script := range []string{"dev/bootstrap-secrets.sh", "dev/k3d-image.sh", "dev/tools/tool.sh"} {
+	for _, script := range []string{"dev/bootstrap-secrets.sh", "dev/k3d-image.sh", "dev/tools/tool.sh", "dev/tools/controlplane.sh", "dev/tools/lock.sh"} {
 		t.Run(script, func(t *testing.T) { testkit.CheckPOSIXShell(t, filepath.Join(root, script)) })
 	}
 }
@@ -261,12 +263,39 @@ func TestTriggersFailOnPurpose(t *testing.T) {
 		t.Errorf("oom restartPolicy = %s, want Always (repeated kills)", oom.Spec.RestartPolicy)
 	}
 
+	dep := convert[appsv1.Deployment](t, testkit.Find(t, objs, "Deployment", "bad-image-deployment"))
+	if c := dep.Spec.Template.Spec.Containers[0]; dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 ||
+		!strings.HasPrefix(c.Image, "registry.invalid/") || c.ImagePullPolicy != corev1.PullAlways {
+		t.Errorf("bad-image-deployment must run three replicas of an image from .invalid, always pulled: %v %s %s", dep.Spec.Replicas, c.Image, c.ImagePullPolicy)
+	}
+
+	secret := convert[corev1.Pod](t, testkit.Find(t, objs, "Pod", "missing-secret"))
+	var ref string
+	for _, e := range secret.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && (e.ValueFrom.SecretKeyRef.Optional == nil || !*e.ValueFrom.SecretKeyRef.Optional) {
+			ref = e.ValueFrom.SecretKeyRef.Name
+		}
+	}
+	if ref == "" {
+		t.Error("missing-secret refers to no Secret (a required secretKeyRef)")
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Secret" && o.GetName() == ref {
+			t.Errorf("the Secret %s that missing-secret needs is in dev/triggers: it must stay missing", ref)
+		}
+	}
+
+	nowhere := convert[corev1.Pod](t, testkit.Find(t, objs, "Pod", "unschedulable"))
+	if sel := nowhere.Spec.NodeSelector; len(sel) == 0 || sel["kpulse.dev/trigger"] != "no-such-node" || nowhere.Spec.NodeName != "" {
+		t.Errorf("unschedulable must ask for a node label no node has: %v", sel)
+	}
+
 	job := convert[batchv1.Job](t, testkit.Find(t, objs, "Job", "failing-job"))
 	if job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever ||
 		!exits.MatchString(strings.Join(job.Spec.Template.Spec.Containers[0].Command, " ")) {
 		t.Errorf("failing-job must exit non-zero with backoffLimit 0 and restartPolicy Never")
 	}
-	for _, p := range []*corev1.PodSpec{&crash.Spec, &oom.Spec, &job.Spec.Template.Spec} {
+	for _, p := range []*corev1.PodSpec{&crash.Spec, &bad.Spec, &dep.Spec.Template.Spec, &oom.Spec, &job.Spec.Template.Spec, &secret.Spec, &nowhere.Spec} {
 		if p.Containers[0].Name != testbed.AppContainer {
 			t.Errorf("container %q: name it %q like the rest", p.Containers[0].Name, testbed.AppContainer)
 		}
@@ -287,7 +316,7 @@ func echoSink(t *testing.T) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./dev/echo-sink: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--listen=127.0.0.1:0", "--keep=20")
+	cmd := exec.Command(bin, "--listen=127.0.0.1:0", "--keep=50")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -318,10 +347,12 @@ func echoSink(t *testing.T) string {
 	}
 }
 
-// TestTriggersAlertAtEchoSink is `tilt up -- triggers` without a cluster: the four trigger
-// workloads are created from dev/triggers/ (the scheduler's part: a node name), the kubelet
-// player writes the status each one gets on a real node, and kpulse, with the dev config whose
-// webhook points at the echo-sink program, delivers the four alert types to the sink within 30 s.
+// TestTriggersAlertAtEchoSink is `tilt up -- triggers` on the test bed's controllers mode: the
+// manifests of dev/triggers are applied as Tilt applies them, with only the label that picks each
+// one's kwok Stage (triggers.Objects). The controllers make the owners' pods, the scheduler binds
+// them, kwok's node breaks them, and kpulse, with the dev config whose webhook points at the
+// echo-sink program, delivers one alert for each of triggers.Alerts to the sink, and none for the
+// triggers whose class it does not detect yet.
 func TestTriggersAlertAtEchoSink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -348,79 +379,67 @@ func TestTriggersAlertAtEchoSink(t *testing.T) {
 	kp := testkit.RunKpulse(t, cfg, env.Config)
 
 	ns := env.Namespace(t)
-	c := env.Client
-	kubelet := &testbed.Kubelet{Client: c}
+	objs, err := triggers.Objects(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workloads []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() != "Namespace" {
+			o.SetNamespace(ns)
+			workloads = append(workloads, o)
+		}
+	}
 	began := time.Now()
-	pods := map[string]*corev1.Pod{}
-	var job *batchv1.Job
-	for _, f := range triggerFiles[1:] {
-		for _, o := range testkit.ReadObjects(t, f) {
-			switch o.GetKind() {
-			case "Pod":
-				p := convert[corev1.Pod](t, o)
-				p.Namespace = ns
-				p.Spec.NodeName = testbed.NodeName
-				created, err := c.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				pods[p.Name] = created
-			case "Job":
-				j := convert[batchv1.Job](t, o)
-				j.Namespace = ns
-				created, err := c.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				job = created
-			}
-		}
-	}
-	steps := []func() error{
-		func() error {
-			_, err := kubelet.CrashLoop(ctx, pods["crash-loop"], testbed.AppContainer, 2)
-			return err
-		},
-		func() error {
-			_, err := kubelet.ImagePull(ctx, pods["bad-image"], testbed.ReasonErrImagePull)
-			return err
-		},
-		func() error { _, err := kubelet.OOMKilled(ctx, pods["oom"], 1); return err },
-		func() error { _, err := kubelet.FailJob(ctx, job, testbed.ReasonBackoffLimitExceeded); return err },
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := testkit.NewApplier(t, env.Config).Apply(ctx, workloads); err != nil {
+		t.Fatal(err)
 	}
 
-	want := map[string]string{
-		"CrashLoopBackOff": "crash-loop",
-		"ImagePullBackOff": "bad-image",
-		"OOMKilled":        "oom",
-		"JobFailed":        "failing-job",
+	want := map[string]string{} // Kind/name -> reason
+	for _, a := range triggers.Alerts {
+		want[a.Kind+"/"+a.Name] = a.Reason
 	}
-	var got map[string]string
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		got = map[string]string{}
+	var got map[string][]string
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		got = map[string][]string{}
 		for _, r := range sinkRequests(ctx, t, sinkAddr) {
 			var doc map[string]any
 			if json.Unmarshal(r.JSON, &doc) != nil || doc["status"] != "firing" || doc["namespace"] != ns {
 				continue
 			}
-			got[testkit.Field(doc, "reason")] = testkit.Field(doc, "workload.name")
+			key := testkit.Field(doc, "workload.kind") + "/" + testkit.Field(doc, "workload.name")
+			got[key] = append(got[key], testkit.Field(doc, "reason"))
 		}
-		return len(got) == len(want), nil
+		for k := range want {
+			if len(got[k]) == 0 {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("after %s the echo sink has %v, want %v\nkpulse's log:\n%s", time.Since(began).Round(time.Millisecond), got, want, kp.Logs())
+		t.Fatalf("after %s the echo sink has %v, want one each of %v\nkpulse's log:\n%s", time.Since(began).Round(time.Millisecond), got, want, kp.Logs())
 	}
-	for reason, name := range want {
-		if got[reason] != name {
-			t.Errorf("%s alert for %q, want %q", reason, got[reason], name)
+	t.Logf("all %d alerts reached the echo sink %s after the triggers were created", len(want), time.Since(began).Round(time.Millisecond))
+	for k, reasons := range got {
+		if w, ok := want[k]; !ok || len(reasons) != 1 || reasons[0] != w {
+			t.Errorf("%s: alerts %q, want %q", k, reasons, w)
 		}
 	}
-	t.Logf("all four alert types reached the echo sink %s after the triggers were created", time.Since(began).Round(time.Millisecond))
+	// The Deployment's ReplicaSet and pods come from the controllers, and its three pods are one
+	// incident.
+	pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=bad-image-deployment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 3 {
+		t.Fatalf("%d pods of bad-image-deployment, want 3", len(pods.Items))
+	}
+	for _, p := range pods.Items {
+		if o := metav1.GetControllerOf(&p); o == nil || o.Kind != "ReplicaSet" || p.Spec.NodeName == "" {
+			t.Errorf("pod %s: owner %+v, node %q: not made by the ReplicaSet controller and bound by the scheduler", p.Name, o, p.Spec.NodeName)
+		}
+	}
 }
 
 type sinkRequest struct {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kpulse/kpulse/dev/testkit"
+	"github.com/kpulse/kpulse/dev/triggers"
 )
 
 var defaultRun = tiltRun{Context: "k3d-kpulse-test", Arch: "arm64"}
@@ -244,7 +245,7 @@ func TestTiltfile(t *testing.T) {
 		run.Args = []string{"triggers"}
 		tf := mustEval(t, run)
 		files, err := filepath.Glob(filepath.Join(root, "dev/triggers/*.yaml"))
-		if err != nil || len(files) != 5 {
+		if err != nil || len(files) != len(triggers.Manifests) {
 			t.Fatalf("dev/triggers has %d YAML files: %v", len(files), err)
 		}
 		for _, f := range files {
@@ -253,7 +254,7 @@ func TestTiltfile(t *testing.T) {
 				t.Errorf("tilt up -- triggers does not deploy %s", rel)
 			}
 		}
-		for _, name := range []string{"crash-loop", "bad-image", "oom", "failing-job"} {
+		for _, name := range []string{"crash-loop", "bad-image", "bad-image-deployment", "oom", "failing-job", "missing-secret", "unschedulable"} {
 			r := tf.k8sResource(t, name)
 			if !slices.Equal(r.Labels, []string{"triggers"}) || !slices.Contains(r.ResourceDeps, "kpulse") {
 				t.Errorf("trigger %s: labels %q, resource_deps %q", name, r.Labels, r.ResourceDeps)

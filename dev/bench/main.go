@@ -76,6 +76,9 @@ func main() {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(runChild(mode, os.Args[1:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "controllers" {
+		os.Exit(mainControllers(os.Args[2:])) // controllers.go
+	}
 	var o options
 	sizes := flag.String("sizes", envOr("SIZES", "1000,10000,50000,150000"), "pod counts to measure memory and startup at (env SIZES)")
 	flag.IntVar(&o.ChurnSize, "churn-size", 10000, "pods in the cluster for latency, CPU, storm and soak")

@@ -1,7 +1,10 @@
-// Command demo is `make demo`: it starts a local kube-apiserver + etcd, kpulse and a webhook echo
-// sink, breaks four workloads (a crash loop, a missing image, an OOM kill, a failing Job) while a
-// small status writer plays the kubelet, prints each alert as it arrives, then deletes the
-// workloads and prints the resolves. Ctrl-C stops everything at any point and leaves no process.
+// Command demo is `make demo`: it starts a local cluster in the test bed's controllers mode
+// (kube-apiserver and etcd, the real kube-controller-manager and kube-scheduler, and kwok playing a
+// node), kpulse and a webhook echo sink, applies the broken workloads of dev/triggers (the same
+// files `tilt up -- triggers` applies, each with the label that picks its kwok Stage), prints each
+// alert as it arrives, then deletes the workloads and prints the resolves. Every owner is made by
+// a controller: the Deployment's ReplicaSet and pods, the Job's pod, the Job's failure. Ctrl-C
+// stops everything at any point and leaves no process behind.
 package main
 
 import (
@@ -16,15 +19,22 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
 
+	"github.com/kpulse/kpulse/dev/triggers"
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers"
@@ -56,16 +66,17 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	say := func(format string, args ...any) {
 		fmt.Printf("[%6.2fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
-	say("starting a local control plane (kube-apiserver + etcd); the first run builds it, 3-8 min")
-	env, err := testbed.Start(ctx)
+	say("starting a local cluster: kube-apiserver + etcd, kube-controller-manager, kube-scheduler, and kwok")
+	say("playing one node; the first run builds them (10-30 min), later runs take seconds")
+	env, err := testbed.StartControllers(ctx, testbed.ControllersConfig{})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		_ = env.Stop()
-		say("control plane stopped; nothing left running")
+		say("cluster stopped; nothing left running")
 	}()
-	say("control plane up in %s; kubectl --kubeconfig %s get pods -n %s", env.StartupTime.Round(time.Millisecond), env.KubeconfigPath, ns)
+	say("cluster up in %s; kubectl --kubeconfig %s get pods -n %s", env.StartupTime.Round(time.Millisecond), env.KubeconfigPath, ns)
 
 	alerts := make(chan alert)
 	sink, sinkAddr, err := echoSink(ctx, alerts)
@@ -104,32 +115,54 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	say("kpulse running: http://%s  (try /incidents, /metrics, /test-channel?name=echo)", a.Addr())
 	say("webhook echo sink on http://%s", sinkAddr)
 
-	if _, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	t, err := createTriggers(ctx, env)
+	objs, err := triggers.Objects(true)
 	if err != nil {
 		return err
 	}
+	ap, err := newApplier(env)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := ap.apply(ctx, o); err != nil {
+			return err
+		}
+	}
 	created := time.Now()
-	say("created four broken workloads in namespace %q; the status writer plays the kubelet", ns)
-	kubelet := &testbed.Kubelet{Client: env.Client}
-	wg.Go(func() { t.playKubelet(appCtx, kubelet, say) })
+	var names []string
+	for _, o := range objs {
+		if o.GetKind() != "Namespace" {
+			names = append(names, o.GetKind()+"/"+o.GetName())
+		}
+	}
+	say("applied dev/triggers: %s", strings.Join(names, ", "))
+	say("the controllers make their owners and pods, the scheduler binds them, kwok's node fails them")
 
-	if err := await(ctx, alerts, "firing", 4, 30*time.Second, say); err != nil {
+	if err := await(ctx, alerts, "firing", window+90*time.Second, say); err != nil {
 		return err
 	}
-	say("all four alerts arrived %.2fs after the workloads were created", time.Since(created).Seconds())
-	t.stopKubelet()
+	say("all %d alerts arrived %.2fs after the workloads were created", len(triggers.Alerts), time.Since(created).Seconds())
+	if err := showGrouping(ctx, "http://"+a.Addr()+"/incidents", say); err != nil {
+		return err
+	}
+	if err := showOwners(ctx, env, say); err != nil {
+		return err
+	}
+	say("also broken, and alerted on once kpulse detects their class: Pod/missing-secret (CreateContainerConfigError), Pod/unschedulable (Unschedulable)")
 
-	if err := env.Delete(ctx, t.crash, t.pull, t.oom, t.job); err != nil {
+	for _, o := range slices.Backward(objs) {
+		if o.GetKind() == "Namespace" {
+			continue
+		}
+		if err := ap.delete(ctx, o); err != nil {
+			return err
+		}
+	}
+	say("deleted the workloads (the garbage collector takes their pods); resolves follow after the %s stable window", window)
+	if err := await(ctx, alerts, "resolved", window+90*time.Second, say); err != nil {
 		return err
 	}
-	say("deleted the broken workloads; resolves follow after the %s stable window", window)
-	if err := await(ctx, alerts, "resolved", 4, window+30*time.Second, say); err != nil {
-		return err
-	}
-	say("all four resolved. Demo complete.")
+	say("all %d resolved. Demo complete.", len(triggers.Alerts))
 	if keep {
 		say("still running (--keep): Ctrl-C to stop")
 		<-ctx.Done()
@@ -137,15 +170,29 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	return nil
 }
 
-func await(ctx context.Context, alerts <-chan alert, status string, n int, limit time.Duration, say func(string, ...any)) error {
+// await waits for one alert of this status for each of triggers.Alerts, printing every message as
+// it arrives. A second alert for the same workload is an error: one incident, one alert.
+func await(ctx context.Context, alerts <-chan alert, status string, limit time.Duration, say func(string, ...any)) error {
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
-	for got := 0; got < n; {
+	want := map[string]bool{}
+	for _, a := range triggers.Alerts {
+		want[a.Reason+" "+a.Kind+"/"+a.Name] = true
+	}
+	got := map[string]bool{}
+	for len(got) < len(want) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("only %d of %d %s alerts arrived within %s", got, n, status, limit)
+			var missing []string
+			for k := range want {
+				if !got[k] {
+					missing = append(missing, k)
+				}
+			}
+			slices.Sort(missing)
+			return fmt.Errorf("no %s alert within %s for: %s", status, limit, strings.Join(missing, "; "))
 		case a := <-alerts:
 			line := fmt.Sprintf("%-8s %-16s %s/%s/%s", strings.ToUpper(a.Status), a.Reason, a.Namespace, a.Workload.Kind, a.Workload.Name)
 			if a.Container != "" {
@@ -154,14 +201,178 @@ func await(ctx context.Context, alerts <-chan alert, status string, n int, limit
 			if a.ExitCode != nil {
 				line += fmt.Sprintf(" exit=%d", *a.ExitCode)
 			}
+			if a.PodCount > 1 {
+				line += fmt.Sprintf(" pods=%d", a.PodCount)
+			}
 			if a.Detail != "" && a.Detail != a.Reason {
 				line += " (" + a.Detail + ")"
 			}
+			if a.Status == "update" {
+				continue // context that follows an alert; the alert was shown
+			}
 			say("%s", line)
-			if a.Status == status {
-				got++
+			if a.Status != status {
+				continue
+			}
+			key := a.Reason + " " + a.Workload.Kind + "/" + a.Workload.Name
+			if got[key] {
+				return fmt.Errorf("a second %s alert for %s", status, key)
+			}
+			got[key] = true
+		}
+	}
+	return nil
+}
+
+// showGrouping waits until kpulse's /incidents holds, for each expected alert, one incident with
+// all its pods (the Deployment's three pods fail one after the other), and says so.
+func showGrouping(ctx context.Context, url string, say func(string, ...any)) error {
+	type incidents struct {
+		Incidents []struct {
+			Key struct {
+				Workload struct{ Kind, Name string }
+			}
+			Members []json.RawMessage
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var inc incidents
+		if req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil); err == nil {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_ = json.NewDecoder(resp.Body).Decode(&inc)
+				resp.Body.Close()
 			}
 		}
+		members := map[string]int{}
+		for _, i := range inc.Incidents {
+			members[i.Key.Workload.Kind+"/"+i.Key.Workload.Name] += len(i.Members)
+		}
+		done := true
+		for _, a := range triggers.Alerts {
+			done = done && members[a.Kind+"/"+a.Name] == a.Pods
+		}
+		if done {
+			for _, a := range triggers.Alerts {
+				if a.Pods > 1 {
+					say("one incident, one alert, for the %d pods of %s/%s (%s)", a.Pods, a.Kind, a.Name, url)
+				}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("%s never showed the expected incidents: %v", url, members)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// showOwners prints who made each pod: the owner chain up from every pod in the namespace.
+func showOwners(ctx context.Context, env *testbed.Env, say func(string, ...any)) error {
+	pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	say("the pods, and who made them:")
+	for _, p := range pods.Items {
+		chain := "no owner"
+		if o := metav1.GetControllerOf(&p); o != nil {
+			chain = o.Kind + "/" + o.Name
+			if o.Kind == "ReplicaSet" {
+				if rs, err := env.Client.AppsV1().ReplicaSets(ns).Get(ctx, o.Name, metav1.GetOptions{}); err == nil {
+					if d := metav1.GetControllerOf(rs); d != nil {
+						chain += " <- " + d.Kind + "/" + d.Name
+					}
+				}
+			}
+		}
+		node := p.Spec.NodeName
+		if node == "" {
+			node = "(no node)"
+		}
+		say("  %-36s %-10s %-28s on %-14s made by %s", p.Name, p.Status.Phase, podState(&p), node, chain)
+	}
+	return nil
+}
+
+// podState is what `kubectl get pods` shows as the status of a failing pod.
+func podState(p *corev1.Pod) string {
+	for _, c := range p.Status.ContainerStatuses {
+		switch {
+		case c.State.Waiting != nil:
+			return c.State.Waiting.Reason
+		case c.State.Terminated != nil:
+			return c.State.Terminated.Reason
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+// applier creates and deletes objects of any kind, as kubectl apply -f and delete -f do.
+type applier struct {
+	dyn    dynamic.Interface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+}
+
+func newApplier(env *testbed.Env) (*applier, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(env.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &applier{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+}
+
+func (a *applier) resource(o *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	gvk := o.GroupVersionKind()
+	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, err
+	}
+	if o.GetNamespace() == "" {
+		return a.dyn.Resource(m.Resource), nil
+	}
+	return a.dyn.Resource(m.Resource).Namespace(o.GetNamespace()), nil
+}
+
+func (a *applier) apply(ctx context.Context, o *unstructured.Unstructured) error {
+	ri, err := a.resource(o)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "kpulse-demo", Force: new(true)}); err != nil {
+		return fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
+	}
+	return nil
+}
+
+func (a *applier) delete(ctx context.Context, o *unstructured.Unstructured) error {
+	ri, err := a.resource(o)
+	if err != nil {
+		return err
+	}
+	if err := ri.Delete(ctx, o.GetName(), metav1.DeleteOptions{PropagationPolicy: new(metav1.DeletePropagationBackground)}); err != nil {
+		return fmt.Errorf("delete %s %s: %w", o.GetKind(), o.GetName(), err)
 	}
 	return nil
 }
@@ -186,72 +397,4 @@ func echoSink(ctx context.Context, alerts chan<- alert) (*http.Server, string, e
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, ln.Addr().String(), nil
-}
-
-type triggers struct {
-	crash, pull, oom *corev1.Pod
-	job              *batchv1.Job
-	jobPod           *corev1.Pod
-	stop             chan struct{}
-	once             sync.Once
-}
-
-func createTriggers(ctx context.Context, env *testbed.Env) (*triggers, error) {
-	t := &triggers{stop: make(chan struct{})}
-	var err error
-	if t.crash, err = env.BarePod(ctx, ns, "crash-loop", "busybox:1.36"); err != nil {
-		return nil, err
-	}
-	if t.pull, err = env.BarePod(ctx, ns, "bad-image", "docker.io/library/does-not-exist:latest"); err != nil {
-		return nil, err
-	}
-	if t.oom, err = env.BarePod(ctx, ns, "oom-pod", "busybox:1.36"); err != nil {
-		return nil, err
-	}
-	if t.job, t.jobPod, err = env.Job(ctx, ns, "failing-job", "busybox:1.36", 0); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-func (t *triggers) stopKubelet() { t.once.Do(func() { close(t.stop) }) }
-
-// playKubelet writes what a node would: the failures first, then, every few seconds, the crash
-// loop's next restart and the image pull's next back-off (kpulse sends nothing more for those).
-func (t *triggers) playKubelet(ctx context.Context, k *testbed.Kubelet, say func(string, ...any)) {
-	report := func(what string, err error) {
-		if err != nil && ctx.Err() == nil {
-			say("status writer: %s: %v", what, err)
-		}
-	}
-	_, err := k.CrashLoop(ctx, t.crash, testbed.AppContainer, 1)
-	report("crash loop", err)
-	_, err = k.ImagePull(ctx, t.pull, testbed.ReasonErrImagePull)
-	report("image pull", err)
-	_, err = k.OOMKilled(ctx, t.oom, 1)
-	report("oom kill", err)
-	_, err = k.Failed(ctx, t.jobPod, 1)
-	report("job pod", err)
-	_, err = k.FailJob(ctx, t.job, "BackoffLimitExceeded")
-	report("job", err)
-
-	tick := time.NewTicker(3 * time.Second)
-	defer tick.Stop()
-	for restarts := int32(2); ; restarts++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.stop:
-			return
-		case <-tick.C:
-		}
-		_, err = k.CrashLoop(ctx, t.crash, testbed.AppContainer, restarts)
-		report("crash loop", err)
-		reason := testbed.ReasonImagePullBackOff
-		if restarts%2 == 1 {
-			reason = testbed.ReasonErrImagePull
-		}
-		_, err = k.ImagePull(ctx, t.pull, reason)
-		report("image pull", err)
-	}
 }

@@ -35,34 +35,23 @@ fi
 say() { echo "controlplane: $*" >&2; }
 mkdir -p "$cache/controlplane"
 
-# The lock: flock(1) where it exists (util-linux, on every Debian), else a mkdir lock. The kernel
-# drops a flock when its holder dies, so a killed build never wedges the next run.
-lock="$cache/controlplane/.build-$key.lock"
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$lock"
-	if ! flock -n 9; then
-		say "another build of the control plane is running (lock $lock); waiting for it"
-		flock 9
-	fi
-else
-	while ! mkdir "$lock.d" 2>/dev/null; do
-		say "another build of the control plane is running (lock $lock.d); waiting for it"
-		sleep 5
-	done
-	trap 'rmdir "$lock.d" 2>/dev/null || true' EXIT
-fi
+# shellcheck source=lock.sh
+. "$here/lock.sh"
+build_lock "$cache/controlplane/.build-$key.lock" controlplane
 if complete "$dir"; then
 	# The build we waited for made it.
 	echo "$dir"
 	exit 0
 fi
 
+# Builds that were killed leave their temporary directories; none can be running now.
+rm -rf "$dir".tmp.*
 tmp=$(mktemp -d "$dir.tmp.XXXXXX")
 ticker=
 cleanup() {
 	[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
 	rm -rf "$tmp"
-	[ -d "$lock.d" ] && rmdir "$lock.d" 2>/dev/null || true
+	build_unlock
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -72,10 +61,12 @@ say "building the test control plane (Kubernetes $k8s, etcd $etcd) into $dir"
 say "first build only: $bins in one go build; 10-30 minutes on 2 cores; later runs reuse the cache"
 cd "$here"
 # The background ticker keeps a long compile from looking like a hang. It lets go of the lock's
-# descriptor and stops with this script, so a killed build leaves nothing holding the lock.
-(exec 9>&-; while sleep 30 && kill -0 $$ 2>/dev/null; do say "  still building ($(($(date +%s) - start))s elapsed; $(ls "$tmp" 2>/dev/null | wc -l)/5 linked)"; done) &
+# descriptor and stops with this script, so a killed build leaves nothing holding the lock; its
+# sleep holds no output either, so whoever reads our stdout is not kept waiting after we exit.
+(exec 9>&-; while sleep 30 </dev/null >/dev/null 2>&1 && kill -0 $$ 2>/dev/null; do say "  still building ($(($(date +%s) - start))s elapsed; $(ls "$tmp" 2>/dev/null | wc -l)/5 linked)"; done) &
 ticker=$!
-if ! CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/" $pkgs; then
+# 9>&-: the compiler does not inherit the lock, so a killed script never leaves it held.
+if ! CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/" $pkgs 9>&-; then
 	say "go build failed (its errors are above)"
 	exit 1
 fi
@@ -85,6 +76,7 @@ if ! complete "$tmp"; then
 	say "go build left an incomplete set in $tmp: want $bins"
 	exit 1
 fi
+# Only the lock holder gets here, and $dir is either absent or incomplete: no one uses it.
 rm -rf "$dir"
 mv "$tmp" "$dir"
 say "done in $(($(date +%s) - start))s"

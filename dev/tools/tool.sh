@@ -6,6 +6,11 @@
 #
 #   dev/tools/tool.sh helm             # helm v4, for the chart tests (2-5 min cold on 2 cores)
 #   dev/tools/tool.sh dockerfile-lint  # BuildKit's Dockerfile linter (under a minute cold)
+#   dev/tools/tool.sh kwok             # kwok, the nodes of the test bed's controllers mode
+#
+# Two first runs at once are safe: a lock per tool and key lets one build while the other waits
+# and then finds the cache warm (see lock.sh), and the build goes into a private temporary
+# directory that is renamed into place only when the binary is in it.
 set -eu
 
 name=${1:?usage: tool.sh NAME (a folder of dev/tools with a go.mod)}
@@ -50,13 +55,23 @@ fi
 
 say() { echo "tool.sh: $*" >&2; }
 mkdir -p "$cache/tools"
-# A private temporary directory, renamed at the end: two builds racing each other both succeed
-# and neither sees a half-written binary.
+# shellcheck source=lock.sh
+. "$here/lock.sh"
+build_lock "$cache/tools/.build-$name-$key.lock" "tool.sh: $name"
+if [ -x "$bin" ]; then
+	# The build we waited for made it.
+	echo "$bin"
+	exit 0
+fi
+
+# Builds that were killed leave their temporary directories; none can be running now.
+rm -rf "$dir".tmp.*
 tmp=$(mktemp -d "$dir.tmp.XXXXXX")
 ticker=
 cleanup() {
 	[ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
 	rm -rf "$tmp"
+	build_unlock
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -64,18 +79,26 @@ trap 'exit 130' INT TERM
 start=$(date +%s)
 say "building $name ($pkg) into $dir"
 say "first build only; later runs reuse the cache"
-# The background ticker keeps a long compile from looking like a hang.
-(while sleep 30; do say "  still building $name ($(($(date +%s) - start))s elapsed)"; done) &
+# The background ticker keeps a long compile from looking like a hang. It lets go of the lock's
+# descriptor and stops with this script, so a killed build leaves nothing behind; its sleep holds
+# no output either, so whoever reads our stdout is not kept waiting after we exit.
+(exec 9>&-; while sleep 30 </dev/null >/dev/null 2>&1 && kill -0 $$ 2>/dev/null; do say "  still building $name ($(($(date +%s) - start))s elapsed)"; done) &
 ticker=$!
-if ! (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp/$name" "$pkg"); then
+# 9>&-: the compiler does not inherit the lock, so a killed script never leaves it held.
+if ! (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp/$name" "$pkg") 9>&-; then
 	say "build of $name failed"
 	exit 1
 fi
 kill "$ticker" 2>/dev/null || true
 ticker=
-if [ ! -x "$bin" ]; then
-	rm -rf "$dir"
-	mv "$tmp" "$dir" 2>/dev/null || [ -x "$bin" ]
+if [ ! -x "$tmp/$name" ]; then
+	say "go build made no $tmp/$name"
+	exit 1
 fi
+# Only the lock holder gets here, and $dir is either absent or without the binary: no one uses
+# it. (Without the lock, a second run could remove the first's directory, or move its own
+# directory into the first's when both renamed at once.)
+rm -rf "$dir"
+mv "$tmp" "$dir"
 say "built $name in $(($(date +%s) - start))s"
 echo "$bin"

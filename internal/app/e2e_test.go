@@ -1,8 +1,9 @@
 package app_test
 
 // End-to-end tests: the real kpulse run loop against a real kube-apiserver + etcd, with a webhook
-// sink on loopback. The tests play the kubelet (internal/testbed) and wait on conditions with a
-// deadline, never on a fixed sleep.
+// sink on loopback. The tests here play the kubelet (internal/testbed's bare mode); those of
+// cluster_e2e_test.go let the real controllers and kwok produce the failures. All wait on
+// conditions with a deadline, never on a fixed sleep.
 
 import (
 	"context"
@@ -22,6 +23,7 @@ import (
 	"github.com/kpulse/kpulse/internal/testpeer"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/app"
@@ -30,9 +32,15 @@ import (
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
-var env *testbed.Env
+var (
+	// env is the bare mode: the tests play the kubelet and the controllers.
+	env *testbed.Env
+	// cluster is the controllers mode: the real controllers and scheduler, and kwok's nodes,
+	// produce the failures (cluster_e2e_test.go).
+	cluster *testbed.Env
+)
 
-func TestMain(m *testing.M) { os.Exit(testbed.Main(m, &env)) }
+func TestMain(m *testing.M) { os.Exit(testbed.Main(m, &env, testbed.AlsoControllers(&cluster))) }
 
 const image = "registry.example.com/shop/api:1.4.2"
 
@@ -146,6 +154,7 @@ func dump(ps []notifiers.Payload) string {
 
 type harness struct {
 	t       *testing.T
+	bed     *testbed.Env // the control plane kpulse watches: env or cluster
 	ns      string
 	sink    *sink
 	app     *app.App
@@ -169,7 +178,13 @@ func start(t *testing.T, edit func(*config.Config, *sink)) *harness {
 // startIn is start on an existing namespace.
 func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness {
 	t.Helper()
-	h := &harness{t: t, ns: ns, sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	return startOn(t, env, ns, edit)
+}
+
+// startOn is startIn on the control plane bed.
+func startOn(t *testing.T, bed *testbed.Env, ns string, edit func(*config.Config, *sink)) *harness {
+	t.Helper()
+	h := &harness{t: t, bed: bed, ns: ns, sink: newSink(t), kubelet: &testbed.Kubelet{Client: bed.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	cfg, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +210,7 @@ func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness
 // startWith runs kpulse with the config that reload gives, watching the file at path.
 func startWith(t *testing.T, ns string, s *sink, path string, reload func() (*config.Config, error)) *harness {
 	t.Helper()
-	h := &harness{t: t, ns: ns, sink: s, kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	h := &harness{t: t, bed: env, ns: ns, sink: s, kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	cfg, err := reload()
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +234,7 @@ func (h *harness) launch(cfg *config.Config, opts app.Options) {
 	opts.Config = cfg
 	opts.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Stdout = h.stdout
-	opts.RestConfig = env.Config
+	opts.RestConfig = h.bed.Config
 	opts.InCluster = true
 	var err error
 	h.app, err = app.New(opts)
@@ -298,171 +313,15 @@ func must[T any](t *testing.T) func(T, error) T {
 func (h *harness) barrier(name string) {
 	h.t.Helper()
 	ctx := context.Background()
-	pod := must[*corev1.Pod](h.t)(env.BarePod(ctx, h.ns, name, image))
-	must[*corev1.Pod](h.t)(h.kubelet.ImagePull(ctx, pod, testbed.ReasonErrImagePull))
+	if h.bed.Controllers() {
+		// kwok plays the failed pull.
+		pod := testbed.Failing(testbed.NewPod(h.ns, name, image), testbed.FailImagePull)
+		must[*corev1.Pod](h.t)(h.bed.Client.CoreV1().Pods(h.ns).Create(ctx, pod, metav1.CreateOptions{}))
+	} else {
+		pod := must[*corev1.Pod](h.t)(env.BarePod(ctx, h.ns, name, image))
+		must[*corev1.Pod](h.t)(h.kubelet.ImagePull(ctx, pod, testbed.ReasonErrImagePull))
+	}
 	h.sink.await(h.t, "firing", name, 1)
-}
-
-func TestEachFailureArrivesExactlyOnce(t *testing.T) {
-	h := start(t, nil)
-	ctx := context.Background()
-	pod := must[*corev1.Pod](t)
-
-	crash := pod(env.BarePod(ctx, h.ns, "crash", image))
-	pod(h.kubelet.CrashLoop(ctx, crash, testbed.AppContainer, 3))
-	pull := pod(env.BarePod(ctx, h.ns, "pull", "registry.example.com/does-not-exist:latest"))
-	pod(h.kubelet.ImagePull(ctx, pull, testbed.ReasonErrImagePull))
-	oom := pod(env.BarePod(ctx, h.ns, "oom", image))
-	pod(h.kubelet.OOMKilled(ctx, oom, 1))
-	job, _, err := env.Job(ctx, h.ns, "migrate", image, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.kubelet.FailJob(ctx, job, "BackoffLimitExceeded"); err != nil {
-		t.Fatal(err)
-	}
-
-	want := map[string]string{"crash": "CrashLoopBackOff", "pull": "ImagePullBackOff", "oom": "OOMKilled", "migrate": "JobFailed"}
-	for name, reason := range want {
-		got := h.sink.await(t, "firing", name, 1)[0]
-		if got.Reason != reason {
-			t.Errorf("%s: reason %q, want %q", name, got.Reason, reason)
-		}
-		if got.Cluster != "e2e" || got.Namespace != h.ns || got.Fingerprint == "" {
-			t.Errorf("%s: cluster/namespace/fingerprint = %q/%q/%q", name, got.Cluster, got.Namespace, got.Fingerprint)
-		}
-	}
-	crashMsg := h.sink.matching("firing", "crash")[0]
-	if crashMsg.Workload.Kind != "Pod" || crashMsg.Container != testbed.AppContainer || crashMsg.ExitCode == nil || *crashMsg.ExitCode != 1 || crashMsg.RestartCount != 3 || crashMsg.Image != image {
-		t.Errorf("crash message lacks facts: %+v", crashMsg)
-	}
-	oomMsg := h.sink.matching("firing", "oom")[0]
-	if oomMsg.ExitCode == nil || *oomMsg.ExitCode != 137 {
-		t.Errorf("oom message exit code = %v, want 137", oomMsg.ExitCode)
-	}
-	jobMsg := h.sink.matching("firing", "migrate")[0]
-	if jobMsg.Workload.Kind != "Job" || jobMsg.Detail != "BackoffLimitExceeded" {
-		t.Errorf("job message = %+v", jobMsg)
-	}
-
-	// The kubelet keeps writing: more restarts, the pull back-off, the OOM-killed container
-	// restarting and being killed again. None of it is a new incident.
-	pod(h.kubelet.CrashLoopRunning(ctx, crash, testbed.AppContainer, 4))
-	pod(h.kubelet.CrashLoop(ctx, crash, testbed.AppContainer, 4))
-	pod(h.kubelet.ImagePull(ctx, pull, testbed.ReasonImagePullBackOff))
-	pod(h.kubelet.ImagePull(ctx, pull, testbed.ReasonErrImagePull))
-	pod(h.kubelet.OOMKilled(ctx, oom, 2))
-	h.barrier("barrier")
-	for name := range want {
-		if n := len(h.sink.matching("firing", name)); n != 1 {
-			t.Errorf("%s: %d firing messages, want exactly 1", name, n)
-		}
-	}
-	if n := len(h.sink.payloads()); n != 5 {
-		t.Errorf("%d messages in all, want 5 (four failures and the barrier):\n%s", n, dump(h.sink.payloads()))
-	}
-	// Context follows an alert at most once.
-	updates := map[string]int{}
-	for _, p := range h.sink.all() {
-		if p.Status == "update" {
-			updates[p.Fingerprint]++
-		}
-	}
-	for fp, n := range updates {
-		if n > 1 {
-			t.Errorf("%d updates for incident %s, want at most one:\n%s", n, fp, dump(h.sink.all()))
-		}
-	}
-}
-
-func TestFiftyPodsOfOneDeploymentAreOneIncident(t *testing.T) {
-	h := start(t, nil)
-	ctx := context.Background()
-	w, err := env.Deployment(ctx, h.ns, "web", 50, "registry.example.com/web:does-not-exist")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range w.Pods {
-		must[*corev1.Pod](t)(h.kubelet.ImagePull(ctx, p, testbed.ReasonImagePullBackOff))
-	}
-	first := h.sink.await(t, "firing", "web", 1)[0]
-	if first.Workload.Kind != "Deployment" || first.Reason != "ImagePullBackOff" {
-		t.Errorf("firing = %+v", first)
-	}
-	h.barrier("barrier")
-	if n := len(h.sink.matching("firing", "web")); n != 1 {
-		t.Fatalf("%d firing messages for 50 pods of one Deployment, want 1", n)
-	}
-	// /incidents lists the one incident with all 50 pods.
-	var inc struct {
-		Count     int `json:"count"`
-		Incidents []struct {
-			Key struct {
-				Workload struct{ Kind, Name string }
-			}
-			Members []json.RawMessage
-		}
-	}
-	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		_, body := h.get("/incidents")
-		if err := json.Unmarshal([]byte(body), &inc); err != nil {
-			return false, err
-		}
-		for _, i := range inc.Incidents {
-			if i.Key.Workload.Name == "web" {
-				return len(i.Members) == 50, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("/incidents never listed one incident with 50 pods: %+v (%v)", inc, err)
-	}
-	if inc.Count != 2 {
-		t.Errorf("/incidents count = %d, want 2 (web and the barrier)", inc.Count)
-	}
-}
-
-func TestResolvedAfterStableWindowWhenHealthy(t *testing.T) {
-	h := start(t, nil)
-	ctx := context.Background()
-	w, err := env.Deployment(ctx, h.ns, "api", 2, image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range w.Pods {
-		must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 2))
-	}
-	h.sink.await(t, "firing", "api", 1)
-	healthyAt := time.Now()
-	for _, p := range w.Pods {
-		must[*corev1.Pod](t)(h.kubelet.Running(ctx, p))
-	}
-	resolved := h.sink.await(t, "resolved", "api", 1)[0]
-	if waited := time.Since(healthyAt); waited < 2*time.Second {
-		t.Errorf("resolved %s after the pods became healthy, before the 2s stable window", waited)
-	}
-	if resolved.ResolvedAt == nil || resolved.Reason != "CrashLoopBackOff" || resolved.PodCount != 2 {
-		t.Errorf("resolved message = %+v", resolved)
-	}
-	if n := len(h.sink.payloads()); n != 2 {
-		t.Errorf("%d messages, want firing + resolved:\n%s", n, dump(h.sink.payloads()))
-	}
-}
-
-func TestResolvedAfterStableWindowWhenDeleted(t *testing.T) {
-	h := start(t, nil)
-	ctx := context.Background()
-	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "doomed", image))
-	must[*corev1.Pod](t)(h.kubelet.OOMKilled(ctx, p, 1))
-	h.sink.await(t, "firing", "doomed", 1)
-	if err := env.Delete(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	got := h.sink.await(t, "resolved", "doomed", 1)[0]
-	if got.Reason != "OOMKilled" {
-		t.Errorf("resolved reason = %q", got.Reason)
-	}
 }
 
 func TestRelapseInsideWindowSendsNothing(t *testing.T) {
@@ -483,38 +342,6 @@ func TestRelapseInsideWindowSendsNothing(t *testing.T) {
 	}
 	if n := len(h.sink.matching("firing", "flappy")); n != 1 {
 		t.Errorf("%d firing messages, want 1: a relapse inside the window is the same incident", n)
-	}
-}
-
-func TestFailedCronJobRunResolvesWhenNextRunSucceeds(t *testing.T) {
-	h := start(t, nil)
-	ctx := context.Background()
-	cj, err := env.CronJob(ctx, h.ns, "nightly", "0 3 * * *", image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	minute := time.Now().Unix() / 60
-	run1, _, err := env.CronJobRun(ctx, cj, minute-60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.kubelet.FailJob(ctx, run1, "BackoffLimitExceeded"); err != nil {
-		t.Fatal(err)
-	}
-	firing := h.sink.await(t, "firing", "nightly", 1)[0]
-	if firing.Workload.Kind != "CronJob" || firing.Reason != "JobFailed" {
-		t.Fatalf("firing = %+v", firing)
-	}
-	run2, _, err := env.CronJobRun(ctx, cj, minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.kubelet.CompleteJob(ctx, run2); err != nil {
-		t.Fatal(err)
-	}
-	resolved := h.sink.await(t, "resolved", "nightly", 1)[0]
-	if resolved.Fingerprint != firing.Fingerprint {
-		t.Errorf("resolved fingerprint %s != firing %s", resolved.Fingerprint, firing.Fingerprint)
 	}
 }
 

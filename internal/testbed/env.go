@@ -31,8 +31,9 @@ const (
 	// (20s) is too tight on two cores shared with compilers; KUBEBUILDER_CONTROLPLANE_START_TIMEOUT
 	// still overrides it.
 	defaultStartTimeout = 90 * time.Second
-	// mainTimeout bounds Main's build-and-start: a cold build takes 3-8 minutes on two cores.
-	mainTimeout = 20 * time.Minute
+	// mainTimeout bounds Main's build-and-start: cold builds of the control plane and kwok take
+	// 15-20 minutes on two busy cores, longer on slower ones.
+	mainTimeout = 45 * time.Minute
 	// cleanupTimeout bounds the deletion of one test namespace.
 	cleanupTimeout = 30 * time.Second
 
@@ -59,12 +60,17 @@ type Env struct {
 	// StartupTime is how long Start took, the build or cache lookup included.
 	StartupTime time.Duration
 
-	env       *envtest.Environment
-	dir       string
-	assetsDur time.Duration // the share of StartupTime spent finding or building the binaries
-	stop      sync.Once
-	err       error
-	apiCerts  string // the API server's certificates, kept while it is stopped (restart.go)
+	// Nodes are the kwok nodes of the controllers mode (KwokNodeName), empty in the bare mode.
+	Nodes []string
+
+	env         *envtest.Environment
+	dir         string
+	assetsDur   time.Duration // the share of StartupTime spent finding or building the binaries
+	stop        sync.Once
+	err         error
+	apiCerts    string       // the API server's certificates, kept while it is stopped (restart.go)
+	guard       *guard       // kills what we started if this process dies without Stop
+	controllers *controllers // the controllers mode's components; nil in the bare mode
 }
 
 var routeLogsOnce sync.Once
@@ -100,6 +106,10 @@ func StartWith(ctx context.Context, apiserverFlags map[string]string) (*Env, err
 	assetsDur := time.Since(began)
 	routeControllerRuntimeLogs()
 
+	g, err := startGuard()
+	if err != nil {
+		return nil, err
+	}
 	te := &envtest.Environment{BinaryAssetsDirectory: assets}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		te.ControlPlaneStartTimeout = defaultStartTimeout
@@ -111,9 +121,11 @@ func StartWith(ctx context.Context, apiserverFlags map[string]string) (*Env, err
 	if err != nil {
 		// A half-started control plane (etcd up, apiserver not) still holds processes and dirs.
 		_ = te.Stop()
+		g.close()
 		return nil, fmt.Errorf("testbed: start kube-apiserver and etcd from %s: %w", assets, err)
 	}
-	e := &Env{Config: cfg, env: te, assetsDur: assetsDur}
+	e := &Env{Config: cfg, env: te, assetsDur: assetsDur, guard: g}
+	e.guardControlPlane()
 	if err := e.finish(assets); err != nil {
 		_ = e.Stop()
 		return nil, err
@@ -148,11 +160,13 @@ func fileExists(path string) bool {
 	return err == nil && !fi.IsDir()
 }
 
-// Stop stops kube-apiserver and etcd and removes their data and the kubeconfig file. It is safe
-// to call more than once; later calls return the first call's result.
+// Stop stops kwok, kube-scheduler and kube-controller-manager (controllers mode), then
+// kube-apiserver and etcd, and removes their data and the kubeconfig file. It is safe to call
+// more than once; later calls return the first call's result.
 func (e *Env) Stop() error {
 	e.stop.Do(func() {
 		var errs []error
+		e.stopComponents()
 		if e.env != nil {
 			if err := e.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("testbed: stop control plane: %w", err))
@@ -166,9 +180,42 @@ func (e *Env) Stop() error {
 				errs = append(errs, fmt.Errorf("testbed: remove %s: %w", e.dir, err))
 			}
 		}
+		e.guard.close()
 		e.err = errors.Join(errs...)
 	})
 	return e.err
+}
+
+// MainOption picks the mode of the control planes Main starts.
+type MainOption func(*mainConfig)
+
+type mainConfig struct {
+	controllers bool              // *env runs in the controllers mode
+	cluster     **Env             // a second control plane, in the controllers mode
+	cfg         ControllersConfig // the controllers mode's size
+}
+
+// Controllers makes Main start its control plane in the controllers mode (StartControllers):
+// for a package whose tests need the real controllers, scheduler and kwok's nodes.
+func Controllers(cfg ...ControllersConfig) MainOption {
+	return func(m *mainConfig) {
+		m.controllers = true
+		if len(cfg) > 0 {
+			m.cfg = cfg[0]
+		}
+	}
+}
+
+// AlsoControllers makes Main start a second control plane, in the controllers mode, into
+// *cluster, next to the bare one in *env: for a package with fast tests that play the kubelet
+// and end-to-end tests where the controllers produce the failure. Both start at once.
+func AlsoControllers(cluster **Env, cfg ...ControllersConfig) MainOption {
+	return func(m *mainConfig) {
+		m.cluster = cluster
+		if len(cfg) > 0 {
+			m.cfg = cfg[0]
+		}
+	}
 }
 
 // Main starts one control plane for a test package, runs its tests and stops it. Use it as
@@ -177,33 +224,93 @@ func (e *Env) Stop() error {
 //
 //	func TestMain(m *testing.M) { os.Exit(testbed.Main(m, &env)) }
 //
-// When the control plane cannot be built or started, Main says why on stderr and returns 1
+// for the bare mode, with testbed.Controllers() for the controllers mode, or with
+// testbed.AlsoControllers(&cluster) for both (see README.md).
+//
+// When a control plane cannot be built or started, Main says why on stderr and returns 1
 // without running a test: the package fails, it never skips. An interrupt (SIGINT, SIGTERM) stops
-// the control plane before the process exits, since envtest runs it in its own process group,
+// the control planes before the process exits, since they run in process groups of their own,
 // out of reach of the terminal's signal.
 //
 // A fuzz worker (the process `go test -fuzz` starts to run a fuzz target's inputs) runs no test,
 // so Main starts no control plane for it: `make fuzz` would otherwise start one per worker.
-func Main(m *testing.M, env **Env) int {
+func Main(m *testing.M, env **Env, opts ...MainOption) int {
 	if !flag.Parsed() {
 		flag.Parse() // the testing flags, registered by now; m.Run parses them otherwise
 	}
 	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
 		return m.Run()
 	}
+	var mc mainConfig
+	for _, o := range opts {
+		o(&mc)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), mainTimeout)
-	e, err := Start(ctx)
+	type started struct {
+		e   *Env
+		err error
+	}
+	start := func(controllers bool) <-chan started {
+		ch := make(chan started) // both are always received
+		go func() {
+			var s started
+			if controllers {
+				s.e, s.err = StartControllers(ctx, mc.cfg)
+			} else {
+				s.e, s.err = Start(ctx)
+			}
+			ch <- s
+		}()
+		return ch
+	}
+	first := start(mc.controllers)
+	var second <-chan started
+	if mc.cluster != nil {
+		second = start(true)
+	}
+	var envs []*Env
+	var errs []error
+	for _, ch := range []<-chan started{first, second} {
+		if ch == nil {
+			continue
+		}
+		s := <-ch
+		if s.err != nil {
+			errs = append(errs, s.err)
+			continue
+		}
+		envs = append(envs, s.e)
+	}
 	cancel()
-	if err != nil {
+	stopAll := func() error {
+		var errs []error
+		for _, e := range envs {
+			errs = append(errs, e.Stop())
+		}
+		return errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		_ = stopAll()
 		fmt.Fprintf(os.Stderr, "FAIL: no control plane, so no test ran: %v\n"+
-			"  The binaries come from dev/tools/controlplane.sh (run it to see the build), or from\n"+
-			"  KUBEBUILDER_ASSETS=<dir with kube-apiserver, etcd, kubectl>. KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT=true\n"+
-			"  shows what etcd and kube-apiserver print. See internal/testbed/README.md.\n", err)
+			"  The binaries come from dev/tools/controlplane.sh and dev/tools/tool.sh kwok (run them to see\n"+
+			"  the build), or from KUBEBUILDER_ASSETS=<dir with kube-apiserver, etcd, kubectl,\n"+
+			"  kube-controller-manager, kube-scheduler> and KPULSE_KWOK=<kwok binary>.\n"+
+			"  KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT=true shows what the components print.\n"+
+			"  See internal/testbed/README.md.\n", errors.Join(errs...))
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "testbed: control plane up at %s in %s (binaries %s, etcd and kube-apiserver %s)\n", e.Config.Host,
-		e.StartupTime.Round(time.Millisecond), e.assetsDur.Round(time.Millisecond), (e.StartupTime - e.assetsDur).Round(time.Millisecond))
-	*env = e
+	for _, e := range envs {
+		mode := "bare mode"
+		if e.Controllers() {
+			mode = "controllers mode"
+		}
+		fmt.Fprintf(os.Stderr, "testbed: control plane (%s) up at %s in %s (binaries %s, the rest %s)\n", mode, e.Config.Host,
+			e.StartupTime.Round(time.Millisecond), e.assetsDur.Round(time.Millisecond), (e.StartupTime - e.assetsDur).Round(time.Millisecond))
+	}
+	*env = envs[0]
+	if mc.cluster != nil {
+		*mc.cluster = envs[1]
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -213,7 +320,7 @@ func Main(m *testing.M, env **Env) int {
 		select {
 		case sig := <-sigs:
 			fmt.Fprintf(os.Stderr, "testbed: %s: stopping the control plane\n", sig)
-			_ = e.Stop()
+			_ = stopAll()
 			os.Exit(1)
 		case <-done:
 		}
@@ -224,7 +331,7 @@ func Main(m *testing.M, env **Env) int {
 	signal.Stop(sigs)
 	close(done)
 	wg.Wait()
-	if err := e.Stop(); err != nil {
+	if err := stopAll(); err != nil {
 		fmt.Fprintf(os.Stderr, "testbed: %v\n", err)
 		if code == 0 {
 			code = 1

@@ -40,6 +40,7 @@ func (e *Env) StopAPIServer() error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("testbed: kill kube-apiserver: %w", err)
 	}
+	e.guard.forget(pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
@@ -55,6 +56,21 @@ func (e *Env) StopAPIServer() error {
 	}
 	e.apiCerts = keep
 	return nil
+}
+
+// guardControlPlane has the guard watch etcd and kube-apiserver, which envtest started.
+func (e *Env) guardControlPlane() {
+	cp := e.env.ControlPlane
+	if cp.Etcd != nil {
+		if pid, err := processWithArg("--data-dir=" + cp.Etcd.DataDir); err == nil {
+			e.guard.watch(pid)
+		}
+	}
+	if cp.APIServer != nil {
+		if pid, err := processWithArg("--cert-dir=" + cp.APIServer.CertDir); err == nil {
+			e.guard.watch(pid)
+		}
+	}
 }
 
 // processWithArg finds the process whose command line holds arg (Linux /proc).
@@ -91,6 +107,9 @@ func (e *Env) StartAPIServer() error {
 	api.CertDir = e.apiCerts
 	if err := api.Start(); err != nil {
 		return fmt.Errorf("testbed: start kube-apiserver again: %w", err)
+	}
+	if pid, err := processWithArg("--cert-dir=" + api.CertDir); err == nil {
+		e.guard.watch(pid)
 	}
 	return nil
 }

@@ -22,9 +22,17 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-var env *Env
+var (
+	env     *Env // the bare mode
+	cluster *Env // the controllers mode
+)
 
-func TestMain(m *testing.M) { os.Exit(Main(m, &env)) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helperMain(mode))
+	}
+	os.Exit(Main(m, &env, AlsoControllers(&cluster)))
+}
 
 var (
 	reContainerID = regexp.MustCompile(`^containerd://[0-9a-f]{64}$`)

@@ -34,6 +34,15 @@ const (
 	labelControllerUID   = "batch.kubernetes.io/controller-uid"
 )
 
+// bareOnly refuses a builder in the controllers mode: builders play the controllers, which
+// would then fight the real ones. There, create the owner alone (NewDeployment, NewJob, ...).
+func (e *Env) bareOnly(builder string) error {
+	if e.Controllers() {
+		return fmt.Errorf("testbed: %s plays the controllers, and this control plane runs the real ones: create the workload alone (NewPod, NewDeployment, NewJob, NewCronJob) and let them make the rest", builder)
+	}
+	return nil
+}
+
 // Workload is what a builder created: the owner objects, outermost first, and the pods.
 type Workload struct {
 	Deployment  *appsv1.Deployment
@@ -132,6 +141,9 @@ func copyLabels(m map[string]string, extra ...string) map[string]string {
 // characters> by the API server, owned by the ReplicaSet and bound to NodeName. Pods have no
 // status until the Kubelet writes one.
 func (e *Env) Deployment(ctx context.Context, ns, name string, replicas int, image string, opts ...PodOption) (*Workload, error) {
+	if err := e.bareOnly("Deployment"); err != nil {
+		return nil, err
+	}
 	spec, node := podSpec(image, corev1.RestartPolicyAlways, opts)
 	sel := map[string]string{"app": name}
 	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: copyLabels(sel)}, Spec: spec}
@@ -217,6 +229,9 @@ func (e *Env) Deployment(ctx context.Context, ns, name string, replicas int, ima
 // <name>-<replicas-1>, owned directly by the StatefulSet and labelled as its controller labels
 // them (controller-revision-hash, statefulset.kubernetes.io/pod-name, apps.kubernetes.io/pod-index).
 func (e *Env) StatefulSetPods(ctx context.Context, ns, name string, replicas int, image string, opts ...PodOption) (*Workload, error) {
+	if err := e.bareOnly("StatefulSetPods"); err != nil {
+		return nil, err
+	}
 	spec, node := podSpec(image, corev1.RestartPolicyAlways, opts)
 	sel := map[string]string{"app": name}
 	n := int32(replicas)
@@ -267,6 +282,9 @@ func (e *Env) StatefulSetPods(ctx context.Context, ns, name string, replicas int
 // BarePod creates a pod with no owner (restartPolicy Always unless an option says otherwise),
 // labelled app=<name> and bound to NodeName.
 func (e *Env) BarePod(ctx context.Context, ns, name, image string, opts ...PodOption) (*corev1.Pod, error) {
+	if err := e.bareOnly("BarePod"); err != nil {
+		return nil, err
+	}
 	spec, node := podSpec(image, corev1.RestartPolicyAlways, opts)
 	spec.NodeName = node
 	p := &corev1.Pod{
@@ -286,6 +304,9 @@ func (e *Env) BarePod(ctx context.Context, ns, name, image string, opts ...PodOp
 // (batch.kubernetes.io/job-name, batch.kubernetes.io/controller-uid and their legacy twins); the
 // pod carries them and a controller reference to the Job.
 func (e *Env) Job(ctx context.Context, ns, name, image string, backoffLimit int32, opts ...PodOption) (*batchv1.Job, *corev1.Pod, error) {
+	if err := e.bareOnly("Job"); err != nil {
+		return nil, nil, err
+	}
 	spec, node := podSpec(image, corev1.RestartPolicyNever, opts)
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
@@ -339,6 +360,9 @@ func (e *Env) startJob(ctx context.Context, j *batchv1.Job, node string, now tim
 
 // CronJob creates a CronJob whose Jobs run image with restartPolicy Never and backoffLimit 0.
 func (e *Env) CronJob(ctx context.Context, ns, name, schedule, image string, opts ...PodOption) (*batchv1.CronJob, error) {
+	if err := e.bareOnly("CronJob"); err != nil {
+		return nil, err
+	}
 	spec, node := podSpec(image, corev1.RestartPolicyNever, opts)
 	if node != NodeName {
 		// Runs bind their pods to NodeName; another node given by WithNodeName stays on the
@@ -374,6 +398,9 @@ func (e *Env) CronJob(ctx context.Context, ns, name, schedule, image string, opt
 // with its scheduled time, starts its pod (see Job), and records the run in the CronJob's status
 // (active, lastScheduleTime).
 func (e *Env) CronJobRun(ctx context.Context, cj *batchv1.CronJob, minute int64) (*batchv1.Job, *corev1.Pod, error) {
+	if err := e.bareOnly("CronJobRun"); err != nil {
+		return nil, nil, err
+	}
 	scheduled := time.Unix(minute*60, 0).UTC()
 	tmpl := cj.Spec.JobTemplate
 	j := &batchv1.Job{
