@@ -9,28 +9,12 @@ LDFLAGS := -s -w -X github.com/kpulse/kpulse/internal/app.Version=$(VERSION)
 
 .PHONY: help build test unit lint controlplane demo clean preview fuzz
 
-# FUZZ_TARGETS are every fuzz target of the repository, as package:Target; `make fuzz` runs each
-# for FUZZTIME, one after another (go test fuzzes one target per run). `make test` runs their
-# seeds: those the target adds, and the files under the package's testdata/fuzz/<Target>, where
-# a crash the fuzzer finds is written and stays as a regression case.
-FUZZ_TARGETS := \
-	./internal/notifiers:FuzzText \
-	./internal/notifiers:FuzzMessage \
-	./internal/notifiers:FuzzSlack \
-	./internal/notifiers:FuzzSlackFit \
-	./internal/notifiers:FuzzEmail \
-	./internal/notifiers:FuzzWebhook \
-	./internal/notifiers:FuzzLog \
-	./internal/enrich:FuzzClean \
-	./internal/enrich:FuzzLines \
-	./internal/detect:FuzzPod \
-	./internal/detect:FuzzJob \
-	./internal/detect:FuzzNode \
-	./internal/detect:FuzzDeployment \
-	./internal/detect:FuzzRollout \
-	./internal/detect:FuzzCronJob \
-	./internal/config:FuzzLoad \
-	./internal/server:FuzzCutString
+# FUZZ_TARGETS are every fuzz target of the repository, as package:Target, as dev/fuzz-targets.sh
+# finds them (any `func FuzzX(f *testing.F)`); `make fuzz` runs each for FUZZTIME, one after
+# another (go test fuzzes one target per run). `make test` runs their seeds: those the target
+# adds, and the files under the package's testdata/fuzz/<Target>, where a crash the fuzzer finds
+# is written and stays as a regression case.
+FUZZ_TARGETS ?= $(shell dev/fuzz-targets.sh)
 FUZZTIME ?= 30s
 # Go minimizes every input that finds new coverage, for up to a minute by default, and executes
 # nothing new meanwhile: a short minimization leaves most of FUZZTIME to fuzzing.

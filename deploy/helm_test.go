@@ -23,6 +23,7 @@ import (
 
 	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 	"github.com/kpulse/kpulse/internal/state"
 )
 
@@ -84,10 +85,16 @@ func TestHelmSchemaRejects(t *testing.T) {
 		{"config.bogus=1", "bogus"},
 		{"config.incidents.stableWindow=soon", "stableWindow"},
 		{"config.log.level=loud", "level"},
+		{"config.detection.classes.NotReady.severity=urgent", "severity"},
+		{"config.detection.classes.CrashLoop.enabled=false", "CrashLoop"},
 		{"replicaCount=2,config.leaderElection.enabled=false", "replicaCount"}, // two leaders
 		{"existingSecret=", "existingSecret"},
 		{"imagePullPolicy=Always", "imagePullPolicy"},
 		{"config.channels[0].name=Ops Team", "name"},
+		{"config.channels[0].name=a,config.channels[0].enrichment=later", "enrichment"},
+		{"config.channels[0].name=a,config.channels[0].slack=1", "channels"},                              // a type block is a map
+		{"config.channels[0].name=a,config.channels[0].enrichment=wait", "channels"},                      // no type block
+		{"config.channels[0].name=a,config.channels[0].log.x=1,config.channels[0].email.y=1", "channels"}, // two
 		{"admin.access=basic", "access"},
 		{"admin.port=8080", "port"},
 		{"networkPolicy.egressPorts[0]=70000", "egressPorts"},
@@ -100,9 +107,11 @@ func TestHelmSchemaRejects(t *testing.T) {
 }
 
 // TestHelmSchemaMatchesConfig: the config part of values.schema.json names exactly the keys that
-// kpulse's config.Config decodes, wherever the schema is strict (additionalProperties: false),
-// and the channel types config.ChannelTypes lists. A key kpulse learns must be added to the
-// schema (and a key it forgets removed), or the chart would refuse it (or ship it).
+// kpulse's config.Config decodes, wherever the schema is strict (additionalProperties: false). A
+// key kpulse learns must be added to the schema (and a key it forgets removed), or the chart
+// would refuse it (or ship it). A channel entry names the keys every channel shares
+// (config.Channel's) and takes any other key as a type block, an object kpulse checks itself: a
+// new channel type needs no line here.
 func TestHelmSchemaMatchesConfig(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), chartPath, "values.schema.json"))
 	if err != nil {
@@ -117,18 +126,45 @@ func TestHelmSchemaMatchesConfig(t *testing.T) {
 
 	item, _ := schemaProp(t, cfgSchema, "channels")["items"].(map[string]any)
 	props, _ := item["properties"].(map[string]any)
-	var types []string
+	var shared, want []string
 	for k := range props {
-		if k != "name" {
-			types = append(types, k)
+		shared = append(shared, k)
+	}
+	for f := range reflect.TypeFor[config.Channel]().Fields() {
+		if tag := strings.Split(f.Tag.Get("mapstructure"), ",")[0]; tag != "" && tag != "-" {
+			want = append(want, tag)
 		}
 	}
-	want := config.ChannelTypes()
-	slices.Sort(types)
+	slices.Sort(shared)
 	slices.Sort(want)
-	if !slices.Equal(types, want) {
-		t.Errorf("the schema's channel types are %v; kpulse's are %v (deploy/helm/kpulse/values.schema.json)", types, want)
+	if !slices.Equal(shared, want) {
+		t.Errorf("the schema's shared channel keys are %v; kpulse's are %v (deploy/helm/kpulse/values.schema.json)", shared, want)
 	}
+	for _, typ := range integrations.List.Types() {
+		if _, ok := props[typ]; ok {
+			t.Errorf("the schema lists the channel type %q: type blocks are taken as additionalProperties", typ)
+		}
+	}
+	if blocks, _ := item["additionalProperties"].(map[string]any); blocks == nil || !slices.Contains(anyStrings(blocks["type"]), "object") {
+		t.Errorf("a channel's type block must be accepted as any object (additionalProperties), got %v", item["additionalProperties"])
+	}
+}
+
+// anyStrings reads a JSON value that is a string or a list of strings.
+func anyStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 func schemaProp(t *testing.T, s map[string]any, name string) map[string]any {

@@ -76,6 +76,9 @@ func TestRBACProof(t *testing.T) {
 	cfg := testkit.ConfigWith(t, []byte(cm.Data["config.yaml"]), map[string]any{
 		"channels":   []any{map[string]any{"name": "proof", "webhook": map[string]any{"url": sink.URL + "/hook"}}},
 		"secretsDir": t.TempDir(), // the empty directory an optional Secret that is missing mounts as
+		// The classes with a grace alert after a second, so that the test need not wait minutes.
+		"detection": map[string]any{"startError": map[string]any{"grace": "1s"}, "notReady": map[string]any{"after": "1s"},
+			"unschedulable": map[string]any{"after": "1s"}},
 	})
 	// What the Deployment's downward API gives the pod: its namespace, where the Role lets kpulse
 	// keep state and hold its Lease.
@@ -105,11 +108,53 @@ func TestRBACProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pod classes of issue 13 read nothing more than pods: the same rules must do.
+	startPod, err := env.BarePod(ctx, ns, "rbac-no-secret", "busybox:1.37")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingPod, err := env.BarePod(ctx, ns, "rbac-pending", "busybox:1.37", testbed.WithNodeName(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deployments []*testbed.Workload
+	for _, name := range []string{"rbac-not-ready", "rbac-restarts", "rbac-evicted"} {
+		w, err := env.Deployment(ctx, ns, name, 1, "busybox:1.37")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deployments = append(deployments, w)
+	}
+	notReady, restarts, evicted := deployments[0].Pods[0], deployments[1].Pods[0], deployments[2].Pods[0]
 	for _, step := range []func() error{
 		func() error { _, err := kubelet.CrashLoop(ctx, pod, testbed.AppContainer, 2); return err },
 		func() error { _, err := kubelet.ImagePull(ctx, pullPod, testbed.ReasonErrImagePull); return err },
 		func() error { _, err := kubelet.OOMKilled(ctx, oomPod, 1); return err },
 		func() error { _, err := kubelet.FailJob(ctx, job, testbed.ReasonBackoffLimitExceeded); return err },
+		func() error {
+			_, err := kubelet.Waiting(ctx, startPod, testbed.AppContainer, "CreateContainerConfigError", `secret "db" not found`)
+			return err
+		},
+		func() error { _, err := kubelet.Unschedulable(ctx, pendingPod, ""); return err },
+		func() error {
+			if _, err := kubelet.Running(ctx, notReady); err != nil {
+				return err
+			}
+			_, err := kubelet.ReadinessFailing(ctx, notReady, testbed.AppContainer)
+			return err
+		},
+		func() error {
+			if _, err := kubelet.Running(ctx, restarts); err != nil {
+				return err
+			}
+			for range 3 {
+				if _, err := kubelet.LivenessRestart(ctx, restarts, testbed.AppContainer); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func() error { _, err := kubelet.Evicted(ctx, evicted); return err },
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
@@ -117,6 +162,8 @@ func TestRBACProof(t *testing.T) {
 	}
 	for reason, workload := range map[string]string{
 		"CrashLoopBackOff": "rbac-crasher", "ImagePullBackOff": "rbac-bad-image", "OOMKilled": "rbac-oom", "JobFailed": "rbac-job",
+		"ContainerStartError": "rbac-no-secret", "Unschedulable": "rbac-pending", "NotReady": "rbac-not-ready",
+		"FrequentRestarts": "rbac-restarts", "Evicted": "rbac-evicted",
 	} {
 		doc, err := sink.WaitFor(ctx, 60*time.Second, func(d map[string]any) bool {
 			return d["status"] == "firing" && d["namespace"] == ns && d["reason"] == reason

@@ -32,6 +32,7 @@ import (
 
 	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/dev/triggers"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -175,10 +176,11 @@ func TestDevConfig(t *testing.T) {
 	want := fmt.Sprintf("%s.%s.svc.cluster.local:%d", svc.Name, svc.Namespace, svc.Spec.Ports[0].Port)
 	found := false
 	for _, ch := range cfg.Channels {
-		if ch.Webhook == nil {
+		hook, ok := ch.Settings.(*webhook.Config)
+		if !ok {
 			continue
 		}
-		u, err := url.Parse(ch.Webhook.URL)
+		u, err := url.Parse(hook.URL)
 		if err == nil && u.Host == want {
 			found = true
 		}

@@ -21,16 +21,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kpulse/kpulse/internal/testpeer"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/incident"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/state"
 	"github.com/kpulse/kpulse/internal/testbed"
+	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 const image = "registry.example.com/shop/api:1.4.2"
@@ -39,14 +38,14 @@ const image = "registry.example.com/shop/api:1.4.2"
 type sink struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
-	got     []notifiers.Payload
+	got     []webhook.Payload
 	failing bool
 }
 
 func newSink(t *testing.T) *sink {
 	s := &sink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p notifiers.Payload
+		var p webhook.Payload
 		body, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(body, &p); err != nil {
 			w.WriteHeader(http.StatusBadRequest)

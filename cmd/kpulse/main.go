@@ -16,6 +16,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 )
 
 // Exit codes: 0 after a clean stop, 1 when the daemon fails, 2 for bad flags or config.
@@ -36,7 +37,7 @@ func run(args []string) int {
 		fmt.Println("kpulse", app.Version)
 		return 0
 	}
-	cfg, err := config.Load(fs)
+	cfg, err := config.Load(fs, integrations.List)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kpulse:", err)
 		return 2
@@ -49,7 +50,7 @@ func run(args []string) int {
 	defer stop()
 	path, _ := fs.GetString("config")
 	a, err := app.New(app.Options{Config: cfg, Logger: log, ConfigPath: path,
-		Reload: func() (*config.Config, error) { return config.Load(fs) }})
+		Reload: func() (*config.Config, error) { return config.Load(fs, integrations.List) }})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

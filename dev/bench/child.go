@@ -18,6 +18,7 @@ import (
 	"github.com/kpulse/kpulse/dev/bench/floorwatch"
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 )
 
 // runChild runs this binary as a subject when the bench re-executes itself: the floor, or the
@@ -42,7 +43,7 @@ func runKpulse(args []string) int {
 		fmt.Fprintln(os.Stderr, "kpulse:", err)
 		return 2
 	}
-	cfg, err := config.Load(fs)
+	cfg, err := config.Load(fs, integrations.List)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kpulse:", err)
 		return 2

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 )
 
 // arrival is one request the sink received: what it names and when its headers arrived.
@@ -33,7 +33,7 @@ type sink struct {
 // digestArrival is one digest document kpulse sent: when it arrived and what it stands for.
 type digestArrival struct {
 	at      time.Time
-	entries []notifiers.PayloadDigestEntry
+	entries []webhook.PayloadDigestEntry
 }
 
 func newSink() (*sink, error) {
@@ -54,7 +54,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.at = at
 	switch r.URL.Path {
 	case "/kpulse":
-		var p notifiers.Payload
+		var p webhook.Payload
 		if err := json.Unmarshal(body, &p); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

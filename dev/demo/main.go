@@ -37,7 +37,8 @@ import (
 	"github.com/kpulse/kpulse/dev/triggers"
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -57,7 +58,7 @@ func main() {
 
 // alert is one message the echo sink received, with when it arrived.
 type alert struct {
-	notifiers.Payload
+	webhook.Payload
 	at time.Time
 }
 
@@ -85,14 +86,18 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	}
 	defer sink.Close()
 
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, integrations.List)
 	if err != nil {
 		return err
 	}
 	cfg.ClusterName = "demo"
 	cfg.Namespaces.Include = []string{ns}
 	cfg.Incidents.StableWindow = window
-	cfg.Channels = []config.Channel{{Name: "echo", Webhook: &config.WebhookChannel{URL: "http://" + sinkAddr + "/"}}}
+	// The missing Secret and the pod no node takes alert only once they have lasted; a demo
+	// shows them after seconds, not the minutes a cluster waits by default.
+	cfg.Detection.StartError.Grace = 5 * time.Second
+	cfg.Detection.Unschedulable.After = 10 * time.Second
+	cfg.Channels = []config.Channel{{Name: "echo", Type: webhook.Type, Settings: &webhook.Config{URL: "http://" + sinkAddr + "/"}}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -148,7 +153,6 @@ func run(ctx context.Context, window time.Duration, keep bool) error {
 	if err := showOwners(ctx, env, say); err != nil {
 		return err
 	}
-	say("also broken, and alerted on once kpulse detects their class: Pod/missing-secret (CreateContainerConfigError), Pod/unschedulable (Unschedulable)")
 
 	for _, o := range slices.Backward(objs) {
 		if o.GetKind() == "Namespace" {
@@ -194,7 +198,7 @@ func await(ctx context.Context, alerts <-chan alert, status string, limit time.D
 			slices.Sort(missing)
 			return fmt.Errorf("no %s alert within %s for: %s", status, limit, strings.Join(missing, "; "))
 		case a := <-alerts:
-			line := fmt.Sprintf("%-8s %-16s %s/%s/%s", strings.ToUpper(a.Status), a.Reason, a.Namespace, a.Workload.Kind, a.Workload.Name)
+			line := fmt.Sprintf("%-8s %-19s %s/%s/%s", strings.ToUpper(a.Status), a.Reason, a.Namespace, a.Workload.Kind, a.Workload.Name)
 			if a.Container != "" {
 				line += " container=" + a.Container
 			}
@@ -384,7 +388,7 @@ func echoSink(ctx context.Context, alerts chan<- alert) (*http.Server, string, e
 		return nil, "", err
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p notifiers.Payload
+		var p webhook.Payload
 		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

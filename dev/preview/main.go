@@ -24,6 +24,8 @@ import (
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/slack"
 )
 
 func main() {
@@ -51,7 +53,7 @@ func run(out, browser string) error {
 	var pages []string
 	for _, s := range samples() {
 		m := notifiers.NewMessage(s.n)
-		mail, err := notifiers.RenderEmail(m, "")
+		mail, err := email.Render(m, "")
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -59,13 +61,13 @@ func run(out, browser string) error {
 		if err := os.WriteFile(filepath.Join(out, emailPage), []byte(mail.HTML), 0o644); err != nil {
 			return err
 		}
-		raw, err := notifiers.RenderSlackJSON(m)
+		raw, err := slack.RenderJSON(m)
 		if err != nil {
 			return err
 		}
 		msgs := []slackPost{{raw: raw}}
 		if s.n.Kind == notifiers.KindResolved {
-			reply, err := notifiers.RenderSlackReplyJSON(m)
+			reply, err := slack.RenderReplyJSON(m)
 			if err != nil {
 				return err
 			}

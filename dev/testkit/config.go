@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 )
 
 // LoadConfig loads a kpulse config file's contents exactly as `kpulse --config FILE` does:
@@ -24,5 +25,5 @@ func LoadConfig(t testing.TB, data []byte) (*config.Config, error) {
 	if err := fs.Parse([]string{"--config", path}); err != nil {
 		t.Fatal(err)
 	}
-	return config.Load(fs)
+	return config.Load(fs, integrations.List)
 }

@@ -65,9 +65,10 @@ var Alerts = []Alert{
 	{Reason: "ImagePullBackOff", Kind: "Deployment", Name: "bad-image-deployment", Pods: 3},
 	{Reason: "OOMKilled", Kind: "Pod", Name: "oom", Pods: 1},
 	{Reason: "JobFailed", Kind: "Job", Name: "failing-job", Pods: 1},
-	// Not detected yet:
-	//   {Reason: "CreateContainerConfigError", Kind: "Pod", Name: "missing-secret", Pods: 1},
-	//   {Reason: "Unschedulable", Kind: "Pod", Name: "unschedulable", Pods: 1},
+	// These two wait out their class's grace (detection.startError.grace,
+	// detection.unschedulable.after) before they alert: the demo and the dev config set it short.
+	{Reason: "ContainerStartError", Kind: "Pod", Name: "missing-secret", Pods: 1},
+	{Reason: "Unschedulable", Kind: "Pod", Name: "unschedulable", Pods: 1},
 }
 
 // Objects returns the objects of Manifests, in order. With kwok set, each trigger carries the

@@ -31,6 +31,8 @@ import (
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/metrics"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/state"
 	"github.com/kpulse/kpulse/internal/watch"
@@ -94,7 +96,7 @@ type App struct {
 	// reloadMu serialises the rebuilds of the channels; channels is their current config.
 	reloadMu   sync.Mutex
 	channels   []config.Channel
-	dispatcher *notifiers.Dispatcher
+	dispatcher *dispatch.Dispatcher
 	server     *server.Server
 	listener   net.Listener
 	// adminListener and adminCert serve admin callers over TLS (admin.access: token).
@@ -109,6 +111,8 @@ type App struct {
 	stage *stage
 	// kick wakes the incident timer after an observation may have moved the next deadline.
 	kick chan struct{}
+	// detector turns cached objects into findings (config's detection block).
+	detector *detect.Detector
 }
 
 // New builds every part of the daemon; nothing runs until Run.
@@ -167,7 +171,8 @@ func New(opts Options) (*App, error) {
 	}
 
 	// One set of dependencies for the daemon's life: a rebuild after the Secret changes reads
-	// the credentials again but keeps the Slack threads.
+	// the credentials again; what each channel handed back (its references) is kept with the
+	// incidents.
 	a := &App{
 		cfg:        cfg,
 		log:        log,
@@ -180,16 +185,16 @@ func New(opts Options) (*App, error) {
 		failures:   &failureLog{},
 		reload:     opts.Reload,
 		configPath: opts.ConfigPath,
+		detector:   detect.NewDetector(detectionSettings(cfg.Detection)),
 		namespace:  ownNamespace(cfg.State.Namespace),
 		identity:   identity(opts.Identity),
 		channels:   cfg.Channels,
 	}
-	// Slack thread references live with the incident, so they are persisted with it.
 	deps := notifiers.Deps{
 		Logger: log, Stdout: stdout, UserAgent: "kpulse/" + Version, Clock: clk,
-		Secrets: secretDir(cfg.SecretsDir), Threads: engineThreads{a},
+		Secrets: secretDir(cfg.SecretsDir),
 	}
-	channels, err := notifiers.Build(cfg.Channels, deps)
+	channels, err := notifiers.Build(integrations.List, cfg.Channels, deps)
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -211,7 +216,7 @@ func New(opts Options) (*App, error) {
 		})
 		a.store = a.state
 	}
-	a.dispatcher = notifiers.NewDispatcher(channels, notifiers.DispatcherOptions{
+	a.dispatcher = dispatch.New(channels, dispatch.Options{
 		Clock:           clk,
 		Logger:          log,
 		Metrics:         m,
@@ -225,7 +230,7 @@ func New(opts Options) (*App, error) {
 		DigestThreshold: cfg.Delivery.Digest.Threshold,
 		DigestWindow:    cfg.Delivery.Digest.Window,
 		DigestMaxWait:   cfg.Delivery.Digest.MaxWait,
-		OnOutcome:       a.settle,
+		Ledger:          ledger{a},
 		Resumable:       a.state != nil,
 	})
 	var fetch func(context.Context, enrich.Target) enrich.Result
@@ -242,6 +247,7 @@ func New(opts Options) (*App, error) {
 		Logger:   log,
 		OnEvent:  m.WorkqueueEvents.Inc,
 		OnSynced: func() { m.CachesSynced.Set(1); close(a.synced) },
+		Clock:    clk,
 	})
 	if err != nil {
 		return nil, err
@@ -438,16 +444,21 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		ref := incident.MemberRef{Kind: "Pod", Name: key.Name}
 		pod, ok := a.watcher.Pod(key.Namespace, key.Name)
 		if !ok {
+			a.detector.PodGone(key.Namespace, key.Name)
 			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}
+		res := a.detector.Pod(pod, a.podJob(pod), now)
+		// Pod findings a node problem explains (detect.NodeFoldable) are where a node's
+		// incident would take them.
 		ts = engine.Observe(now, incident.Observation{
 			Namespace: pod.Namespace(),
 			Workload:  detect.PodWorkload(pod, a.jobWorkload),
 			Member:    ref,
-			Findings:  detect.Pod(pod),
-			Healthy:   detect.PodHealthy(pod),
+			Findings:  res.Findings,
+			Healthy:   res.Healthy,
 		})
+		a.recheck(key, res.RecheckAt, now)
 	case watch.KindJob:
 		ref := incident.MemberRef{Kind: "Job", Name: key.Name}
 		job, ok := a.watcher.Job(key.Namespace, key.Name)
@@ -456,24 +467,24 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 			break
 		}
 		siblings := a.siblings(job)
-		f, healthy := detect.Job(job, siblings)
-		var findings []detect.Finding
-		if f != nil {
-			findings = append(findings, *f)
-		}
+		res := a.detector.Job(job, siblings)
 		ts = engine.Observe(now, incident.Observation{
 			Namespace: job.Namespace(),
 			Workload:  detect.JobWorkload(job),
 			Member:    ref,
-			Findings:  findings,
-			Healthy:   healthy,
+			Findings:  res.Findings,
+			Healthy:   res.Healthy,
 		})
-		// A run that succeeded may supersede its CronJob's earlier failed runs: look at them again.
-		if healthy && f == nil {
+		if res.Healthy {
+			// A run that succeeded may supersede its CronJob's earlier failed runs: look at
+			// them again. Its own pods' failures were retried away: look at them again too.
 			for _, s := range siblings {
 				if s.Name != job.Name {
 					a.watcher.Enqueue(watch.Key{Kind: watch.KindJob, ObjectName: cache.ObjectName{Namespace: s.Namespace(), Name: s.Name}})
 				}
+			}
+			for _, p := range a.watcher.PodsOfJob(job.Namespace(), job.Name) {
+				a.watcher.Enqueue(watch.Key{Kind: watch.KindPod, ObjectName: cache.ObjectName{Namespace: p.Namespace(), Name: p.Name}})
 			}
 		}
 	}
@@ -486,6 +497,51 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 	default:
 	}
 	return nil
+}
+
+// recheck asks for another look at key at the time detection said its answer changes, if any.
+func (a *App) recheck(key watch.Key, at, now time.Time) {
+	if !at.IsZero() {
+		a.watcher.EnqueueAfter(key, max(at.Sub(now), 0))
+	}
+}
+
+// podJob is the cached Job that controls pod, or nil.
+func (a *App) podJob(pod *watch.Pod) *watch.Job {
+	ref, ok := pod.Controller()
+	if !ok || ref.Kind != "Job" {
+		return nil
+	}
+	j, ok := a.watcher.Job(pod.Namespace(), ref.Name)
+	if !ok {
+		return nil
+	}
+	return j
+}
+
+// detectionSettings turns config's detection block into detect's settings.
+func detectionSettings(d config.Detection) detect.Settings {
+	s := detect.DefaultSettings()
+	s.StartErrorGrace = d.StartError.Grace
+	s.NotReadyAfter = d.NotReady.After
+	s.UnschedulableAfter = d.Unschedulable.After
+	s.NodeGrace = d.Node.Grace
+	if d.Rollout.After > 0 {
+		s.RolloutAfter = d.Rollout.After
+	}
+	if d.Restarts.Count > 0 {
+		s.RestartCount = d.Restarts.Count
+	}
+	if d.Restarts.Window > 0 {
+		s.RestartWindow = d.Restarts.Window
+	}
+	s.Classes = map[detect.Class]detect.ClassSettings{}
+	for _, c := range detect.Classes {
+		if cc, ok := d.Classes.Get(string(c)); ok && cc != (config.ClassConfig{}) {
+			s.Classes[c] = detect.ClassSettings{Disabled: !cc.Enabled, Severity: detect.Severity(cc.Severity)}
+		}
+	}
+	return s
 }
 
 func (a *App) siblings(job *watch.Job) []*watch.Job {

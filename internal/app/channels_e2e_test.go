@@ -19,8 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/email/emailtest"
+	"github.com/kpulse/kpulse/internal/notifiers/slack"
+	"github.com/kpulse/kpulse/internal/notifiers/slack/slacktest"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 // Secret values used below; the redaction check looks for each of them everywhere.
@@ -70,9 +74,22 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// testChannel asks /test-channel to test the named channel as an operator would: a 429 (one test
+// per channel every few seconds) is waited out and asked again.
+func (h *harness) testChannel(name string) (int, string) {
+	h.t.Helper()
+	var code int
+	var body string
+	poll(h.t, "/test-channel?name="+name+" to answer something other than 429", func() bool {
+		code, body = h.get("/test-channel?name=" + name)
+		return code != http.StatusTooManyRequests
+	})
+	return code, body
+}
+
 func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
-	slack := testpeer.NewSlack(t, slackToken)
-	smtp := testpeer.NewSMTP(t, testpeer.SMTPOptions{StartTLS: true, RequireAuth: true})
+	slackPeer := slacktest.New(t, slackToken)
+	smtp := emailtest.New(t, emailtest.Options{StartTLS: true, RequireAuth: true})
 	hook := newAuthSink(t)
 	vol, err := testbed.NewSecretVolume(filepath.Join(t.TempDir(), "secrets"))
 	if err != nil {
@@ -80,7 +97,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	}
 	// The Secret starts without SLACK_BOT_TOKEN: only the Slack channel is not configured.
 	secrets := map[string]string{
-		"SMTP_USERNAME": testpeer.SMTPUser, "SMTP_PASSWORD": testpeer.SMTPPassword,
+		"SMTP_USERNAME": emailtest.User, "SMTP_PASSWORD": emailtest.Password,
 		"HOOK_AUTH": hookAuth, "HOOK_SIGNING_KEY": hookSigningKy,
 	}
 	if err := vol.Write(secrets); err != nil {
@@ -89,16 +106,16 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	h := start(t, func(c *config.Config, s *sink) {
 		c.SecretsDir = vol.Dir
 		c.Channels = append(c.Channels,
-			config.Channel{Name: "oncall", Slack: &config.SlackChannel{TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slack.APIURL()}},
-			config.Channel{Name: "mail", Email: &config.EmailChannel{Host: smtp.Host, Port: smtp.Port, TLS: "starttls", Auth: "plain",
+			config.Channel{Name: "oncall", Type: slack.Type, Settings: &slack.Config{TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slackPeer.APIURL()}},
+			config.Channel{Name: "mail", Type: email.Type, Settings: &email.Config{Host: smtp.Host, Port: smtp.Port, TLS: "starttls", Auth: "plain",
 				UsernameFrom: "SMTP_USERNAME", PasswordFrom: "SMTP_PASSWORD", From: "kpulse@example.com",
 				To: []string{"sre@example.com", "oncall@example.com"}, InsecureSkipVerify: true}},
-			config.Channel{Name: "signed", Webhook: &config.WebhookChannel{URL: hook.srv.URL, AuthHeaderFrom: "HOOK_AUTH", SigningSecretFrom: "HOOK_SIGNING_KEY"}},
+			config.Channel{Name: "signed", Type: webhook.Type, Settings: &webhook.Config{URL: hook.srv.URL, AuthHeaderFrom: "HOOK_AUTH", SigningSecretFrom: "HOOK_SIGNING_KEY"}},
 		)
 	})
 
 	// A missing key: visible on /test-channel, in /readyz details and in a metric; kpulse is ready.
-	code, body := h.get("/test-channel?name=oncall")
+	code, body := h.testChannel("oncall")
 	if code != http.StatusBadGateway || !strings.Contains(body, "not configured: missing key SLACK_BOT_TOKEN") {
 		t.Errorf("/test-channel?name=oncall = %d %s", code, body)
 	}
@@ -116,7 +133,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 
 	// The other channels work: test sends through each.
 	for _, name := range []string{"mail", "signed", "sink"} {
-		if code, body := h.get("/test-channel?name=" + name); code != http.StatusOK {
+		if code, body := h.testChannel(name); code != http.StatusOK {
 			t.Errorf("/test-channel?name=%s = %d %s", name, code, body)
 		}
 	}
@@ -147,32 +164,32 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	if err := vol.Write(secrets); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "Slack to deliver the held alert", func() bool { return len(slack.Calls()) == 1 })
-	if c := slack.Calls()[0]; c.Method != "chat.postMessage" || c.Token != slackToken {
+	poll(t, "Slack to deliver the held alert", func() bool { return len(slackPeer.Calls()) == 1 })
+	if c := slackPeer.Calls()[0]; c.Method != "chat.postMessage" || c.Token != slackToken {
 		t.Errorf("slack call = %s with token ok=%v", c.Method, c.Token == slackToken)
 	}
 	poll(t, "the reload metric", func() bool {
 		_, m := h.get("/metrics")
 		return strings.Contains(m, "kpulse_secrets_reload_success 1") && strings.Contains(m, `kpulse_channel_configured{channel="oncall",type="slack"} 1`)
 	})
-	if code, body := h.get("/test-channel?name=oncall"); code != http.StatusOK {
+	if code, body := h.testChannel("oncall"); code != http.StatusOK {
 		t.Errorf("/test-channel?name=oncall after the patch = %d %s", code, body)
 	}
 
 	// Rotation: new webhook auth and Slack token; the next deliveries use them.
 	secrets["HOOK_AUTH"], secrets["SLACK_BOT_TOKEN"] = hookAuthV2, slackTokenV2
-	slack.Token = "" // the old token is revoked: only the new one may work
+	slackPeer.SetToken("") // the old token is revoked: only the new one may work
 	if err := vol.Write(secrets); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "the rotated webhook auth", func() bool {
-		h.get("/test-channel?name=signed")
+		h.testChannel("signed")
 		r := hook.all()
 		return r[len(r)-1].auth == hookAuthV2
 	})
-	calls := len(slack.Calls())
-	h.get("/test-channel?name=oncall")
-	if c := slack.Calls(); len(c) != calls+1 || c[len(c)-1].Token != slackTokenV2 {
+	calls := len(slackPeer.Calls())
+	h.testChannel("oncall")
+	if c := slackPeer.Calls(); len(c) != calls+1 || c[len(c)-1].Token != slackTokenV2 {
 		t.Errorf("Slack did not get the rotated token")
 	}
 
@@ -181,12 +198,12 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 	if err := vol.Write(secrets); err != nil {
 		t.Fatal(err)
 	}
-	slack.Token = slackTokenV2
+	slackPeer.SetToken(slackTokenV2)
 	poll(t, "the invalid token to show", func() bool {
-		code, body := h.get("/test-channel?name=oncall")
+		code, body := h.testChannel("oncall")
 		return code == http.StatusBadGateway && strings.Contains(body, "invalid_auth")
 	})
-	if code, _ := h.get("/test-channel?name=mail"); code != http.StatusOK {
+	if code, _ := h.testChannel("mail"); code != http.StatusOK {
 		t.Errorf("the mail channel broke with Slack's token")
 	}
 
@@ -196,7 +213,7 @@ func TestChannelsWithCredentialsFromTheSecret(t *testing.T) {
 		answers += body
 	}
 	h.stop()
-	assertNoSecrets(t, h, answers, []string{slackToken, slackTokenV2, "xoxb-wrong-SLACKSECRET3", "HOOKSECRET", hookSigningKy, testpeer.SMTPPassword})
+	assertNoSecrets(t, h, answers, []string{slackToken, slackTokenV2, "xoxb-wrong-SLACKSECRET3", "HOOKSECRET", hookSigningKy, emailtest.Password})
 }
 
 func firstAuth(r []recorded) string {
@@ -257,12 +274,13 @@ func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
 	p := must[*corev1.Pod](t)(env.BarePod(ctx, ns, "crash", image))
 	node.SetLog(ns, "crash", testbed.AppContainer, true, "starting\nconnecting to db\npanic: dial tcp 10.0.0.5:5432: connection refused\n")
 	must[*corev1.Pod](t)((&testbed.Kubelet{Client: env.Client}).CrashLoop(ctx, p, testbed.AppContainer, 3))
-	// "sink" (a webhook, enrichment "update" by default) gets the alert at once and the context in
-	// an update document; "complete" (enrichment "wait") gets one firing document with everything.
+	// "sink" (a webhook with enrichment "update", the harness's) gets the alert at once and the
+	// context in an update document; "complete" (a webhook at its default, "wait") gets one
+	// firing document with everything.
 	complete := newSink(t)
 	h := startIn(t, ns, func(c *config.Config, _ *sink) {
-		c.Channels = append(c.Channels, config.Channel{Name: "complete", Enrichment: "wait",
-			Webhook: &config.WebhookChannel{URL: complete.srv.URL}})
+		c.Channels = append(c.Channels, config.Channel{Name: "complete",
+			Type: webhook.Type, Settings: &webhook.Config{URL: complete.srv.URL}})
 	})
 	first := h.sink.await(t, "firing", "crash", 1)[0]
 	if first.Logs != nil || len(first.Events) > 0 {
@@ -278,7 +296,7 @@ func TestFiringMessageCarriesLogsAndEvents(t *testing.T) {
 	}
 	h.barrier("after-enrichment")
 	complete.await(t, "firing", "after-enrichment", 1)
-	if n := len(complete.payloads()); n != 2 { // the alert and the barrier's
+	if n := len(complete.all()); n != 2 { // the alert and the barrier's: no update document
 		t.Errorf(`the "wait" channel got %d documents, want the alert and the barrier's: %s`, n, dump(complete.payloads()))
 	}
 	if n := len(h.sink.matching("firing", "crash")) + len(h.sink.matching("update", "crash")); n != 2 {

@@ -20,7 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/config"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -47,9 +47,9 @@ func startCluster(t *testing.T, edit func(*config.Config, *sink)) *harness {
 }
 
 // awaitWithin is sink.await with a deadline of d.
-func (s *sink) awaitWithin(t *testing.T, d time.Duration, status, workload string, n int) []notifiers.Payload {
+func (s *sink) awaitWithin(t *testing.T, d time.Duration, status, workload string, n int) []webhook.Payload {
 	t.Helper()
-	var got []notifiers.Payload
+	var got []webhook.Payload
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, d, true, func(context.Context) (bool, error) {
 		got = s.matching(status, workload)
 		return len(got) >= n, nil

@@ -20,16 +20,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kpulse/kpulse/internal/testpeer"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
+	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 var (
@@ -48,18 +48,18 @@ const image = "registry.example.com/shop/api:1.4.2"
 type sink struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
-	got  []notifiers.Payload
+	got  []webhook.Payload
 	body [][]byte
 	// fail, when set, answers a request instead of accepting it: a status code and an optional
 	// Retry-After value. A failed request is not recorded. attempts counts every request.
-	fail     func(p notifiers.Payload) (code int, retryAfter string)
+	fail     func(p webhook.Payload) (code int, retryAfter string)
 	attempts int
 }
 
 func newSink(t *testing.T) *sink {
 	s := &sink{}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p notifiers.Payload
+		var p webhook.Payload
 		body, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Errorf("sink: payload is not valid JSON: %v\n%s", err, body)
@@ -86,7 +86,7 @@ func newSink(t *testing.T) *sink {
 }
 
 // setFail installs (or, with nil, removes) the sink's failure mode.
-func (s *sink) setFail(f func(p notifiers.Payload) (int, string)) {
+func (s *sink) setFail(f func(p webhook.Payload) (int, string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail = f
@@ -94,8 +94,8 @@ func (s *sink) setFail(f func(p notifiers.Payload) (int, string)) {
 
 // payloads returns the alerts received, in order: every document but the "update" ones, which
 // add context to an alert already received (all has them).
-func (s *sink) payloads() []notifiers.Payload {
-	var out []notifiers.Payload
+func (s *sink) payloads() []webhook.Payload {
+	var out []webhook.Payload
 	for _, p := range s.all() {
 		if p.Status != "update" {
 			out = append(out, p)
@@ -105,10 +105,10 @@ func (s *sink) payloads() []notifiers.Payload {
 }
 
 // all returns every document received, in order.
-func (s *sink) all() []notifiers.Payload {
+func (s *sink) all() []webhook.Payload {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]notifiers.Payload(nil), s.got...)
+	return append([]webhook.Payload(nil), s.got...)
 }
 
 // raw returns the request bodies as received.
@@ -119,8 +119,8 @@ func (s *sink) raw() [][]byte {
 }
 
 // matching returns the payloads with this status for this workload name.
-func (s *sink) matching(status, workload string) []notifiers.Payload {
-	var out []notifiers.Payload
+func (s *sink) matching(status, workload string) []webhook.Payload {
+	var out []webhook.Payload
 	for _, p := range s.all() {
 		if p.Status == status && p.Workload.Name == workload {
 			out = append(out, p)
@@ -130,9 +130,9 @@ func (s *sink) matching(status, workload string) []notifiers.Payload {
 }
 
 // await polls until n payloads with status for workload have arrived, and returns them.
-func (s *sink) await(t *testing.T, status, workload string, n int) []notifiers.Payload {
+func (s *sink) await(t *testing.T, status, workload string, n int) []webhook.Payload {
 	t.Helper()
-	var got []notifiers.Payload
+	var got []webhook.Payload
 	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true,
 		func(context.Context) (bool, error) {
 			got = s.matching(status, workload)
@@ -144,7 +144,7 @@ func (s *sink) await(t *testing.T, status, workload string, n int) []notifiers.P
 	return got
 }
 
-func dump(ps []notifiers.Payload) string {
+func dump(ps []webhook.Payload) string {
 	var b strings.Builder
 	for _, p := range ps {
 		fmt.Fprintf(&b, "  %s %s %s/%s container=%s pods=%v\n", p.Status, p.Reason, p.Workload.Kind, p.Workload.Name, p.Container, p.Pods)
@@ -185,7 +185,7 @@ func startIn(t *testing.T, ns string, edit func(*config.Config, *sink)) *harness
 func startOn(t *testing.T, bed *testbed.Env, ns string, edit func(*config.Config, *sink)) *harness {
 	t.Helper()
 	h := &harness{t: t, bed: bed, ns: ns, sink: newSink(t), kubelet: &testbed.Kubelet{Client: bed.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, integrations.List)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,10 @@ func startOn(t *testing.T, bed *testbed.Env, ns string, edit func(*config.Config
 	cfg.Incidents.StableWindow = 2 * time.Second
 	cfg.Delivery.InitialBackoff = 50 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
-	cfg.Channels = []config.Channel{{Name: "sink", Webhook: &config.WebhookChannel{URL: h.sink.srv.URL + "/hook"}}}
+	// The sink takes the alert the moment it is detected and its context after it (enrichment:
+	// update), so that the tests time detection, not the fetch of events and logs; the
+	// webhook's default (wait) is TestFiringMessageCarriesLogsAndEvents's "complete" channel.
+	cfg.Channels = []config.Channel{{Name: "sink", Enrichment: "update", Type: webhook.Type, Settings: &webhook.Config{URL: h.sink.srv.URL + "/hook"}}}
 	if edit != nil {
 		edit(cfg, h.sink)
 	}
@@ -353,7 +356,7 @@ func TestTestChannel(t *testing.T) {
 	t.Cleanup(broken.Close)
 	h := start(t, func(c *config.Config, s *sink) {
 		c.Channels = append(c.Channels, config.Channel{Name: "broken",
-			Webhook: &config.WebhookChannel{URL: broken.URL + "/hooks/" + token + "?token=" + token}})
+			Type: webhook.Type, Settings: &webhook.Config{URL: broken.URL + "/hooks/" + token + "?token=" + token}})
 	})
 
 	code, body := h.get("/test-channel?name=sink")
@@ -431,7 +434,7 @@ func TestLogChannelIsTheDefault(t *testing.T) {
 	ctx := context.Background()
 	p := must[*corev1.Pod](t)(env.BarePod(ctx, h.ns, "crash", image))
 	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, p, testbed.AppContainer, 3))
-	var line notifiers.Payload
+	var line webhook.Payload
 	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		out := h.stdout.String()
 		if !strings.Contains(out, "\n") {

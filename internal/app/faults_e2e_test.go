@@ -22,15 +22,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kpulse/kpulse/internal/config"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
+	"github.com/kpulse/kpulse/internal/notifiers/slack"
+	"github.com/kpulse/kpulse/internal/notifiers/slack/slacktest"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/testbed"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 // awaitFor is sink.await with a longer deadline, for deliveries that wait out an outage.
-func (s *sink) awaitFor(t *testing.T, d time.Duration, status, workload string, n int) []notifiers.Payload {
+func (s *sink) awaitFor(t *testing.T, d time.Duration, status, workload string, n int) []webhook.Payload {
 	t.Helper()
-	var got []notifiers.Payload
+	var got []webhook.Payload
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, d, true, func(context.Context) (bool, error) {
 		got = s.matching(status, workload)
 		return len(got) >= n, nil
@@ -60,7 +62,7 @@ func TestFaultWebhookDownForAMinute(t *testing.T) {
 	const outage = 60 * time.Second
 	var mu sync.Mutex
 	var downSince time.Time
-	h.sink.setFail(func(notifiers.Payload) (int, string) {
+	h.sink.setFail(func(webhook.Payload) (int, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if downSince.IsZero() {
@@ -105,7 +107,7 @@ func TestFaultWebhookDownForAMinute(t *testing.T) {
 func TestFaultRetryAfterIsWaitedOut(t *testing.T) {
 	t.Parallel()
 	const token = "xoxb-9999-RATELIMITED"
-	slack := testpeer.NewSlack(t, token)
+	slackPeer := slacktest.New(t, token)
 	vol, err := testbed.NewSecretVolume(filepath.Join(t.TempDir(), "secrets"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,15 +115,15 @@ func TestFaultRetryAfterIsWaitedOut(t *testing.T) {
 	if err := vol.Write(map[string]string{"SLACK_BOT_TOKEN": token}); err != nil {
 		t.Fatal(err)
 	}
-	slack.RateLimit(1, 5*time.Second)
+	slackPeer.RateLimit(1, 5*time.Second)
 	h := start(t, func(c *config.Config, s *sink) {
 		c.SecretsDir = vol.Dir
-		c.Channels = append(c.Channels, config.Channel{Name: "oncall", Slack: &config.SlackChannel{
-			TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slack.APIURL()}})
+		c.Channels = append(c.Channels, config.Channel{Name: "oncall", Type: slack.Type, Settings: &slack.Config{
+			TokenFrom: "SLACK_BOT_TOKEN", Channel: "#oncall", APIURL: slackPeer.APIURL()}})
 	})
 	var mu sync.Mutex
 	var attempts []time.Time
-	h.sink.setFail(func(p notifiers.Payload) (int, string) {
+	h.sink.setFail(func(p webhook.Payload) (int, string) {
 		if p.Status != "firing" {
 			return 0, "" // the update with the alert's context follows it; only the alert is timed
 		}
@@ -146,7 +148,7 @@ func TestFaultRetryAfterIsWaitedOut(t *testing.T) {
 	var posts []time.Time
 	poll(t, "the Slack message after the rate limit", func() bool {
 		posts = nil
-		for _, c := range slack.Calls() {
+		for _, c := range slackPeer.Calls() {
 			if c.Method == "chat.postMessage" {
 				posts = append(posts, c.At)
 			}
@@ -177,7 +179,7 @@ func TestFaultInvalidConfigReloadKeepsTheOldConfig(t *testing.T) {
 	if err := fs.Parse([]string{"--config", path}); err != nil {
 		t.Fatal(err)
 	}
-	h := startWith(t, ns, s, path, func() (*config.Config, error) { return config.Load(fs) })
+	h := startWith(t, ns, s, path, func() (*config.Config, error) { return config.Load(fs, integrations.List) })
 
 	if err := os.WriteFile(path, []byte(strings.Replace(good, "stableWindow", "stableWindw", 1)), 0o600); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/watch"
 )
@@ -167,8 +168,8 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	case <-a.synced:
 		// Look again at everything: what is still failing is the same incident (no message),
 		// what failed meanwhile is new, and the members of stored incidents that are gone are
-		// seen gone (their incident resolves after the stable window).
-		for _, inc := range engine.Active() {
+		// seen gone (their incident resolves after the stable window; a pending one goes).
+		for _, inc := range append(engine.Active(), engine.Pending()...) {
 			for _, m := range inc.Members {
 				kind := watch.KindPod
 				if m.Ref.Kind == "Job" {
@@ -225,27 +226,39 @@ func (a *App) resume(engine *incident.Engine) int {
 	return n
 }
 
-// settle records how a notification left a channel's queue, with its incident.
-func (a *App) settle(channel string, n notifiers.Notification, err error, digest bool) {
-	engine := a.engine.Load()
-	if engine == nil || n.Incident.Fingerprint == "" {
-		return
+// ledger is the dispatcher's Ledger: the incident engine keeps, with each incident, what each
+// channel was told and the reference it handed back; a delivery given up is also listed for
+// /incidents.
+type ledger struct{ a *App }
+
+func (l ledger) Ref(fingerprint, channel string) string {
+	if e := l.a.engine.Load(); e != nil {
+		return e.Ref(fingerprint, channel)
 	}
-	st, text := incident.DeliveryDelivered, ""
-	if err != nil {
-		st, text = incident.DeliveryFailed, err.Error()
-		a.failures.add(failedDelivery{
-			Channel: channel, Fingerprint: n.Incident.Fingerprint, Why: n.Why, At: n.At,
-			Namespace: n.Incident.Key.Namespace, Workload: n.Incident.Key.Workload.Kind + "/" + n.Incident.Key.Workload.Name,
-			Error: text, FailedAt: a.clock.Now(),
-		})
-	}
-	engine.Settle(n.Incident.Fingerprint, channel, n.Why, n.At, st, text, digest)
+	return ""
 }
 
+func (l ledger) Settle(o dispatch.Outcome) {
+	if o.Fingerprint == "" {
+		return
+	}
+	if o.State == incident.DeliveryFailed {
+		l.a.failures.add(failedDelivery{
+			Channel: o.Channel, Fingerprint: o.Fingerprint, Why: o.Why, At: o.At,
+			Namespace: o.Key.Namespace, Workload: o.Key.Workload.Kind + "/" + o.Key.Workload.Name,
+			Error: o.Err, FailedAt: o.SettledAt,
+		})
+	}
+	if e := l.a.engine.Load(); e != nil {
+		e.Settle(o.Fingerprint, o.Channel, incident.DeliveryOutcome{Why: o.Why, At: o.At, State: o.State, Error: o.Err, Digest: o.Digest}, o.Ref)
+	}
+}
+
+// activeIncidents is what /incidents lists: the firing incidents, and the pending ones (status
+// "pending": waiting out a grace period, not notified yet).
 func (a *App) activeIncidents() []incident.Incident {
 	if e := a.engine.Load(); e != nil && a.leading.Load() {
-		return e.Active()
+		return append(e.Active(), e.Pending()...)
 	}
 	return nil
 }
@@ -262,22 +275,6 @@ func (a *App) leaderState() string {
 		return "standby; leader is " + e.GetLeader()
 	}
 	return "standby; no leader yet"
-}
-
-// engineThreads keeps Slack thread references with the incidents, so they are persisted.
-type engineThreads struct{ a *App }
-
-func (t engineThreads) Get(fp, channel string) (string, bool) {
-	if e := t.a.engine.Load(); e != nil {
-		return e.Thread(fp, channel)
-	}
-	return "", false
-}
-
-func (t engineThreads) Put(fp, channel, ref string) {
-	if e := t.a.engine.Load(); e != nil {
-		e.SetThread(fp, channel, ref)
-	}
 }
 
 // failedDelivery is one notification given up, as /incidents lists it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 )
 
 func fileVersion(path string) string {
@@ -61,7 +62,7 @@ func (a *App) reloadConfig() {
 		{"namespaces", a.cfg.Namespaces, cfg.Namespaces}, {"listen", a.cfg.Listen, cfg.Listen},
 		{"state", a.cfg.State, cfg.State}, {"leaderElection", a.cfg.LeaderElection, cfg.LeaderElection},
 		{"incidents", a.cfg.Incidents, cfg.Incidents}, {"delivery", a.cfg.Delivery, cfg.Delivery},
-		{"enrichment", a.cfg.Enrichment, cfg.Enrichment},
+		{"enrichment", a.cfg.Enrichment, cfg.Enrichment}, {"detection", a.cfg.Detection, cfg.Detection},
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			a.log.Warn("config reload: this setting changes at the next restart", "key", k.key)
@@ -82,7 +83,7 @@ func (a *App) rebuildChannels(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	a.metrics.ReloadTimestamp.SetToCurrentTime()
-	channels, err := notifiers.Build(a.channels, a.deps)
+	channels, err := notifiers.Build(integrations.List, a.channels, a.deps)
 	if err != nil {
 		// The config was validated, so this cannot happen unless Build's checks change.
 		a.metrics.ReloadSuccess.Set(0)

@@ -31,6 +31,8 @@ import (
 	"github.com/kpulse/kpulse/dev/testkit"
 	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
@@ -132,7 +134,7 @@ func TestAdminEndpointsRefuseNonLoopbackCallers(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+			h := &harness{t: t, bed: env, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 			cfg := harnessConfig(t, h)
 			ln := v.listen(t)
 			h.launch(cfg, app.Options{Listener: ln})
@@ -177,7 +179,7 @@ func TestAdminEndpointsRefuseNonLoopbackCallers(t *testing.T) {
 // harnessConfig is start's configuration for h.
 func harnessConfig(t *testing.T, h *harness) *config.Config {
 	t.Helper()
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, integrations.List)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func harnessConfig(t *testing.T, h *harness) *config.Config {
 	cfg.Incidents.StableWindow = 2 * time.Second
 	cfg.Delivery.InitialBackoff = 50 * time.Millisecond
 	cfg.Delivery.MaxBackoff = 200 * time.Millisecond
-	cfg.Channels = []config.Channel{{Name: "sink", Webhook: &config.WebhookChannel{URL: h.sink.srv.URL + "/hook"}}}
+	cfg.Channels = []config.Channel{{Name: "sink", Enrichment: "update", Type: webhook.Type, Settings: &webhook.Config{URL: h.sink.srv.URL + "/hook"}}}
 	return cfg
 }
 
@@ -254,7 +256,7 @@ func eventually(t *testing.T, what string, call func() reply, want func(reply) b
 // path and verb, 403 without one (or once it is revoked, within admin.cacheTTL), 401 for a
 // garbage token or none. The plain listener still refuses remote callers, token or not.
 func TestTokenAuthEndToEnd(t *testing.T) {
-	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	h := &harness{t: t, bed: env, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	certFile, keyFile, roots := testkit.SelfSignedCert(t, t.TempDir(), net.ParseIP("127.0.0.1"))
 	cfg := harnessConfig(t, h)
 	cfg.Admin = config.Admin{Access: config.AdminToken, Listen: "127.0.0.1:0", CacheTTL: time.Second,
@@ -321,7 +323,7 @@ func TestTestChannelAmplification(t *testing.T) {
 	}))
 	t.Cleanup(peer.Close)
 	h := start(t, func(c *config.Config, _ *sink) {
-		c.Channels = []config.Channel{{Name: "hook", Webhook: &config.WebhookChannel{URL: peer.URL + "/hook"}}}
+		c.Channels = []config.Channel{{Name: "hook", Type: webhook.Type, Settings: &webhook.Config{URL: peer.URL + "/hook"}}}
 	})
 	url := h.url("/test-channel?name=hook")
 	began := time.Now()
@@ -499,7 +501,7 @@ func TestIncidentsOfAHugeIncidentAreBounded(t *testing.T) {
 	maxAdmin := server.DefaultLimits().MaxAdminRequests
 	h := start(t, func(c *config.Config, _ *sink) {
 		for i := range maxAdmin {
-			c.Channels = append(c.Channels, config.Channel{Name: fmt.Sprintf("slow-%d", i), Webhook: &config.WebhookChannel{URL: slow.URL + "/hook"}})
+			c.Channels = append(c.Channels, config.Channel{Name: fmt.Sprintf("slow-%d", i), Type: webhook.Type, Settings: &webhook.Config{URL: slow.URL + "/hook"}})
 		}
 		c.Enrichment.Events, c.Enrichment.LogLines = 0, 0
 	})
@@ -569,7 +571,7 @@ func TestIncidentsOfAHugeIncidentAreBounded(t *testing.T) {
 // TestServerConnectionLimits: through the daemon's own server, an idle keep-alive connection is
 // closed after the idle timeout (short here), and oversize headers get 431.
 func TestServerConnectionLimits(t *testing.T) {
-	h := &harness{t: t, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
+	h := &harness{t: t, bed: env, ns: env.Namespace(t), sink: newSink(t), kubelet: &testbed.Kubelet{Client: env.Client}, stdout: &syncBuffer{}, logs: &syncBuffer{}}
 	h.launch(harnessConfig(t, h), app.Options{HTTPLimits: server.Limits{IdleTimeout: 300 * time.Millisecond}})
 
 	conn, err := net.Dial("tcp", h.app.Addr())

@@ -2,201 +2,162 @@ package config
 
 import (
 	"fmt"
-	"net/mail"
+	"slices"
 	"strings"
-	"text/template"
+
+	"github.com/go-viper/mapstructure/v2"
 )
 
-// channelSettings is implemented by every channel type block: it lists the block's problems, each
-// as "key: what is wrong" relative to the block, so that Validate can prefix the path
-// (channels[0].slack.). Checks that need the Secret directory or the message model happen when
-// the channel is built (internal/notifiers).
-type channelSettings interface {
-	problems() []string
+// TypeBlock returns the channel's type name and its block as read: Type when it is set, or else
+// the one key of Blocks. ok is false when there is no type block, or more than one.
+func (c Channel) TypeBlock() (typ string, raw map[string]any, ok bool) {
+	if c.Type != "" {
+		raw, _ = blockMap(c.Blocks[c.Type])
+		return c.Type, raw, true
+	}
+	if len(c.Blocks) != 1 {
+		return "", nil, false
+	}
+	for k, v := range c.Blocks {
+		raw, ok = blockMap(v)
+		return k, raw, ok
+	}
+	return "", nil, false
 }
 
-var (
-	_ channelSettings = (*WebhookChannel)(nil)
-	_ channelSettings = (*LogChannel)(nil)
-	_ channelSettings = (*SlackChannel)(nil)
-	_ channelSettings = (*EmailChannel)(nil)
-)
-
-// channelProblems validates the type blocks that are set on ch; path is "channels[i]".
-func channelProblems(path string, ch Channel) []string {
-	var out []string
-	switch ch.Enrichment {
-	case "", "update", "wait", "off":
-	default:
-		out = append(out, fmt.Sprintf("%s.enrichment: %q is not one of update, wait, off", path, ch.Enrichment))
+// blockMap reads a type block: a map, or nothing at all (`log:` with no value is `log: {}`).
+func blockMap(v any) (map[string]any, bool) {
+	switch b := v.(type) {
+	case nil:
+		return map[string]any{}, true
+	case map[string]any:
+		return b, true
 	}
-	for _, b := range ch.typeBlocks() {
-		s, ok := b.settings.(channelSettings)
+	return nil, false
+}
+
+// channelBlocks checks the keys of channel i besides the shared ones and, given types, decodes
+// its type block, setting Type and Settings. Every problem has its path in the file's spelling:
+// "channels[2].slack.channel: required with tokenFrom".
+func (c *Channel) channelBlocks(i int, types ChannelTypes, spelled map[string]string) []string {
+	path := fmt.Sprintf("channels[%d]", i)
+	var known []string
+	if types != nil {
+		known = types.Types()
+	}
+	var problems, blocks []string
+	unknownType := false
+	keys := make([]string, 0, len(c.Blocks))
+	for k := range c.Blocks {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		_, isBlock := blockMap(c.Blocks[k])
+		name := respell(path+"."+k, spelled)
+		switch {
+		case types != nil && slices.ContainsFunc(known, func(t string) bool { return strings.EqualFold(t, k) }):
+			if !isBlock {
+				problems = append(problems, name+": must be a block of settings (a map)")
+				continue
+			}
+			blocks = append(blocks, k)
+		case !isBlock:
+			problems = append(problems, name+": unknown key")
+		case types != nil:
+			unknownType = true
+			problems = append(problems, fmt.Sprintf("%s: unknown channel type %q (known: %s)",
+				path, strings.TrimPrefix(name, path+"."), strings.Join(known, ", ")))
+		default:
+			blocks = append(blocks, k)
+		}
+	}
+	switch {
+	case len(blocks) == 0 && !unknownType:
+		hint := ""
+		if len(known) > 0 {
+			hint = "; add one of: " + strings.Join(known, ", ")
+		}
+		return append(problems, path+": no channel type set"+hint)
+	case len(blocks) > 1:
+		return append(problems, fmt.Sprintf("%s: more than one channel type set (%s); use one channel entry per type",
+			path, strings.Join(blocks, ", ")))
+	case len(blocks) == 0 || types == nil:
+		return problems
+	}
+	typ := blocks[0]
+	for _, t := range known {
+		if strings.EqualFold(t, typ) {
+			typ = t
+		}
+	}
+	raw, _ := blockMap(c.Blocks[blocks[0]])
+	settings, p := types.Decode(typ, raw)
+	for _, line := range p {
+		key, what, ok := strings.Cut(line, ": ")
 		if !ok {
-			out = append(out, fmt.Sprintf("%s.%s: type has no validation (a bug in kpulse)", path, b.name))
+			problems = append(problems, fmt.Sprintf("%s.%s: %s", path, typ, line))
 			continue
 		}
-		for _, p := range s.problems() {
-			out = append(out, fmt.Sprintf("%s.%s.%s", path, b.name, p))
+		problems = append(problems, respell(path+"."+blocks[0]+"."+key, spelled)+": "+what)
+	}
+	if len(p) == 0 {
+		c.Type, c.Settings = typ, settings
+		if typ != blocks[0] {
+			c.Blocks = map[string]any{typ: c.Blocks[blocks[0]]}
 		}
 	}
-	return out
+	return problems
 }
 
-func (w *WebhookChannel) problems() []string {
-	var p problemList
-	switch {
-	case w.URL == "" && w.URLFrom == "":
-		p.add("url: required (or urlFrom: the Secret key holding the URL)")
-	case w.URL != "" && w.URLFrom != "":
-		p.add("urlFrom: url is set too; choose one")
-	case w.URL != "":
-		if err := validURL(w.URL); err != nil {
-			p.add("url: %v", err)
-		}
-	default:
-		p.secretKey("urlFrom", w.URLFrom)
+// DecodeBlock decodes a channel's type block into out, a pointer to the type's config struct,
+// as strictly as Load decodes the rest of the file: keys match field names in any case, a
+// duration may be written "30s", a list "a,b", and an unknown key or a value of the wrong type is
+// a problem. Each problem is "key: what is wrong", the key relative to the block; out keeps what
+// did decode, so that its own validation can report the rest at once.
+func DecodeBlock(raw map[string]any, out any) []string {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           out,
+		ErrorUnused:      true,
+		WeaklyTypedInput: true, // as viper decodes the rest of the file
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	})
+	if err != nil {
+		return []string{fmt.Sprintf("(block): %v", err)}
 	}
-	p.secretKey("authHeaderFrom", w.AuthHeaderFrom)
-	p.secretKey("signingSecretFrom", w.SigningSecretFrom)
-	if w.AuthHeaderFrom != "" {
-		for k := range w.Headers {
-			if strings.EqualFold(k, "Authorization") {
-				p.add("headers: Authorization is also set by authHeaderFrom; keep one")
+	if err := dec.Decode(raw); err != nil {
+		return decodeProblems(err, func(path string) any { return lookup(raw, path) }, nil)
+	}
+	return nil
+}
+
+// lookup finds the value at a mapstructure path ("a.b", "to[1]") in a block as read, whose keys
+// may be in any case; nil when there is none.
+func lookup(raw map[string]any, path string) any {
+	var cur any = raw
+	for part := range strings.SplitSeq(path, ".") {
+		name, index, _ := strings.Cut(part, "[")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = nil
+		for k, v := range m {
+			if strings.EqualFold(k, name) {
+				cur = v
 			}
 		}
-	}
-	return p
-}
-
-func (*LogChannel) problems() []string { return nil }
-
-func (s *SlackChannel) problems() []string {
-	var p problemList
-	switch {
-	case s.TokenFrom == "" && s.WebhookURLFrom == "":
-		p.add("tokenFrom: required (bot token, with channel), or webhookURLFrom (incoming webhook)")
-	case s.TokenFrom != "" && s.WebhookURLFrom != "":
-		p.add("webhookURLFrom: tokenFrom is set too; choose one")
-	case s.TokenFrom != "":
-		p.secretKey("tokenFrom", s.TokenFrom)
-		if strings.TrimSpace(s.Channel) == "" {
-			p.add(`channel: required with tokenFrom (e.g. "#oncall" or a channel ID)`)
-		}
-	default:
-		p.secretKey("webhookURLFrom", s.WebhookURLFrom)
-		if s.Channel != "" {
-			p.add("channel: only used with tokenFrom (an incoming webhook posts where it was created)")
-		}
-		if s.APIURL != "" {
-			p.add("apiURL: only used with tokenFrom")
+		if index != "" {
+			var i int
+			list, ok := cur.([]any)
+			if _, err := fmt.Sscanf(index, "%d]", &i); err != nil || !ok || i < 0 || i >= len(list) {
+				return nil
+			}
+			cur = list[i]
 		}
 	}
-	if s.APIURL != "" {
-		if err := validURL(s.APIURL); err != nil {
-			p.add("apiURL: %v", err)
-		}
-	}
-	return p
-}
-
-func (e *EmailChannel) problems() []string {
-	var p problemList
-	switch {
-	case e.Host == "":
-		p.add("host: required")
-	case strings.ContainsAny(e.Host, ":/ \t\r\n"):
-		p.add("host: %q must be a host name or address alone (set the port with port)", e.Host)
-	}
-	if e.Port < 0 || e.Port > 65535 {
-		p.add("port: %d is not a TCP port", e.Port)
-	}
-	tlsMode := e.TLS
-	switch tlsMode {
-	case "":
-		tlsMode = EmailTLSStartTLS
-	case EmailTLSStartTLS, EmailTLSStartTLSOpportunistic, EmailTLSImplicit, EmailTLSNone:
-	default:
-		p.add("tls: %q is not one of %s, %s, %s, %s", e.TLS, EmailTLSStartTLS,
-			EmailTLSStartTLSOpportunistic, EmailTLSImplicit, EmailTLSNone)
-	}
-	switch e.Auth {
-	case "":
-	case EmailAuthPlain, EmailAuthLogin:
-		if e.UsernameFrom == "" {
-			p.add("usernameFrom: required with auth %s", e.Auth)
-		}
-		if tlsMode == EmailTLSNone {
-			p.add("auth: %s with tls none would send the password in clear text; use starttls or tls", e.Auth)
-		}
-	case EmailAuthNone:
-		if e.UsernameFrom != "" || e.PasswordFrom != "" {
-			p.add("auth: none, but usernameFrom/passwordFrom are set; remove them or choose plain or login")
-		}
-	default:
-		p.add("auth: %q is not one of %s, %s, %s", e.Auth, EmailAuthPlain, EmailAuthLogin, EmailAuthNone)
-	}
-	if e.Auth == "" && e.UsernameFrom != "" && tlsMode == EmailTLSNone {
-		p.add("tls: none would send the password in clear text; use starttls or tls")
-	}
-	p.secretKey("usernameFrom", e.UsernameFrom)
-	p.secretKey("passwordFrom", e.PasswordFrom)
-	if (e.UsernameFrom == "") != (e.PasswordFrom == "") {
-		p.add("passwordFrom: usernameFrom and passwordFrom go together")
-	}
-	if e.From == "" {
-		p.add("from: required")
-	} else if _, err := mail.ParseAddress(e.From); err != nil || strings.ContainsAny(e.From, "\r\n") {
-		p.add("from: %q is not a mail address", e.From)
-	}
-	if len(e.To) == 0 {
-		p.add("to: at least one recipient is required")
-	}
-	for i, to := range e.To {
-		if _, err := mail.ParseAddress(to); err != nil || strings.ContainsAny(to, "\r\n") {
-			p.add("to[%d]: %q is not a mail address", i, to)
-		}
-	}
-	if e.Subject != "" {
-		if _, err := template.New("subject").Parse(e.Subject); err != nil {
-			p.add("subject: not a valid template: %v", err)
-		}
-	}
-	if e.Timeout < 0 {
-		p.add("timeout: must not be negative (got %s)", e.Timeout)
-	}
-	return p
-}
-
-// problemList collects "key: problem" lines.
-type problemList []string
-
-func (p *problemList) add(format string, args ...any) {
-	*p = append(*p, fmt.Sprintf(format, args...))
-}
-
-// secretKey checks that an optional *From field names a key of a Kubernetes Secret. A value that
-// cannot be a key is not echoed: it is most likely the secret itself, pasted in the wrong place.
-func (p *problemList) secretKey(field, key string) {
-	if key == "" {
-		return
-	}
-	if !validSecretKey(key) || strings.HasPrefix(key, "xox") {
-		p.add("%s: must name a key in the Secret directory (secretsDir), such as SLACK_BOT_TOKEN, "+
-			"not hold the secret itself (the value is not shown)", field)
-	}
-}
-
-// validSecretKey reports whether k can be a key of a Kubernetes Secret ([-._a-zA-Z0-9]+, at most
-// 253 characters) that the kubelet can project as a file (not "." or "..", not "..data").
-func validSecretKey(k string) bool {
-	if len(k) == 0 || len(k) > 253 || k == "." || strings.HasPrefix(k, "..") {
-		return false
-	}
-	for _, r := range k {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
+	return cur
 }

@@ -52,7 +52,7 @@ func FuzzLoad(f *testing.F) {
 		if err := fs.Parse([]string{"--config", path}); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := Load(fs)
+		cfg, err := Load(fs, testTypes)
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("Load = %v, %v: want a config or an error", cfg, err)
 		}
@@ -73,7 +73,7 @@ func FuzzLoad(f *testing.F) {
 			t.Errorf("Load returned a config that does not validate: %v", err)
 		}
 		for _, ch := range cfg.Channels {
-			_, _ = ch.Type()
+			_, _, _ = ch.TypeBlock()
 		}
 	})
 }

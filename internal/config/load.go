@@ -89,9 +89,12 @@ func (e *Error) Error() string {
 
 // Load reads the config file named by the --config flag (if any), then KPULSE_* environment
 // variables (KPULSE_LISTEN, KPULSE_INCIDENTS_STABLEWINDOW, ...), then the flags set on fs. The
-// decode is strict: an unknown key is an error naming its path. It returns a *Error listing every
-// problem, decoding and validation alike.
-func Load(fs *pflag.FlagSet) (*Config, error) {
+// decode is strict: an unknown key is an error naming its path. types decodes and validates the
+// channels' type blocks (kpulse passes notifiers/integrations.List), setting each Channel's Type
+// and Settings; nil leaves them to be decoded when the channels are built. It returns a *Error
+// listing every problem, decoding and validation alike, each with its path as the file spells
+// it.
+func Load(fs *pflag.FlagSet, types ChannelTypes) (*Config, error) {
 	v := viper.New()
 	for k, val := range defaults {
 		v.SetDefault(k, val)
@@ -133,7 +136,10 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
-		problems = append(problems, decodeProblems(err, v, spelled)...)
+		problems = append(problems, decodeProblems(err, v.Get, spelled)...)
+	}
+	for i := range cfg.Channels {
+		problems = append(problems, cfg.Channels[i].channelBlocks(i, types, spelled)...)
 	}
 	// delivery.digest.maxWait defaults to 10s, or to the window when that is shorter, so that a
 	// config setting only a short window stays valid. A value set in the file or the environment
@@ -154,8 +160,9 @@ func Load(fs *pflag.FlagSet) (*Config, error) {
 	return &cfg, nil
 }
 
-// decodeProblems turns mapstructure's joined error into one "path: problem" line each.
-func decodeProblems(err error, v *viper.Viper, spelled map[string]string) []string {
+// decodeProblems turns mapstructure's joined error into one "path: problem" line each; get reads
+// the value at a path, quoted with a problem about it.
+func decodeProblems(err error, get func(path string) any, spelled map[string]string) []string {
 	var leaves []error
 	var walk func(error)
 	walk = func(e error) {
@@ -195,7 +202,7 @@ func decodeProblems(err error, v *viper.Viper, spelled map[string]string) []stri
 				}
 				continue
 			}
-			if raw := v.Get(path); raw != nil {
+			if raw := get(path); raw != nil {
 				msg = fmt.Sprintf("%s (got %q)", msg, fmt.Sprint(raw))
 			}
 			out = append(out, fmt.Sprintf("%s: %s", respell(path, spelled), msg))
@@ -282,6 +289,7 @@ func (c *Config) Validate() error {
 		add("delivery.maxBackoff: %s is less than delivery.initialBackoff %s", c.Delivery.MaxBackoff, c.Delivery.InitialBackoff)
 	}
 	c.Enrichment.validate(add)
+	c.Detection.validate(add)
 	c.validateHA(add)
 	c.validateAdmin(add)
 	if c.Delivery.QueueLimit < 1 {
@@ -302,28 +310,16 @@ func (c *Config) Validate() error {
 			}
 			seen[ch.Name] = i
 		}
-		set := setTypes(ch)
-		switch len(set) {
-		case 0:
-			add("%s: no channel type set; add one of: %s", path, strings.Join(ChannelTypes(), ", "))
-		case 1:
+		switch ch.Enrichment {
+		case "", "update", "wait", "off":
 		default:
-			add("%s: more than one channel type set (%s); use one channel entry per type", path, strings.Join(set, ", "))
+			add("%s.enrichment: %q is not one of update, wait, off", path, ch.Enrichment)
 		}
-		p = append(p, channelProblems(path, ch)...)
 	}
 	if len(p) == 0 {
 		return nil
 	}
 	return &Error{Problems: p}
-}
-
-func setTypes(ch Channel) []string {
-	var names []string
-	for _, b := range ch.typeBlocks() {
-		names = append(names, b.name)
-	}
-	return names
 }
 
 func validName(s string) bool {

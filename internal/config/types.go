@@ -3,7 +3,6 @@
 package config
 
 import (
-	"reflect"
 	"time"
 )
 
@@ -19,8 +18,10 @@ type Config struct {
 	Log        Log        `mapstructure:"log"`
 	Namespaces Namespaces `mapstructure:"namespaces"`
 	Incidents  Incidents  `mapstructure:"incidents"`
-	Delivery   Delivery   `mapstructure:"delivery"`
-	Channels   []Channel  `mapstructure:"channels"`
+	// Detection tunes the failure classes: thresholds, and per class on/off and severity.
+	Detection Detection `mapstructure:"detection"`
+	Delivery  Delivery  `mapstructure:"delivery"`
+	Channels  []Channel `mapstructure:"channels"`
 	// SecretsDir is where the kpulse-secrets Secret is mounted; channel keys ending in From name
 	// files in it. A missing directory or key leaves only that channel unconfigured.
 	SecretsDir string `mapstructure:"secretsDir"`
@@ -84,129 +85,34 @@ type Delivery struct {
 	DrainTimeout time.Duration `mapstructure:"drainTimeout"`
 }
 
-// Channel is one named destination. Exactly one of the type blocks is set; the field's channel tag
-// is the type name. Adding a type means adding one field here and its settings struct.
+// Channel is one named destination: its name, the keys every channel shares, and one type block
+// (slack: {...}, webhook: {...}), which config holds as it was read and does not interpret: the
+// delivery side decodes it (notifiers/integrations). Load, given the channel types, decodes and
+// validates each block, reports its problems with their full path, and sets Type and Settings.
 type Channel struct {
 	Name string `mapstructure:"name"`
 	// Enrichment is how the channel gets a firing message's events and log lines, which are
-	// fetched after detection: "update" (send at once, then edit or follow up; Slack with
-	// tokenFrom and webhook), "wait" (hold the message until they arrive, at most
-	// enrichment.timeout; email, log, Slack incoming webhooks) or "off". Empty: the channel's
-	// default.
-	Enrichment string          `mapstructure:"enrichment"`
-	Webhook    *WebhookChannel `mapstructure:"webhook" channel:"webhook"`
-	Log        *LogChannel     `mapstructure:"log" channel:"log"`
-	Slack      *SlackChannel   `mapstructure:"slack" channel:"slack"`
-	Email      *EmailChannel   `mapstructure:"email" channel:"email"`
+	// fetched after detection: "update" (send at once, then edit or follow up; the default of
+	// Slack with tokenFrom, and available to webhooks), "wait" (hold the message until they
+	// arrive, at most enrichment.timeout, and send it once, complete) or "off". Empty: the
+	// channel's default.
+	Enrichment string `mapstructure:"enrichment"`
+	// Blocks holds every other key of the entry: the type block, keyed by its type name, with
+	// keys in whatever case viper left them (Load respells them in its problems).
+	Blocks map[string]any `mapstructure:",remain"`
+	// Type is the type name and Settings the decoded block (a pointer to the type's own config
+	// struct), set by Load when it was given the channel types, or by a caller that builds a
+	// Channel in code; Build decodes Blocks itself when Settings is nil.
+	Type     string `mapstructure:"-"`
+	Settings any    `mapstructure:"-"`
 }
 
-// Fields whose name ends in From hold the name of a key in the Secret directory (secretsDir),
-// never the secret itself: no credential is ever written in the config file.
-
-// WebhookChannel posts the versioned JSON payload (docs/webhook.md) to a URL.
-type WebhookChannel struct {
-	// URL is the receiver's address; URLFrom names the Secret key holding it instead (for URLs
-	// that carry a token). Exactly one is set.
-	URL     string `mapstructure:"url"`
-	URLFrom string `mapstructure:"urlFrom"`
-	// Headers are sent with every request (e.g. a static routing header).
-	Headers map[string]string `mapstructure:"headers"`
-	// AuthHeaderFrom names the Secret key whose value is sent as the Authorization header.
-	AuthHeaderFrom string `mapstructure:"authHeaderFrom"`
-	// SigningSecretFrom names the Secret key of an HMAC-SHA256 key: each request then carries
-	// X-Kpulse-Timestamp and X-Kpulse-Signature (docs/webhook.md says how to verify them).
-	SigningSecretFrom string `mapstructure:"signingSecretFrom"`
-}
-
-// SlackChannel posts Block Kit messages to Slack, either with a bot token (chat.postMessage to
-// Channel; resolves thread under the firing message and update it) or to an incoming webhook.
-// Exactly one of TokenFrom and WebhookURLFrom is set.
-type SlackChannel struct {
-	TokenFrom string `mapstructure:"tokenFrom"`
-	// Channel is the conversation a bot posts to: "#oncall", or an ID such as C0123456789.
-	Channel        string `mapstructure:"channel"`
-	WebhookURLFrom string `mapstructure:"webhookURLFrom"`
-	// APIURL replaces https://slack.com/api/ (tests point it at a local server).
-	APIURL string `mapstructure:"apiURL"`
-}
-
-// Email TLS modes (EmailChannel.TLS).
-const (
-	EmailTLSStartTLS              = "starttls"               // STARTTLS, refuse to send without it
-	EmailTLSStartTLSOpportunistic = "starttls-opportunistic" // STARTTLS when offered
-	EmailTLSImplicit              = "tls"                    // TLS from the first byte (port 465)
-	EmailTLSNone                  = "none"                   // plain text
-)
-
-// Email authentication mechanisms (EmailChannel.Auth).
-const (
-	EmailAuthPlain = "plain"
-	EmailAuthLogin = "login"
-	EmailAuthNone  = "none"
-)
-
-// EmailChannel sends multipart (HTML and plain text) mail through an SMTP server.
-type EmailChannel struct {
-	Host string `mapstructure:"host"`
-	// Port defaults to 465 for tls, 25 for none and 587 otherwise.
-	Port int `mapstructure:"port"`
-	// TLS is starttls (default), starttls-opportunistic, tls or none.
-	TLS string `mapstructure:"tls"`
-	// Auth is plain, login or none; default plain when UsernameFrom is set, none otherwise.
-	Auth         string   `mapstructure:"auth"`
-	UsernameFrom string   `mapstructure:"usernameFrom"`
-	PasswordFrom string   `mapstructure:"passwordFrom"`
-	From         string   `mapstructure:"from"`
-	To           []string `mapstructure:"to"`
-	// Subject is a Go text/template; empty means the default (docs/channels.md lists the fields).
-	Subject string `mapstructure:"subject"`
-	// InsecureSkipVerify accepts any server certificate. For tests only: it lets anyone on the
-	// path read the password and the mail.
-	InsecureSkipVerify bool `mapstructure:"insecureSkipVerify"`
-	// Timeout bounds connecting and each SMTP command; 0 means 10s. delivery.timeout bounds the
-	// whole attempt as well.
-	Timeout time.Duration `mapstructure:"timeout"`
-}
-
-// LogChannel writes one structured JSON line per transition to stdout.
-type LogChannel struct{}
-
-// Type returns the channel's type name and its settings (a pointer to the type block), or "" and
-// nil when no block is set. It reads the channel tags, so no switch on type names is needed.
-func (c Channel) Type() (string, any) {
-	set := c.typeBlocks()
-	if len(set) == 0 {
-		return "", nil
-	}
-	return set[0].name, set[0].settings
-}
-
-type typeBlock struct {
-	name     string
-	settings any
-}
-
-// typeBlocks lists the type blocks that are set, in field order.
-func (c Channel) typeBlocks() []typeBlock {
-	var set []typeBlock
-	v := reflect.ValueOf(c)
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		if name, ok := t.Field(i).Tag.Lookup("channel"); ok && !v.Field(i).IsNil() {
-			set = append(set, typeBlock{name, v.Field(i).Interface()})
-		}
-	}
-	return set
-}
-
-// ChannelTypes lists the type names a Channel can hold.
-func ChannelTypes() []string {
-	var names []string
-	t := reflect.TypeOf(Channel{})
-	for i := 0; i < t.NumField(); i++ {
-		if name, ok := t.Field(i).Tag.Lookup("channel"); ok {
-			names = append(names, name)
-		}
-	}
-	return names
+// ChannelTypes is what Load needs of the delivery side to validate type blocks:
+// notifiers.Registry, the list of integrations, implements it. config knows no type by name.
+type ChannelTypes interface {
+	// Types lists the type names, for "unknown channel type" problems.
+	Types() []string
+	// Decode decodes one type block strictly (an unknown key is a problem) and validates it;
+	// each problem is "key: what is wrong", the key relative to the block.
+	Decode(typ string, raw map[string]any) (settings any, problems []string)
 }

@@ -14,7 +14,7 @@ import (
 
 // load decodes testdata/name into obj, strictly: a misspelt field in a fixture is an error, not a
 // silently empty status.
-func load(t *testing.T, name string, obj any) {
+func load(t testing.TB, name string, obj any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -27,7 +27,7 @@ func load(t *testing.T, name string, obj any) {
 
 // loadPod and loadJob return the API objects, which a test may edit before it converts them
 // with watch.NewPod or watch.NewJob, the informers' transform: detection is tested through it.
-func loadPod(t *testing.T, name string) *corev1.Pod {
+func loadPod(t testing.TB, name string) *corev1.Pod {
 	t.Helper()
 	p := &corev1.Pod{}
 	load(t, name, p)

@@ -77,8 +77,17 @@ func FuzzPod(f *testing.F) {
 		findings := Pod(wp)
 		seen := map[[2]any]bool{}
 		for _, fd := range findings {
-			if !slices.Contains([]Class{CrashLoop, ImagePull, OOMKilled}, fd.Class) {
+			if !slices.Contains([]Class{CrashLoop, ImagePull, OOMKilled, ContainerStartError, NotReady, Unschedulable, Evicted}, fd.Class) {
 				t.Errorf("class %q on a Pod", fd.Class)
+			}
+			if podLevel := slices.Contains([]Class{NotReady, Unschedulable, Evicted}, fd.Class); podLevel {
+				if fd.Container != "" || len(findings) > 1 && fd.Class != Unschedulable {
+					t.Errorf("pod-level finding %+v of a container, or beside others: %d findings", fd, len(findings))
+				}
+				continue
+			}
+			if wp.Deleting() {
+				t.Errorf("container finding %+v on a pod being deleted", fd)
 			}
 			list := wp.Containers
 			if fd.InitContainer {
@@ -97,6 +106,21 @@ func FuzzPod(f *testing.F) {
 			}
 		}
 		_ = PodHealthy(wp)
+		// The daemon's path: history, settings; everything it returns can be stored as JSON.
+		d := NewDetector(DefaultSettings())
+		now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+		for i := range 3 {
+			res := d.Pod(wp, nil, now.Add(time.Duration(i)*time.Minute))
+			if _, err := json.Marshal(res.Findings); err != nil {
+				t.Errorf("findings do not encode: %v", err)
+			}
+			for _, fd := range res.Findings {
+				if fd.Severity == "" || fd.Grace < 0 || !fd.Ongoing && fd.Grace != 0 {
+					t.Errorf("finding %+v: no severity, or a grace it should not have", fd)
+				}
+			}
+		}
+		d.PodGone(wp.Namespace(), wp.Name)
 		owner := func(ns, name string) (Workload, bool) { return Workload{Kind: "CronJob", Name: odd + name}, name != "" }
 		for _, w := range []Workload{PodWorkload(wp, nil), PodWorkload(wp, owner)} {
 			if _, ok := wp.Controller(); !ok && w != (Workload{Kind: "Pod", Name: p.Name}) {

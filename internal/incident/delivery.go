@@ -1,32 +1,54 @@
 package incident
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"time"
 )
 
-// Delivery states of one transition on one channel.
+// DeliveryState is how a transition left a channel's queue.
+type DeliveryState string
+
 const (
-	// DeliveryPending: handed to the channel's queue, not delivered yet. After a restart it is
-	// queued again.
-	DeliveryPending = "pending"
 	// DeliveryDelivered: the channel accepted it (possibly folded into a digest).
-	DeliveryDelivered = "delivered"
+	DeliveryDelivered DeliveryState = "delivered"
 	// DeliveryFailed: given up (permanent error, or still failing after delivery.maxAge).
-	DeliveryFailed = "failed"
+	DeliveryFailed DeliveryState = "failed"
 )
 
-// ChannelState is what one channel was told about an incident. It is kept with the incident, so a
-// restart knows what is still owed to whom.
+// ChannelState is where an incident's deliveries to one channel stand: what is owed, how the
+// last one went, and the channel's own reference. It is kept with the incident, so a restart
+// knows what is still owed to whom; it is the one place a reader looks.
 type ChannelState struct {
 	// Pending are the transitions queued for the channel and not delivered yet, oldest first.
+	// After a restart they are queued again.
 	Pending []PendingDelivery `json:"pending,omitempty"`
 	// Last is the outcome of the newest transition that left the queue.
 	Last *DeliveryOutcome `json:"last,omitempty"`
-	// Thread is the channel's reference to the message that announced the incident (Slack:
-	// "<conversation ID>/<ts>"), so that later messages go to its thread.
-	Thread string `json:"thread,omitempty"`
+	// Ref is what the channel handed back when it delivered the incident's message (where a chat
+	// service keeps the alert to thread under, the alert ID of a paging service): an opaque
+	// string, given back to the channel with the incident's later notifications. The incident
+	// never reads it.
+	Ref string `json:"ref,omitempty"`
+}
+
+// UnmarshalJSON reads a ChannelState, also as kpulse wrote it before references were opaque,
+// under "thread": an upgrade keeps threading under the messages the old version sent.
+func (cs *ChannelState) UnmarshalJSON(b []byte) error {
+	type plain ChannelState // without this method
+	var v struct {
+		plain
+		Thread string `json:"thread"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*cs = ChannelState(v.plain)
+	if cs.Ref == "" {
+		cs.Ref = v.Thread
+	}
+	return nil
 }
 
 // PendingDelivery is one transition owed to a channel.
@@ -38,9 +60,9 @@ type PendingDelivery struct {
 
 // DeliveryOutcome records how a transition left a channel's queue.
 type DeliveryOutcome struct {
-	Why   Why       `json:"why"`
-	At    time.Time `json:"at"`
-	State string    `json:"state"` // DeliveryDelivered or DeliveryFailed
+	Why   Why           `json:"why"`
+	At    time.Time     `json:"at"`
+	State DeliveryState `json:"state"`
 	// Error says why it failed.
 	Error string `json:"error,omitempty"`
 	// Digest is true when it went out folded into a digest message.
@@ -100,10 +122,11 @@ func (e *Engine) SetChannels(channels []string) {
 	e.channels = slices.Clone(channels)
 }
 
-// Settle records the outcome of a transition on one channel: it leaves the channel's pending
-// list, and a resolved incident that is owed nothing more is forgotten. A transition the incident
-// does not know (it was replaced since) is ignored. state is DeliveryDelivered or DeliveryFailed.
-func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, state, errText string, digest bool) {
+// Settle records how a transition (outcome.Why at outcome.At) left channel's queue: it leaves
+// the channel's pending list and becomes its Last outcome, ref (when not empty) becomes the
+// channel's Ref, and a resolved incident that is owed nothing more is forgotten. A transition
+// the incident does not know (it was replaced since) is ignored, its ref with it.
+func (e *Engine) Settle(fingerprint, channel string, outcome DeliveryOutcome, ref string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	en, ok := e.incidents[fingerprint]
@@ -115,14 +138,19 @@ func (e *Engine) Settle(fingerprint, channel string, why Why, at time.Time, stat
 	if !ok {
 		return
 	}
-	i := slices.IndexFunc(cs.Pending, func(p PendingDelivery) bool { return p.Why == why && p.At.Equal(at) })
+	i := slices.IndexFunc(cs.Pending, func(p PendingDelivery) bool { return p.Why == outcome.Why && p.At.Equal(outcome.At) })
 	if i < 0 {
 		return
 	}
-	cs.Pending = slices.Delete(cs.Pending, i, i+1)
-	cs.Last = &DeliveryOutcome{Why: why, At: at, State: state, Error: errText, Digest: digest}
+	if cs.Pending = slices.Delete(cs.Pending, i, i+1); len(cs.Pending) == 0 {
+		cs.Pending = nil // as a JSON round trip gives it back
+	}
+	cs.Last = &outcome
+	if ref != "" {
+		cs.Ref = ref
+	}
 	inc.Deliveries[channel] = cs
-	if inc.Status != Firing && !inc.HasPending() {
+	if inc.Status == Resolved && !inc.HasPending() {
 		e.del(fingerprint)
 		return
 	}
@@ -144,7 +172,7 @@ func (e *Engine) Forget(keep []string) {
 			}
 		}
 		switch {
-		case inc.Status != Firing && !inc.HasPending():
+		case inc.Status == Resolved && !inc.HasPending():
 			e.del(fp)
 		case changed:
 			e.changed(en)
@@ -152,34 +180,15 @@ func (e *Engine) Forget(keep []string) {
 	}
 }
 
-// Thread returns the thread reference a channel keeps for an incident.
-func (e *Engine) Thread(fingerprint, channel string) (string, bool) {
+// Ref returns the reference channel handed back for the incident ("" when none).
+func (e *Engine) Ref(fingerprint, channel string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	en, ok := e.incidents[fingerprint]
 	if !ok {
-		return "", false
+		return ""
 	}
-	ref := en.inc.Deliveries[channel].Thread
-	return ref, ref != ""
-}
-
-// SetThread stores a channel's thread reference for an incident.
-func (e *Engine) SetThread(fingerprint, channel, ref string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	en, ok := e.incidents[fingerprint]
-	if !ok {
-		return
-	}
-	inc := &en.inc
-	if inc.Deliveries == nil {
-		inc.Deliveries = map[string]ChannelState{}
-	}
-	cs := inc.Deliveries[channel]
-	cs.Thread = ref
-	inc.Deliveries[channel] = cs
-	e.changed(en)
+	return en.inc.Deliveries[channel].Ref
 }
 
 // All returns copies of every incident held, resolved ones still owed a delivery included,

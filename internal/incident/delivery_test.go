@@ -3,6 +3,7 @@ package incident
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,9 +27,9 @@ func TestDeliveryBookkeeping(t *testing.T) {
 	if !reflect.DeepEqual(pending("slack"), want) || !reflect.DeepEqual(pending("hook"), want) {
 		t.Fatalf("after firing, pending = %v / %v, want %v each", pending("slack"), pending("hook"), want)
 	}
-	e.SetThread(fp, "slack", "C1/123.4")
-	e.Settle(fp, "slack", WhyFirst, t0, DeliveryDelivered, "", false)
-	e.Settle(fp, "slack", WhyFirst, t0.Add(time.Second), DeliveryDelivered, "", false) // unknown: ignored
+	e.Settle(fp, "slack", DeliveryOutcome{Why: WhyFirst, At: t0, State: DeliveryDelivered}, "C1/123.4")
+	// Unknown: ignored, its reference too.
+	e.Settle(fp, "slack", DeliveryOutcome{Why: WhyFirst, At: t0.Add(time.Second), State: DeliveryDelivered}, "C9/9")
 	if len(pending("slack")) != 0 || len(pending("hook")) != 1 {
 		t.Fatalf("after slack delivered: %v / %v", pending("slack"), pending("hook"))
 	}
@@ -42,16 +43,22 @@ func TestDeliveryBookkeeping(t *testing.T) {
 	if len(e.Active()) != 0 || len(e.All()) != 1 {
 		t.Fatalf("active %d, all %d: a resolved incident owed deliveries is kept, not active", len(e.Active()), len(e.All()))
 	}
-	if ref, ok := e.Thread(fp, "slack"); !ok || ref != "C1/123.4" {
-		t.Errorf("thread = %q %v, want it kept for the resolve", ref, ok)
+	if ref := e.Ref(fp, "slack"); ref != "C1/123.4" {
+		t.Errorf("ref = %q, want it kept for the resolve", ref)
 	}
-	e.Settle(fp, "slack", WhyResolved, at, DeliveryDelivered, "", false)
-	e.Settle(fp, "hook", WhyFirst, t0, DeliveryFailed, "500", false)
+	if ref := e.Ref(fp, "hook"); ref != "" {
+		t.Errorf("hook's ref = %q, want none: it handed none back", ref)
+	}
+	e.Settle(fp, "slack", DeliveryOutcome{Why: WhyResolved, At: at, State: DeliveryDelivered}, "")
+	if ref := e.Ref(fp, "slack"); ref != "C1/123.4" {
+		t.Errorf("ref = %q after a settle without one, want it kept", ref)
+	}
+	e.Settle(fp, "hook", DeliveryOutcome{Why: WhyFirst, At: t0, State: DeliveryFailed, Error: "500"}, "")
 	inc, _ := store.Get(fp)
 	if last := inc.Deliveries["hook"].Last; last == nil || last.State != DeliveryFailed || last.Error != "500" {
 		t.Errorf("hook's last outcome = %+v", last)
 	}
-	e.Settle(fp, "hook", WhyResolved, at, DeliveryDelivered, "", true)
+	e.Settle(fp, "hook", DeliveryOutcome{Why: WhyResolved, At: at, State: DeliveryDelivered, Digest: true}, "")
 	if len(e.All()) != 0 {
 		t.Errorf("a resolved incident owed nothing is still stored")
 	}
@@ -63,7 +70,7 @@ func TestDeliveryStateSurvivesJSON(t *testing.T) {
 	e.SetChannels([]string{"a"})
 	ts := e.Observe(t0, *obs(pod("p"), false, crash("app", 0)))
 	fp := ts[0].Incident.Fingerprint
-	e.SetThread(fp, "a", "C/1")
+	e.Settle(fp, "a", DeliveryOutcome{Why: WhyFirst, At: t0, State: DeliveryDelivered}, "C/1")
 	inc := e.All()[0]
 	b, err := json.Marshal(inc)
 	if err != nil {
@@ -91,13 +98,50 @@ func TestDeliveryStateSurvivesJSON(t *testing.T) {
 	}
 }
 
+// TestDeliveryStateReadsOldThread: state written before references were opaque kept the Slack
+// thread under "thread"; an upgrade reads it as the channel's Ref, so the resolve still threads
+// under the alert, and writes it back as "ref".
+func TestDeliveryStateReadsOldThread(t *testing.T) {
+	old := `{"fingerprint":"fp","key":{"namespace":"shop","workload":{"kind":"Deployment","name":"checkout"},"class":"CrashLoopBackOff"},` +
+		`"status":"firing","members":null,"latest":{},"firstSeen":"2026-03-01T10:00:00Z","lastSeen":"2026-03-01T10:00:00Z",` +
+		`"deliveries":{"oncall":{"pending":[{"why":"resolved","at":"2026-03-01T10:05:00Z"}],` +
+		`"last":{"why":"first","at":"2026-03-01T10:00:00Z","state":"delivered"},"thread":"C0123456789/1772359200.000100"}}}`
+	var inc Incident
+	if err := json.Unmarshal([]byte(old), &inc); err != nil {
+		t.Fatal(err)
+	}
+	cs := inc.Deliveries["oncall"]
+	if cs.Ref != "C0123456789/1772359200.000100" || len(cs.Pending) != 1 || cs.Last == nil || cs.Last.State != DeliveryDelivered {
+		t.Fatalf("read %+v", cs)
+	}
+	store := NewMemoryStore()
+	store.Put(inc)
+	e := NewEngine(store, settings)
+	e.SetChannels([]string{"oncall"})
+	if ref := e.Ref("fp", "oncall"); ref != "C0123456789/1772359200.000100" {
+		t.Errorf("engine ref = %q", ref)
+	}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); !strings.Contains(got, `"ref":"C0123456789/1772359200.000100"`) || strings.Contains(got, "thread") {
+		t.Errorf("written back as %s", got)
+	}
+	// A state that has both (not written by kpulse) takes ref.
+	var both ChannelState
+	if err := json.Unmarshal([]byte(`{"thread":"old","ref":"new"}`), &both); err != nil || both.Ref != "new" {
+		t.Errorf("both: %+v, %v", both, err)
+	}
+}
+
 // TestNewFailureAfterResolveKeepsWhatIsOwed: the same problem returning while its "resolved"
 // is still owed starts a new incident that still owes the old "resolved", first.
 func TestNewFailureAfterResolveKeepsWhatIsOwed(t *testing.T) {
 	e := NewEngine(NewMemoryStore(), settings)
 	e.SetChannels([]string{"a"})
 	fp := e.Observe(t0, *obs(pod("p"), false, crash("app", 0)))[0].Incident.Fingerprint
-	e.Settle(fp, "a", WhyFirst, t0, DeliveryDelivered, "", false)
+	e.Settle(fp, "a", DeliveryOutcome{Why: WhyFirst, At: t0, State: DeliveryDelivered}, "")
 	e.Observe(t0.Add(time.Minute), *obs(pod("p"), true))
 	at := t0.Add(time.Minute + settings.StableWindow)
 	e.Tick(at)

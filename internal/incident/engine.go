@@ -53,7 +53,8 @@ type Engine struct {
 	mu       sync.Mutex
 	store    Store
 	settings Settings
-	// incidents are every incident held: firing, and resolved ones still owed a delivery.
+	// incidents are every incident held: pending, firing, and resolved ones still owed a
+	// delivery.
 	incidents map[string]*entry
 	// overflows counts the overflow incidents among them (they are outside MaxIncidents).
 	overflows int
@@ -178,10 +179,12 @@ func NewEngine(store Store, s Settings) *Engine {
 			e.overflows++
 		}
 		e.track(inc)
-		if inc.Status != Firing {
+		if !open(inc.Status) {
 			continue // resolved, kept only until its "resolved" is delivered
 		}
-		e.firing[inc.Key.Class]++
+		if inc.Status == Firing {
+			e.firing[inc.Key.Class]++
+		}
 		for _, m := range inc.Members {
 			e.index(memberOf(inc, m), inc.Fingerprint)
 		}
@@ -213,13 +216,16 @@ func refIn(k Key, mk memberKey) MemberRef {
 	return mk.ref
 }
 
+// open reports whether an incident of this status takes members: a pending or firing one.
+func open(s Status) bool { return s == Firing || s == Pending }
+
 // target says which incident a finding of member mk with key k goes to: its own when it is
-// firing; else the overflow incident of its class when the member is in it already (its failure
+// pending or firing; else the overflow incident of its class when the member is in it already (its failure
 // was told once) or when no room is left for a new incident; else a new incident of its own.
 func (e *Engine) target(k Key, mk memberKey) (Key, string) {
 	fp := Fingerprint(k)
 	en := e.incidents[fp]
-	if en != nil && en.inc.Status == Firing {
+	if en != nil && open(en.inc.Status) {
 		return k, fp
 	}
 	ov := OverflowKey(k.Class)
@@ -238,7 +244,12 @@ func (e *Engine) target(k Key, mk memberKey) (Key, string) {
 }
 
 // Observe records what detection saw on one member and returns the incidents that fire for the
-// first time. Resolution and repeats happen in Tick.
+// first time. Resolution, repeats and the end of a grace period happen in Tick.
+//
+// A finding with a grace period (Finding.Grace) that starts an incident makes it pending: it
+// fires at FireAt, the grace after the failing state began (its Since, or now when it has
+// none; the earliest of its findings when several members fail), unless every member has
+// stopped failing before. A Since old enough fires it at once.
 func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -250,10 +261,15 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		k, fp := e.target(Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}, mk)
 		seen = append(seen, fp)
 		en := e.incidents[fp]
-		exists := en != nil && en.inc.Status == Firing
+		exists := en != nil && open(en.inc.Status)
 		if !exists {
 			// A new incident, or a resolved one left behind: a new failure starts a new one.
-			fresh := newEntry(Incident{Fingerprint: fp, Key: k, Status: Firing, FirstSeen: now, LastNotified: now})
+			fresh := newEntry(Incident{Fingerprint: fp, Key: k, Status: Firing, Severity: f.Severity, FirstSeen: now, LastNotified: now})
+			if f.Ongoing && f.Grace > 0 {
+				fresh.inc.Status = Pending
+				fresh.inc.LastNotified = time.Time{}
+				fresh.inc.FireAt = fireAt(now, f)
+			}
 			if en != nil {
 				// What the resolved incident before it is still owed stays owed.
 				fresh.inc.Deliveries = en.inc.Deliveries
@@ -278,13 +294,37 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 				e.onFold(k.Class)
 			}
 		}
+		if f.Severity != "" {
+			en.inc.Severity = f.Severity
+		}
+		fires := !exists && en.inc.Status == Firing
+		if en.inc.Status == Pending {
+			if f.Ongoing && f.Grace > 0 {
+				// Another member, or the same one again, may say the state began earlier.
+				if t := fireAt(now, f); t.Before(en.inc.FireAt) {
+					en.inc.FireAt = t
+				}
+			}
+			if !now.Before(en.inc.FireAt) {
+				en.inc.Status = Firing
+				en.inc.LastNotified = now
+				fires = true
+				if exists {
+					e.firing[k.Class]++ // install counts a new incident itself
+				}
+			}
+		}
+		if fires {
+			markPending(&en.inc, e.channels, WhyFirst, now)
+		}
 		if exists {
 			e.changed(en)
-			continue
+		} else {
+			e.install(en)
 		}
-		markPending(&en.inc, e.channels, WhyFirst, now)
-		e.install(en)
-		out = append(out, transition(WhyFirst, en.inc, now))
+		if fires {
+			out = append(out, transition(WhyFirst, en.inc, now))
+		}
 	}
 	// Incidents this member belongs to that it no longer shows: it is better, maybe healthy.
 	// Backwards, because unindex moves the last fingerprint into the place it frees.
@@ -295,7 +335,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			continue
 		}
 		en := e.incidents[fp]
-		if en == nil || en.inc.Status != Firing {
+		if en == nil || !open(en.inc.Status) {
 			e.unindex(mk, fp)
 			continue
 		}
@@ -307,6 +347,10 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		before := en.inc.Members[i]
 		since := en.inc.HealthySince
 		en.set(i, false, o.Healthy)
+		if en.inc.Status == Pending && en.failing == 0 {
+			e.dropPending(en)
+			continue
+		}
 		en.recomputeHealthy(now)
 		if en.inc.Members[i].Failing != before.Failing || en.inc.Members[i].Healthy != before.Healthy ||
 			!en.inc.HealthySince.Equal(since) {
@@ -374,24 +418,58 @@ func (e *Engine) pastFailure(now time.Time, en *entry, mk memberKey, ref MemberR
 
 // Gone records that a member was deleted: it leaves every incident it belonged to. An incident
 // left without members counts as healthy from now and resolves once the stable window has
-// passed, in Tick; Gone itself never notifies.
+// passed, in Tick; a pending one left without a failing member goes. Gone itself never
+// notifies.
 func (e *Engine) Gone(now time.Time, namespace string, m MemberRef) []Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mk := memberKey{namespace, m}
-	for _, fp := range e.byMember[mk] {
-		en := e.incidents[fp]
-		if en == nil || en.inc.Status != Firing {
+	// Backwards, because dropPending unindexes mk too, moving the last fingerprint into the
+	// place it frees.
+	fps := e.byMember[mk]
+	for j := len(fps) - 1; j >= 0; j-- {
+		en := e.incidents[fps[j]]
+		if en == nil || !open(en.inc.Status) {
 			continue
 		}
 		if i := en.find(refIn(en.inc.Key, mk)); i >= 0 {
 			en.remove(i)
+		}
+		if en.inc.Status == Pending && en.failing == 0 {
+			e.dropPending(en)
+			continue
 		}
 		en.recomputeHealthy(now)
 		e.changed(en)
 	}
 	delete(e.byMember, mk)
 	return nil
+}
+
+// dropPending forgets a pending incident whose members all stopped failing before its grace
+// ran out: nothing was told, so nothing is. What a resolved incident it replaced was still
+// owed stays owed: the incident is kept, resolved, until that is delivered.
+func (e *Engine) dropPending(en *entry) {
+	inc := &en.inc
+	for _, m := range inc.Members {
+		e.unindex(memberOf(*inc, m), inc.Fingerprint)
+	}
+	if inc.HasPending() {
+		inc.Status = Resolved
+		e.changed(en)
+		return
+	}
+	e.del(inc.Fingerprint)
+}
+
+// fireAt is when a pending incident with finding f fires: f's grace after the state began, by
+// the cluster's word (Since) when it has one that is not in the future, else now.
+func fireAt(now time.Time, f detect.Finding) time.Time {
+	start := f.Since
+	if start.IsZero() || start.After(now) {
+		start = now
+	}
+	return start.Add(f.Grace)
 }
 
 // Tick resolves the incidents whose stable window has passed and repeats those due for a
@@ -439,6 +517,13 @@ func (e *Engine) Tick(now time.Time) []Transition {
 		}
 		inc.LastNotified = now
 		switch why {
+		case WhyFirst:
+			// A pending incident whose grace has run out while a member still fails.
+			inc.Status = Firing
+			e.firing[inc.Key.Class]++
+			markPending(inc, e.channels, why, now)
+			en.recomputeHealthy(now)
+			e.changed(en)
 		case WhyResolved:
 			e.firing[inc.Key.Class]-- // del and forgetEntry count only what is firing
 			inc.Status = Resolved
@@ -468,12 +553,19 @@ func (e *Engine) Tick(now time.Time) []Transition {
 	return out
 }
 
-// Decide says whether a stored incident must be told again at now, and why: resolved once every
-// member has been healthy or gone for the stable window, repeat once the repeat interval has
-// passed since the last message. An incident whose members are all healthy is on its way to
-// resolution and gets no reminder. The first message is decided by Observe, when the incident
+// Decide says whether a stored incident must be told at now, and why: first once a pending
+// incident's grace has run out (FireAt), resolved once every member has been healthy or gone
+// for the stable window, repeat once the repeat interval has passed since the last message. An
+// incident whose members are all healthy is on its way to resolution and gets no reminder. The
+// first message of an incident without a grace period is decided by Observe, when the incident
 // is created.
 func Decide(inc Incident, now time.Time, s Settings) (Why, bool) {
+	if inc.Status == Pending {
+		if !now.Before(inc.FireAt) {
+			return WhyFirst, true
+		}
+		return "", false
+	}
 	if inc.Status != Firing {
 		return "", false
 	}
@@ -501,6 +593,8 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 // deadline is the time at which Decide changes its answer for inc; it mirrors Decide.
 func deadline(inc Incident, s Settings) (time.Time, bool) {
 	switch {
+	case inc.Status == Pending:
+		return inc.FireAt, true
 	case inc.Status != Firing:
 		return time.Time{}, false
 	case !inc.HealthySince.IsZero():
@@ -531,6 +625,12 @@ func (e *Engine) Snapshot(fingerprint string, limit int) (Incident, bool) {
 // Active returns copies of the firing incidents, oldest first, members in Ref order.
 func (e *Engine) Active() []Incident {
 	return e.list(func(inc *Incident) bool { return inc.Status == Firing })
+}
+
+// Pending returns copies of the pending incidents (waiting out a grace period), oldest first,
+// members in Ref order.
+func (e *Engine) Pending() []Incident {
+	return e.list(func(inc *Incident) bool { return inc.Status == Pending })
 }
 
 // ActiveCounts returns the number of firing incidents per class, overflow incidents included.

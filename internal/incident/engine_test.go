@@ -590,6 +590,15 @@ func TestNextDeadline(t *testing.T) {
 			want: 7 * time.Minute, wantOK: true,
 		},
 		{
+			name:     "pending: the end of its grace, before another's repeat",
+			settings: settings,
+			steps: []step{
+				{at: 0, observe: obs(pod("p1"), false, crash("app", 0)), want: []Why{WhyFirst}},
+				{at: 0, observe: obs(pod("p2"), false, unschedulable(-time.Minute))},
+			},
+			want: 4 * time.Minute, wantOK: true,
+		},
+		{
 			name:     "after resolution: nothing",
 			settings: settings,
 			steps: []step{
@@ -647,6 +656,9 @@ func TestDecide(t *testing.T) {
 		{"healthy inside the window, repeat due: no reminder", firing(58*time.Minute, 0), time.Hour, settings, "", false},
 		{"zero window resolves at once", firing(10*time.Minute, 0), 10 * time.Minute, Settings{}, WhyResolved, true},
 		{"already resolved", Incident{Status: Resolved, HealthySince: t0, LastNotified: t0}, 100 * time.Hour, settings, "", false},
+		{"pending, inside its grace", Incident{Status: Pending, FirstSeen: t0, FireAt: t0.Add(time.Minute)}, 59 * time.Second, settings, "", false},
+		{"pending, grace over", Incident{Status: Pending, FirstSeen: t0, FireAt: t0.Add(time.Minute)}, time.Minute, settings, WhyFirst, true},
+		{"pending, long past its grace: still one first, never a repeat", Incident{Status: Pending, FirstSeen: t0, FireAt: t0.Add(time.Minute)}, 100 * time.Hour, settings, WhyFirst, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,8 @@ type entry struct {
 	// unsettled counts the members that are failing or not healthy: at zero every member is
 	// healthy (or none is left) and the stable window runs. It spares recomputeHealthy a scan.
 	unsettled int
+	// failing counts the failing members: a pending incident with none left goes (see Pending).
+	failing int
 }
 
 // newEntry wraps inc, which the entry owns from now on.
@@ -27,6 +29,9 @@ func newEntry(inc Incident) *entry {
 	for i, m := range inc.Members {
 		if unsettled(m) {
 			en.unsettled++
+		}
+		if m.Failing {
+			en.failing++
 		}
 		if len(inc.Members) > smallIncident {
 			if en.pos == nil {
@@ -79,13 +84,19 @@ func (en *entry) upsert(ref MemberRef) int {
 // set gives member i its flags, keeping the count of unsettled members.
 func (en *entry) set(i int, failing, healthy bool) {
 	m := &en.inc.Members[i]
-	was := unsettled(*m)
+	was, wasFailing := unsettled(*m), m.Failing
 	m.Failing, m.Healthy = failing, healthy
 	switch now := unsettled(*m); {
 	case was && !now:
 		en.unsettled--
 	case !was && now:
 		en.unsettled++
+	}
+	switch {
+	case wasFailing && !failing:
+		en.failing--
+	case !wasFailing && failing:
+		en.failing++
 	}
 }
 
@@ -94,6 +105,9 @@ func (en *entry) remove(i int) {
 	ms := en.inc.Members
 	if unsettled(ms[i]) {
 		en.unsettled--
+	}
+	if ms[i].Failing {
+		en.failing--
 	}
 	last := len(ms) - 1
 	if en.pos != nil {

@@ -95,7 +95,7 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 			e := start()
 			now := t0
 			counts := map[Why]int{}
-			overflows := 0
+			overflows, graceEnded := 0, 0
 			for i := range steps {
 				// Steps of whole half-minutes, so that ticks land exactly on deadlines too.
 				now = now.Add(time.Duration(rng.Intn(5)) * 30 * time.Second)
@@ -128,11 +128,17 @@ func TestDeadlineIndexAgreesWithTheStore(t *testing.T) {
 					}
 					for _, tr := range got {
 						counts[tr.Why]++
+						if tr.Why == WhyFirst {
+							graceEnded++
+						}
 					}
 				}
 				checkIndex(t, fmt.Sprintf("step %d %s at +%v", i, what, now.Sub(t0)), e, store, tt.settings)
 			}
-			t.Logf("transitions: %v, %d overflow incidents fired", counts, overflows)
+			t.Logf("transitions: %v (%d at the end of a grace), %d overflow incidents fired", counts, graceEnded, overflows)
+			if graceEnded == 0 {
+				t.Errorf("no pending incident fired at the end of its grace: change the seed or the mix")
+			}
 			if tt.settings.MaxIncidents > 0 && overflows == 0 {
 				t.Errorf("no overflow incident fired: change the seed or the mix")
 			}
@@ -173,7 +179,15 @@ func randomObservation(rng *rand.Rand, now time.Time) Observation {
 		o.Workload = detect.Workload{Kind: "Deployment", Name: "cart"}
 	}
 	ago := time.Duration(rng.Intn(12)) * time.Minute // sometimes older than any stable window here
-	switch rng.Intn(6) {
+	switch rng.Intn(8) {
+	case 6:
+		// A class with a grace period: pending first, firing once it has lasted.
+		f := startError()
+		if rng.Intn(2) == 0 {
+			f = unschedulable(now.Sub(t0) - ago)
+		}
+		o.Findings = []detect.Finding{f}
+		o.Healthy = false
 	case 0:
 		o.Findings = []detect.Finding{crash("app", now.Sub(t0))}
 		o.Healthy = false
@@ -186,11 +200,11 @@ func randomObservation(rng *rand.Rand, now time.Time) Observation {
 		o.Findings = []detect.Finding{crash("app", now.Sub(t0)), imagePull("sidecar")}
 		o.Healthy = false
 	}
-	return o // 4, 5: no findings, healthy or not (starting)
+	return o // 4, 5, 7: no findings, healthy or not (starting)
 }
 
 // settleOne delivers or fails the first thing owed to a random channel of a random incident,
-// or sets a thread, through the engine; it says what it did.
+// with or without a reference, through the engine; it says what it did.
 func settleOne(rng *rand.Rand, e *Engine, store *MemoryStore) string {
 	list := store.List()
 	if len(list) == 0 {
@@ -198,18 +212,17 @@ func settleOne(rng *rand.Rand, e *Engine, store *MemoryStore) string {
 	}
 	inc := list[rng.Intn(len(list))]
 	for ch, cs := range inc.Deliveries {
-		if rng.Intn(4) == 0 {
-			e.SetThread(inc.Fingerprint, ch, "C/1")
-			return "SetThread(" + inc.Fingerprint + ", " + ch + ")"
-		}
 		if len(cs.Pending) > 0 {
 			p := cs.Pending[0]
-			state := DeliveryDelivered
+			state, ref := DeliveryDelivered, ""
 			if rng.Intn(4) == 0 {
 				state = DeliveryFailed
 			}
-			e.Settle(inc.Fingerprint, ch, p.Why, p.At, state, "", false)
-			return fmt.Sprintf("Settle(%s, %s, %s, %s)", inc.Fingerprint, ch, p.Why, state)
+			if state == DeliveryDelivered && rng.Intn(4) == 0 {
+				ref = "C/1"
+			}
+			e.Settle(inc.Fingerprint, ch, DeliveryOutcome{Why: p.Why, At: p.At, State: state}, ref)
+			return fmt.Sprintf("Settle(%s, %s, %s, %s, %q)", inc.Fingerprint, ch, p.Why, state, ref)
 		}
 	}
 	return "settle: nothing owed"
@@ -226,9 +239,12 @@ func wantTick(list []Incident, now time.Time, s Settings, channels []string) []T
 			continue
 		}
 		inc.LastNotified = now
-		if why == WhyResolved {
+		switch why {
+		case WhyResolved:
 			inc.Status = Resolved
 			inc.ResolvedAt = now
+		case WhyFirst:
+			inc.Status = Firing
 		}
 		markPending(&inc, channels, why, now)
 		out = append(out, transition(why, inc, now))

@@ -120,8 +120,8 @@ func TestOverflow(t *testing.T) {
 		t.Fatalf("with a resolved incident still owed its message, f did not fold: overflow members %v", got)
 	}
 	a := Fingerprint(Key{Namespace: "shop", Workload: detect.Workload{Kind: "Deployment", Name: "a"}, Container: "app", Class: detect.CrashLoop})
-	e.Settle(a, "slack", WhyFirst, t0, DeliveryDelivered, "", false)
-	e.Settle(a, "slack", WhyResolved, t0.Add(10*time.Second+s.StableWindow), DeliveryDelivered, "", false)
+	e.Settle(a, "slack", DeliveryOutcome{Why: WhyFirst, At: t0, State: DeliveryDelivered}, "")
+	e.Settle(a, "slack", DeliveryOutcome{Why: WhyResolved, At: t0.Add(10*time.Second + s.StableWindow), State: DeliveryDelivered}, "")
 	// A member already folded stays in the overflow incident while it shows that class ...
 	observe(7*time.Minute, workloadObs("shop", "c", "c-1", false, crash("app", 7*time.Minute)))
 	// ... and a new failure is an incident of its own again.

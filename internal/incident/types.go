@@ -21,6 +21,10 @@ type Key struct {
 type Status string
 
 const (
+	// Pending: a finding with a grace period (Finding.Grace) has not persisted long enough yet.
+	// Nothing is told; the incident fires at FireAt unless its members stop failing first, and
+	// then it goes without a word. It is not counted as active.
+	Pending  Status = "pending"
 	Firing   Status = "firing"
 	Resolved Status = "resolved"
 )
@@ -47,14 +51,19 @@ type Member struct {
 // Incident is the serialisable state of one problem. Every field is exported and JSON-tagged so a
 // later Store can persist it.
 type Incident struct {
-	Fingerprint string   `json:"fingerprint"`
-	Key         Key      `json:"key"`
-	Status      Status   `json:"status"`
-	Members     []Member `json:"members"`
+	Fingerprint string `json:"fingerprint"`
+	Key         Key    `json:"key"`
+	Status      Status `json:"status"`
+	// Severity is the class's severity (critical, warning, info) as detection gave it.
+	Severity detect.Severity `json:"severity,omitempty"`
+	Members  []Member        `json:"members"`
 	// Latest is the newest finding of any member: what a message shows.
 	Latest    detect.Finding `json:"latest"`
 	FirstSeen time.Time      `json:"firstSeen"`
 	LastSeen  time.Time      `json:"lastSeen"`
+	// FireAt is when a pending incident fires: the grace after the failing state began (the
+	// earliest Since of its findings, or FirstSeen). Zero for an incident that fired at once.
+	FireAt time.Time `json:"fireAt,omitzero"`
 	// HealthySince is when every member last became healthy or gone; zero while any is not.
 	HealthySince time.Time `json:"healthySince,omitzero"`
 	LastNotified time.Time `json:"lastNotified,omitzero"`

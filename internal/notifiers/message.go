@@ -44,8 +44,10 @@ type Message struct {
 	Why    incident.Why
 	// Reason is the reason class (CrashLoopBackOff, ImagePullBackOff, OOMKilled, JobFailed);
 	// Detail the raw reason Kubernetes wrote (ErrImagePull, BackoffLimitExceeded, ...).
-	Reason    string
-	Detail    string
+	Reason string
+	Detail string
+	// Severity is the incident's: critical, warning or info; empty on a test or a digest.
+	Severity  string
 	Cluster   string
 	Namespace string
 	Workload  detect.Workload
@@ -91,15 +93,8 @@ type Message struct {
 	DigestMore  int
 }
 
-// renderHook, when set, is called by NewMessage before anything else: tests set it to make the
-// rendering of a chosen notification panic, in every channel. It is nil in the daemon.
-var renderHook func(Notification)
-
 // NewMessage builds the Message of n.
 func NewMessage(n Notification) Message {
-	if renderHook != nil {
-		renderHook(n)
-	}
 	inc := n.Incident
 	latest := inc.Latest
 	m := Message{
@@ -108,6 +103,7 @@ func NewMessage(n Notification) Message {
 		Why:                n.Why,
 		Reason:             line(string(firstNonEmpty(inc.Key.Class, latest.Class)), maxNameBytes),
 		Detail:             line(latest.Reason, maxNameBytes),
+		Severity:           line(string(inc.Severity), maxNameBytes),
 		Cluster:            line(n.Cluster, maxNameBytes),
 		Namespace:          line(inc.Key.Namespace, maxNameBytes),
 		Workload:           detect.Workload{Kind: line(inc.Key.Workload.Kind, maxNameBytes), Name: line(inc.Key.Workload.Name, maxNameBytes)},
@@ -179,7 +175,7 @@ func digestMessage(m *Message, d *Digest) {
 	for _, e := range d.Entries[:min(len(d.Entries), MaxDigestLines)] {
 		inc := e.Incident
 		if inc.Key == (incident.Key{}) {
-			// A fallback digest (fallbackNotification) keeps only the fingerprints.
+			// A fallback digest (Fallback) keeps only the fingerprints.
 			m.DigestLines = append(m.DigestLines, line(fmt.Sprintf("%s incident %s", statusWord(e.Kind), inc.Fingerprint), maxDigestLineBytes))
 			continue
 		}

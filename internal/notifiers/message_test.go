@@ -1,54 +1,19 @@
-package notifiers
+package notifiers_test
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	. "github.com/kpulse/kpulse/internal/notifiers"
+	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 )
 
-// enriched adds what the app fetches for a crash: Warning events and the previous container's
-// last log lines, and one fetch that failed.
-func enriched(n Notification) Notification {
-	n.Enrichment = &Enrichment{
-		Events: []Event{
-			{Reason: "BackOff", Message: "Back-off restarting failed container api in pod checkout-7d9f-x2x_shop", Count: 12, LastSeen: t0.Add(-10 * time.Second)},
-			{Reason: "Unhealthy", Message: "Readiness probe failed: HTTP probe failed with statuscode: 503", Count: 3, LastSeen: t0.Add(-90 * time.Second)},
-		},
-		Logs: []string{
-			"2026-03-01T09:59:58Z INFO starting checkout version=1.42.0",
-			"2026-03-01T09:59:58Z INFO loading config from /etc/checkout/config.yaml",
-			"2026-03-01T09:59:59Z ERROR config: missing DATABASE_URL",
-			"panic: config: missing DATABASE_URL",
-			"",
-			"goroutine 1 [running]:",
-			"main.main()",
-			"\t/src/cmd/checkout/main.go:42 +0x1d4",
-		},
-		LogsPod:       "checkout-7d9f-x2x",
-		LogsContainer: "api",
-		Errors:        []string{"events of checkout-7d9f-a1b: forbidden"},
-	}
-	return n
-}
-
-// closedAddr returns a loopback address nobody listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestNewMessage(t *testing.T) {
-	m := NewMessage(enriched(crashLoop()))
+	m := NewMessage(nt.Enriched(nt.CrashLoop()))
 	if m.Status != "FIRING" || m.Reason != "CrashLoopBackOff" || m.Namespace != "shop" || m.Workload.Name != "checkout" ||
 		m.Container != "api" || m.PodCount != 2 || len(m.Pods) != 2 || m.Duration != 2*time.Minute || m.ExitText() != "1" {
 		t.Errorf("message = %+v", m)
@@ -69,18 +34,18 @@ func TestNewMessage(t *testing.T) {
 		t.Errorf("logs ref %q, notes %q", m.LogsRef(), m.Notes)
 	}
 
-	r := NewMessage(resolved())
-	if r.Status != "RESOLVED" || r.Duration != 12*time.Minute || !r.ResolvedAt.Equal(t0.Add(10*time.Minute)) {
+	r := NewMessage(nt.Resolved())
+	if r.Status != "RESOLVED" || r.Duration != 12*time.Minute || !r.ResolvedAt.Equal(nt.T0.Add(10*time.Minute)) {
 		t.Errorf("resolved = %+v", r)
 	}
-	rep := imagePull()
+	rep := nt.ImagePull()
 	if m := NewMessage(rep); m.Headline() != "STILL FIRING: ImagePullBackOff in web/web" || !strings.HasPrefix(m.Summary(), "Still firing after 1h.") {
 		t.Errorf("repeat: %q / %q", m.Headline(), m.Summary())
 	}
 }
 
 func TestMessageHints(t *testing.T) {
-	odd := crashLoop()
+	odd := nt.CrashLoop()
 	odd.Incident.Key.Namespace = "we ird"
 	odd.Incident.Members = odd.Incident.Members[:1]
 	odd.Incident.Members[0].Ref.Name = "it's"
@@ -89,10 +54,10 @@ func TestMessageHints(t *testing.T) {
 		n    Notification
 		want string
 	}{
-		{"crash loop: previous logs", crashLoop(), "kubectl -n shop logs checkout-7d9f-a1b -c api --previous"},
-		{"oom", oomKilled(), "kubectl -n jobs logs worker -c worker --previous"},
-		{"image pull: describe the pod", imagePull(), "kubectl -n web describe pod web-0"},
-		{"job: the newest run", jobFailed(), "kubectl -n batch describe job nightly-report-29000002"},
+		{"crash loop: previous logs", nt.CrashLoop(), "kubectl -n shop logs checkout-7d9f-a1b -c api --previous"},
+		{"oom", nt.OOMKilled(), "kubectl -n jobs logs worker -c worker --previous"},
+		{"image pull: describe the pod", nt.ImagePull(), "kubectl -n web describe pod web-0"},
+		{"job: the newest run", nt.JobFailed(), "kubectl -n batch describe job nightly-report-29000002"},
 		{"names are quoted for the shell", odd, `kubectl -n 'we ird' logs 'it'\''s' -c api --previous`},
 		{"nothing to point at", Notification{Kind: KindFiring}, ""},
 	}
@@ -106,33 +71,30 @@ func TestMessageHints(t *testing.T) {
 }
 
 func TestMessageCapsPodsAndEvents(t *testing.T) {
-	n := crashLoop()
+	n := nt.CrashLoop()
 	n.Incident.Members = nil
 	for i := range 25 {
-		n.Incident.Members = append(n.Incident.Members, pod(fmt.Sprintf("p-%02d", i), n.Incident.Latest, true))
+		n.Incident.Members = append(n.Incident.Members, nt.Pod(fmt.Sprintf("p-%02d", i), n.Incident.Latest, true))
 	}
 	n.Enrichment = &Enrichment{}
 	for i := range 12 {
-		n.Enrichment.Events = append(n.Enrichment.Events, Event{Reason: fmt.Sprint("R", i), LastSeen: t0.Add(time.Duration(i) * time.Second)})
+		n.Enrichment.Events = append(n.Enrichment.Events, Event{Reason: fmt.Sprint("R", i), LastSeen: nt.T0.Add(time.Duration(i) * time.Second)})
 	}
 	m := NewMessage(n)
 	if m.PodCount != 25 || len(m.Pods) != MaxPods || m.MorePods() != 15 || m.Pods[0] != "p-00" {
 		t.Errorf("pods %v of %d", m.Pods, m.PodCount)
 	}
-	if len(m.Events) != maxEvents || m.Events[0].Reason != "R11" {
-		t.Errorf("events = %v, want the %d newest first", m.Events, maxEvents)
+	if len(m.Events) != MaxEvents || m.Events[0].Reason != "R11" {
+		t.Errorf("events = %v, want the %d newest first", m.Events, MaxEvents)
 	}
 	facts := m.Facts()
 	if i := slices.IndexFunc(facts, func(f Fact) bool { return f.Label == "Pods (25)" }); i < 0 || facts[i].More != "…and 15 more" || facts[i].Hidden != 15 {
 		t.Errorf("facts = %+v", facts)
 	}
-	if p := NewPayload(n, t0); len(p.Pods) != 25 || p.PodCount != 25 {
-		t.Errorf("the webhook payload lists %d pods, want all 25 (v1)", len(p.Pods))
-	}
 }
 
 func TestMessageBoundsLogs(t *testing.T) {
-	n := crashLoop()
+	n := nt.CrashLoop()
 	huge := strings.Repeat("A", 1<<20)
 	var lines []string
 	for i := range 200 {
@@ -144,11 +106,11 @@ func TestMessageBoundsLogs(t *testing.T) {
 	size := 0
 	for _, l := range m.Logs {
 		size += len(l) + 1
-		if len(l) > maxLogLineBytes {
+		if len(l) > MaxLogLineBytes {
 			t.Errorf("a line of %d bytes", len(l))
 		}
 	}
-	if size > maxLogBytes || len(m.Logs) > maxLogLines || m.Logs[len(m.Logs)-1] != "last" {
+	if size > MaxLogBytes || len(m.Logs) > MaxLogLines || m.Logs[len(m.Logs)-1] != "last" {
 		t.Errorf("%d lines, %d bytes, last %q", len(m.Logs), size, m.Logs[len(m.Logs)-1])
 	}
 	if !strings.HasSuffix(m.Logs[len(m.Logs)-2], "…") {
@@ -170,15 +132,15 @@ func TestClean(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := line(tt.in, 100); got != tt.line {
+			if got := Line(tt.in, 100); got != tt.line {
 				t.Errorf("line = %q, want %q", got, tt.line)
 			}
-			if got := text(tt.in, 100); got != tt.text {
+			if got := TextOf(tt.in, 100); got != tt.text {
 				t.Errorf("text = %q, want %q", got, tt.text)
 			}
 		})
 	}
-	if got := line(strings.Repeat("é", 100), 11); got != "éééé…" || !utf8.ValidString(got) {
+	if got := Line(strings.Repeat("é", 100), 11); got != "éééé…" || !utf8.ValidString(got) {
 		t.Errorf("cut = %q", got)
 	}
 }
@@ -188,8 +150,8 @@ func TestHumanDuration(t *testing.T) {
 		0: "0s", 45 * time.Second: "45s", 12 * time.Minute: "12m", 3*time.Hour + 5*time.Minute: "3h 5m",
 		2 * time.Hour: "2h", 50 * time.Hour: "2d 2h", 48 * time.Hour: "2d",
 	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
 }
@@ -199,17 +161,17 @@ func TestSummaries(t *testing.T) {
 		n    Notification
 		want string
 	}{
-		{oomKilled(), "Container worker of Pod worker was killed for using more memory than its limit. First seen 0s ago."},
-		{jobFailed(), "Job of CronJob nightly-report failed. First seen 0s ago."},
-		{testNotification("c", t0), "Test message from kpulse: nothing is broken and no action is needed."},
-		{resolved(), "Resolved after 12m: every affected pod has stayed healthy for the stable window, or is gone."},
+		{nt.OOMKilled(), "Container worker of Pod worker was killed for using more memory than its limit. First seen 0s ago."},
+		{nt.JobFailed(), "Job of CronJob nightly-report failed. First seen 0s ago."},
+		{TestNotification("c", nt.T0), "Test message from kpulse: nothing is broken and no action is needed."},
+		{nt.Resolved(), "Resolved after 12m: every affected pod has stayed healthy for the stable window, or is gone."},
 	}
 	for _, tt := range tests {
 		if got := NewMessage(tt.n).Summary(); got != tt.want {
 			t.Errorf("summary = %q, want %q", got, tt.want)
 		}
 	}
-	init := crashLoop()
+	init := nt.CrashLoop()
 	init.Incident.Latest.InitContainer = true
 	if m := NewMessage(init); !strings.HasPrefix(m.Summary(), "Init container api") || m.ContainerText() != "api (init)" {
 		t.Errorf("init container: %q %q", m.Summary(), m.ContainerText())

@@ -1,7 +1,12 @@
-// Package notifiers owns delivery: the Notifier interface, the one message model every channel
-// renders (Message), the registry that builds channels from config and the credentials of the
-// Secret directory, the dispatcher that gives each channel its own queue, retry and pacing, and
-// one file per integration (webhook, log, slack, email).
+// Package notifiers is the delivery core: the Notifier contract (Notify returns a Receipt, its
+// errors say whether and when to retry), the one message model every channel renders
+// (Message), credentials from the Secret directory (Secret, SecretReader, Sealed), the shared
+// HTTP delivery (HTTP: post JSON, status to retry class, Retry-After, redaction), and the
+// Integration type with Build, which makes the configured channels from a list of
+// integrations. It knows no integration by name: each lives in a package of its own
+// (notifiers/slack, notifiers/email, ...), and notifiers/integrations lists them. The
+// dispatcher (queues, retries, digests) is notifiers/dispatch. docs/channels.md says how to add
+// a channel.
 package notifiers
 
 import (
@@ -27,7 +32,7 @@ const (
 	// KindUpdate carries the context (Enrichment) fetched after a firing message went out, to a
 	// channel that can add it to what it sent: Slack edits the message, a webhook posts an
 	// "update" document. It is not a transition: it is never owed, digested or retried past
-	// MaxAge, and OnOutcome is not told of it.
+	// MaxAge, and no outcome is reported for it.
 	KindUpdate Kind = "update"
 )
 
@@ -37,11 +42,11 @@ type EnrichmentPolicy string
 
 const (
 	// EnrichUpdate sends the firing message at once and adds the context when it arrives (an
-	// edit or a follow-up); the default of channels that implement Updater.
+	// edit or a follow-up); the default of a notifier whose Updater says so (a Slack bot, whose
+	// edit nobody sees as a second message).
 	EnrichUpdate EnrichmentPolicy = "update"
 	// EnrichWait holds the firing message until the context is fetched (at most
-	// enrichment.timeout), so it is complete; the default of the others (email, Slack incoming
-	// webhooks, the log channel).
+	// enrichment.timeout), so it is complete, and sent once; the default of every other channel.
 	EnrichWait EnrichmentPolicy = "wait"
 	// EnrichOff sends the firing message at once and never adds context.
 	EnrichOff EnrichmentPolicy = "off"
@@ -50,7 +55,11 @@ const (
 // Updater is implemented by notifiers that can deliver KindUpdate: add context to a firing
 // message they have already sent.
 type Updater interface {
-	Updates() bool
+	// Updates reports whether this notifier can (a Slack channel only with a bot token), and
+	// whether "update" is its channel's policy when the channel sets none: yes where the
+	// update is invisible (an edit), no where it is a second message a receiver must handle (a
+	// webhook's "update" document), which channels then ask for.
+	Updates() (can, byDefault bool)
 }
 
 // Notification is what every channel receives for one transition.
@@ -70,6 +79,10 @@ type Notification struct {
 	EnrichmentPending bool
 	// Digest is set on KindDigest notifications only.
 	Digest *Digest
+	// Ref is the Receipt.Ref this channel handed back for the incident (Slack: where its alert
+	// is, to thread under), set by the dispatcher for each channel just before Notify; "" when
+	// there is none (a first message, a test, a digest).
+	Ref string
 }
 
 // Digest is what a digest message stands for.
@@ -119,7 +132,16 @@ type Notifier interface {
 	// RetryAfter error says when the peer wants the next try. Notify must be safe for concurrent
 	// use (a channel's worker and a test send may overlap) and must return when ctx ends. Its
 	// errors name the channel and never contain a secret (a URL's path, query or user info).
-	Notify(ctx context.Context, n Notification) error
+	Notify(ctx context.Context, n Notification) (Receipt, error)
+}
+
+// Receipt is what a channel hands back for a delivery. Ref is an opaque reference to what it
+// sent (Slack "<conversation>/<ts>"; an alert ID elsewhere), at most a few hundred bytes that
+// survive a JSON round trip: the incident keeps it, and the dispatcher gives it back as
+// Notification.Ref with the incident's later notifications on this channel. An empty Ref keeps
+// the stored one. Receipts of tests, digests and updates are not kept.
+type Receipt struct {
+	Ref string
 }
 
 // PermanentError marks a failure that retrying cannot fix (a 400, a malformed URL).

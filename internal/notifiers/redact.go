@@ -17,26 +17,28 @@ import (
 // value, a signing secret, a password) are redacted at any length: they are secret by definition.
 const minURLPartLen = 4
 
-// redactor removes the secrets of one channel's configuration from text that a peer or a library
+// Redactor removes the secrets of one channel's configuration from text that a peer or a library
 // produced (an answer's body, Slack's error code, a transport error) before that text reaches an
 // error, which is logged, stored in the state ConfigMaps and served by /incidents. It knows every
 // path segment, query value, user info and fragment of the configured URLs and every credential,
 // each in the forms a peer may echo it: as configured, percent-decoded, path-escaped,
 // query-escaped, every byte percent-encoded (either hex case) and JSON-escaped. It is the one
-// redaction every HTTP channel uses; build it with newRedactor when the channel is built.
+// redaction every channel uses; build it with NewRedactor when the channel is built. The zero
+// Redactor knows no secret.
 //
 // The needles are held behind a pointer, so that printing a notifier (%+v) shows an address, not
 // them.
-type redactor struct{ *redactorState }
+type Redactor struct{ *redactorState }
 
 type redactorState struct {
 	r       *strings.Replacer
 	needles []string // longest first
 }
 
-// newRedactor returns a redactor for the given URLs (webhook URL, Slack webhook URL, apiURL)
-// and credentials. Empty values are ignored.
-func newRedactor(urls []string, credentials ...string) redactor {
+// NewRedactor returns a Redactor for the given URLs (a webhook URL, Slack's webhook URL and
+// apiURL: every part of each that may be a token) and credentials (tokens, passwords, an
+// Authorization value: whole, at any length). Empty values are ignored.
+func NewRedactor(urls []string, credentials ...string) Redactor {
 	set := map[string]bool{}
 	addForms := func(v string, minLen int) {
 		if len(v) < minLen || v == "" {
@@ -121,11 +123,11 @@ func newRedactor(urls []string, credentials ...string) redactor {
 	for _, n := range needles {
 		pairs = append(pairs, n, redacted)
 	}
-	return redactor{&redactorState{r: strings.NewReplacer(pairs...), needles: needles}}
+	return Redactor{&redactorState{r: strings.NewReplacer(pairs...), needles: needles}}
 }
 
-// scrub returns s without any secret the redactor knows.
-func (r redactor) scrub(s string) string {
+// Scrub returns s without any secret the redactor knows.
+func (r Redactor) Scrub(s string) string {
 	if r.redactorState == nil || s == "" {
 		return s
 	}
@@ -134,18 +136,18 @@ func (r redactor) scrub(s string) string {
 
 // window is how many bytes of a peer's answer to read so that an excerpt of max bytes can be
 // scrubbed: a secret that starts within the excerpt is read whole, and so replaced whole.
-func (r redactor) window(max int) int {
+func (r Redactor) window(max int) int {
 	if r.redactorState == nil || len(r.needles) == 0 {
 		return max
 	}
 	return max + len(r.needles[0])
 }
 
-// excerpt returns at most max bytes of a peer's answer, for an error: valid UTF-8, trimmed,
+// Excerpt returns at most max bytes of a peer's answer, for an error: valid UTF-8, trimmed,
 // scrubbed. more says the answer went on past body. When it is cut, a trailing piece that could
 // be the start of a secret is cut too, so that no prefix of a token gets out either.
-func (r redactor) excerpt(body []byte, more bool, max int) string {
-	s := r.scrub(strings.TrimSpace(strings.ToValidUTF8(string(body), "")))
+func (r Redactor) Excerpt(body []byte, more bool, max int) string {
+	s := r.Scrub(strings.TrimSpace(strings.ToValidUTF8(string(body), "")))
 	if len(s) > max {
 		cut := max
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -161,15 +163,15 @@ func (r redactor) excerpt(body []byte, more bool, max int) string {
 
 // readExcerpt reads what excerpt needs of an answer's body (the caller drains the rest) and
 // returns the excerpt.
-func (r redactor) readExcerpt(body io.Reader, max int) string {
+func (r Redactor) readExcerpt(body io.Reader, max int) string {
 	w := r.window(max)
 	b, _ := io.ReadAll(io.LimitReader(body, int64(w)+1))
 	more := len(b) > w
-	return r.excerpt(b[:min(len(b), w)], more, max)
+	return r.Excerpt(b[:min(len(b), w)], more, max)
 }
 
 // trimPartial removes the longest end of s that begins some secret.
-func (r redactor) trimPartial(s string) string {
+func (r Redactor) trimPartial(s string) string {
 	if len(r.needles) == 0 {
 		return s
 	}
@@ -240,9 +242,9 @@ func lowerHex(s string) string {
 	return string(b)
 }
 
-// redactURL returns only scheme://host[:port] of raw: user info, path, query and fragment may
+// RedactURL returns only scheme://host[:port] of raw: user info, path, query and fragment may
 // carry tokens and never reach a log, an error or a metric label.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return redacted
@@ -250,13 +252,13 @@ func redactURL(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// wrap returns err with its text scrubbed. errors.Is and errors.As still reach err (a cancelled
+// Wrap returns err with its text scrubbed. errors.Is and errors.As still reach err (a cancelled
 // context stays context.Canceled); only the text changes.
-func (r redactor) wrap(err error) error {
+func (r Redactor) Wrap(err error) error {
 	if err == nil {
 		return nil
 	}
-	if msg := r.scrub(err.Error()); msg != err.Error() {
+	if msg := r.Scrub(err.Error()); msg != err.Error() {
 		return &scrubbedError{msg: msg, err: err}
 	}
 	return err

@@ -3,161 +3,197 @@ package notifiers
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"maps"
+	"errors"
+	"io"
 	"strings"
-	"sync"
 	"testing"
-
-	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/kpulse/kpulse/internal/config"
 )
 
+// fakeConfig is the block of a made-up channel type, to test Build without any real one.
+type fakeConfig struct {
+	Target  string `mapstructure:"target"`
+	KeyFrom string `mapstructure:"keyFrom"`
+	// Edits says the channel can edit what it sent; EditsByDefault that "update" is its default.
+	Edits          bool `mapstructure:"edits"`
+	EditsByDefault bool `mapstructure:"editsByDefault"`
+}
+
+func (c *fakeConfig) Problems() []string {
+	var p Problems
+	if c.Target == "" {
+		p.Add("target: required")
+	}
+	p.SecretKey("keyFrom", c.KeyFrom)
+	return p
+}
+
+type fakeNotifier struct {
+	name, target string
+	key          Sealed
+	can, byDef   bool
+}
+
+func (f *fakeNotifier) Notify(context.Context, Notification) (Receipt, error) {
+	return Receipt{Ref: f.target}, nil
+}
+func (f *fakeNotifier) Updates() (bool, bool) { return f.can, f.byDef }
+
+var fakeIntegration = NewIntegration("fake", func(name string, cfg *fakeConfig, deps Deps) (Notifier, error) {
+	if cfg.Target == "refuse" {
+		return nil, errors.New("fake: target refused")
+	}
+	secrets := NewSecretReader(deps.Secrets)
+	n := &fakeNotifier{name: name, target: cfg.Target, key: Seal(secrets.Get(cfg.KeyFrom)), can: cfg.Edits, byDef: cfg.EditsByDefault}
+	return n, secrets.Err()
+})
+
+type emptyConfig struct{}
+
+func (*emptyConfig) Problems() []string { return nil }
+
+// testList has the fake type and a "log" type, Build's default, which writes its name to Stdout
+// when it is built.
+var testList = Registry{fakeIntegration, NewIntegration(DefaultChannelType, func(name string, _ *emptyConfig, deps Deps) (Notifier, error) {
+	_, _ = deps.Stdout.Write([]byte(name + "\n"))
+	return &fakeNotifier{name: name, target: "stdout"}, nil
+})}
+
 func TestBuildDefaultsToStdout(t *testing.T) {
 	var out bytes.Buffer
-	chans, err := Build(nil, Deps{Stdout: &out, Clock: testclock.NewFakeClock(t0)})
+	chans, err := Build(testList, nil, Deps{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(chans) != 1 || chans[0].Name != "stdout" || chans[0].Type != "log" {
+	if len(chans) != 1 || chans[0].Name != DefaultChannelName || chans[0].Type != DefaultChannelType || chans[0].Err != nil {
 		t.Fatalf("channels = %+v, want one log channel named stdout", chans)
 	}
-	if err := chans[0].Notifier.Notify(context.Background(), crashLoop()); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := encodePayload(NewPayload(crashLoop(), t0))
-	if out.String() != string(want) {
-		t.Errorf("stdout = %q, want the payload line %q", out.String(), want)
+	if out.String() != "stdout\n" {
+		t.Errorf("the default channel was not built with the Deps: %q", out.String())
 	}
 }
 
-func TestBuildChannels(t *testing.T) {
-	chans, err := Build([]config.Channel{
-		{Name: "ops", Webhook: &config.WebhookChannel{URL: "https://hooks.example.com/a"}},
-		{Name: "dev", Webhook: &config.WebhookChannel{URL: "http://127.0.0.1:9/b", Headers: map[string]string{"X-Team": "dev"}}},
-		{Name: "lines", Log: &config.LogChannel{}},
-	}, Deps{})
+// TestBuildDecodesOrTakesSettings: an entry holds its block as read (Build decodes it) or its
+// settings built in code (Build validates them); both give the same channel.
+func TestBuildDecodesOrTakesSettings(t *testing.T) {
+	chans, err := Build(testList, []config.Channel{
+		{Name: "read", Blocks: map[string]any{"fake": map[string]any{"TARGET": "a"}}},
+		{Name: "built", Type: "fake", Settings: &fakeConfig{Target: "b"}},
+		{Name: "lines", Blocks: map[string]any{"log": nil}},
+	}, Deps{Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, c := range chans {
-		got = append(got, c.Name+":"+c.Type)
+		got = append(got, c.Name+":"+c.Type+":"+c.Notifier.(*fakeNotifier).target)
 	}
-	if strings.Join(got, ",") != "ops:webhook,dev:webhook,lines:log" {
+	if strings.Join(got, ",") != "read:fake:a,built:fake:b,lines:log:stdout" {
 		t.Errorf("channels = %v", got)
 	}
-	if a, b := chans[0].Notifier.(*webhook), chans[1].Notifier.(*webhook); a.name != "ops" || b.name != "dev" || a.url == b.url {
-		t.Errorf("webhooks are not distinct: %+v %+v", a, b)
+}
+
+func TestBuildKeepsChannelsThatAreNotConfigured(t *testing.T) {
+	chans, err := Build(testList, []config.Channel{
+		{Name: "needs", Type: "fake", Settings: &fakeConfig{Target: "a", KeyFrom: "MISSING_KEY"}},
+		{Name: "fine", Type: "fake", Settings: &fakeConfig{Target: "b", KeyFrom: "KEY"}},
+	}, Deps{Secrets: MapSecrets{"KEY": "k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chans[0].Err == nil || chans[0].Err.Error() != "not configured: missing key MISSING_KEY" || chans[1].Err != nil {
+		t.Fatalf("errs = %v, %v", chans[0].Err, chans[1].Err)
+	}
+	_, err = chans[0].Notifier.Notify(context.Background(), Notification{})
+	if !IsPermanent(err) || err.Error() != "not configured: missing key MISSING_KEY" {
+		t.Errorf("Notify = %v", err)
+	}
+	if chans[0].Enrichment != EnrichWait {
+		t.Errorf("an unusable channel's policy = %q, want wait until it is configured", chans[0].Enrichment)
 	}
 }
 
 func TestBuildErrors(t *testing.T) {
-	onlyWebhook := map[string]builder{"webhook": newWebhook}
-	tests := []struct {
-		name     string
-		cfgs     []config.Channel
-		builders map[string]builder
-		want     []string
-	}{
-		{
-			name: "unset type",
-			cfgs: []config.Channel{{Name: "ops"}},
-			want: []string{`notifiers: channel "ops": no channel type set`},
-		},
-		{
-			name:     "unknown type",
-			cfgs:     []config.Channel{{Name: "lines", Log: &config.LogChannel{}}},
-			builders: onlyWebhook,
-			want:     []string{`notifiers: channel "lines": no notifier for type "log"`},
-		},
-		{
-			name: "bad webhook, reported with every other problem",
-			cfgs: []config.Channel{
-				{Name: "ops", Webhook: &config.WebhookChannel{URL: "ftp://hooks.example.com/T0KEN-PATH"}},
-				{Name: "", Log: &config.LogChannel{}},
-				{Name: "x", Log: &config.LogChannel{}},
-				{Name: "x", Log: &config.LogChannel{}},
-			},
-			want: []string{
-				`notifiers: channel "ops": webhook: url: scheme must be http or https (got "ftp")`,
-				`notifiers: channels[1]: name is required`,
-				`notifiers: channel "x": name used twice`,
-			},
-		},
+	_, err := Build(testList, []config.Channel{
+		{Name: "none"},
+		{Name: "two", Blocks: map[string]any{"fake": map[string]any{}, "log": map[string]any{}}},
+		{Name: "unknown", Blocks: map[string]any{"nope": map[string]any{}}},
+		{Name: "read", Blocks: map[string]any{"fake": map[string]any{"target": "", "bogus": 1}}},
+		{Name: "built", Type: "fake", Settings: &fakeConfig{KeyFrom: "xoxb-S3CRET"}},
+		{Name: "refused", Type: "fake", Settings: &fakeConfig{Target: "refuse"}},
+		{Name: "", Type: "log"},
+		{Name: "twice", Type: "log"},
+		{Name: "twice", Type: "log"},
+		{Name: "wrong", Type: "fake", Settings: &emptyConfig{}},
+		{Name: "policy", Enrichment: "later", Type: "log"},
+		{Name: "cannot", Enrichment: "update", Type: "fake", Settings: &fakeConfig{Target: "a"}},
+		{Name: "fine", Type: "log"},
+	}, Deps{Stdout: io.Discard})
+	if err == nil {
+		t.Fatal("Build succeeded")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := tt.builders
-			if b == nil {
-				b = builders
-			}
-			chans, err := build(tt.cfgs, Deps{}, b)
-			if err == nil || chans != nil {
-				t.Fatalf("build = %v, %v; want an error", chans, err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			assertNoSecret(t, err.Error())
-		})
+	for _, want := range []string{
+		`channel "none": exactly one channel type block is needed`,
+		`channel "two": exactly one channel type block is needed`,
+		`channel "unknown": no notifier for type "nope"`,
+		`channel "read": fake.bogus: unknown key`,
+		`channel "read": fake.target: required`,
+		`channel "built": fake.target: required`,
+		`channel "built": fake.keyFrom: must name a key`,
+		`channel "refused": fake: target refused`,
+		`channels[6]: name is required`,
+		`channel "twice": name used twice`,
+		`channel "wrong": fake: settings are *notifiers.emptyConfig, want *notifiers.fakeConfig`,
+		`channel "policy": enrichment: "later" is not one of update, wait, off`,
+		`channel "cannot": enrichment: "update" needs a channel that can add to a message it sent`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "S3CRET") || strings.Contains(err.Error(), `"fine"`) {
+		t.Errorf("the error shows a value, or a fine channel:\n%v", err)
 	}
 }
 
-// Every type the config can hold has a builder: adding a config type without its registry line
-// fails here, not in production.
-func TestEveryConfigTypeHasABuilder(t *testing.T) {
-	for _, typ := range config.ChannelTypes() {
-		if _, ok := builders[typ]; !ok {
-			t.Errorf("config channel type %q has no builder", typ)
-		}
-	}
-	for typ := range maps.Keys(builders) {
-		found := false
-		for _, c := range config.ChannelTypes() {
-			found = found || c == typ
-		}
-		if !found {
-			t.Errorf("builder %q has no config type", typ)
-		}
-	}
-}
-
-func TestLogChannelLinesDoNotInterleave(t *testing.T) {
-	var out bytes.Buffer // not safe for concurrent use: the channel's lock must serialise
-	chans, err := Build([]config.Channel{
-		{Name: "one", Log: &config.LogChannel{}},
-		{Name: "two", Log: &config.LogChannel{}},
-	}, Deps{Stdout: &out})
+// TestEnrichmentPolicyOfChannels: a channel's policy is its own setting, else what its notifier
+// says is its default, else wait.
+func TestEnrichmentPolicyOfChannels(t *testing.T) {
+	chans, err := Build(testList, []config.Channel{
+		{Name: "edits-by-default", Type: "fake", Settings: &fakeConfig{Target: "a", Edits: true, EditsByDefault: true}},
+		{Name: "edits-when-asked", Type: "fake", Settings: &fakeConfig{Target: "a", Edits: true}},
+		{Name: "asked", Enrichment: "update", Type: "fake", Settings: &fakeConfig{Target: "a", Edits: true}},
+		{Name: "cannot", Type: "fake", Settings: &fakeConfig{Target: "a"}},
+		{Name: "off", Enrichment: "off", Type: "fake", Settings: &fakeConfig{Target: "a", Edits: true, EditsByDefault: true}},
+	}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Go(func() {
-			n := crashLoop()
-			n.Incident.Latest.TerminationMessage = strings.Repeat("x", 3000)
-			_ = chans[i%2].Notifier.Notify(context.Background(), n)
-		})
-	}
-	wg.Wait()
-	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 50 {
-		t.Fatalf("got %d lines, want 50", len(lines))
-	}
-	for _, l := range lines {
-		var p Payload
-		if err := json.Unmarshal([]byte(l), &p); err != nil || p.Version != PayloadVersion {
-			t.Fatalf("line is not a payload: %v", err)
+	want := map[string]EnrichmentPolicy{"edits-by-default": EnrichUpdate, "edits-when-asked": EnrichWait,
+		"asked": EnrichUpdate, "cannot": EnrichWait, "off": EnrichOff}
+	for _, c := range chans {
+		if c.Enrichment != want[c.Name] {
+			t.Errorf("%s: enrichment %q, want %q", c.Name, c.Enrichment, want[c.Name])
 		}
 	}
 }
 
-func TestNewLogRejectsWrongSettings(t *testing.T) {
-	if _, err := newLog("x", &config.WebhookChannel{}, Deps{}); err == nil {
-		t.Error("wrong settings type accepted")
+// TestRegistryDecodes: the list is config's ChannelTypes, and a block's problems keep their
+// key relative to the block.
+func TestRegistryDecodes(t *testing.T) {
+	if got := strings.Join(testList.Types(), ","); got != "fake,log" {
+		t.Errorf("Types = %s", got)
+	}
+	settings, problems := testList.Decode("fake", map[string]any{"target": "x", "keyfrom": "K"})
+	if len(problems) != 0 || *settings.(*fakeConfig) != (fakeConfig{Target: "x", KeyFrom: "K"}) {
+		t.Errorf("Decode = %+v, %v", settings, problems)
+	}
+	if _, problems := testList.Decode("fake", map[string]any{"keyFrom": "has space"}); strings.Join(problems, "|") !=
+		"target: required|keyFrom: must name a key in the Secret directory (secretsDir), such as SLACK_BOT_TOKEN, not hold the secret itself (the value is not shown)" {
+		t.Errorf("problems = %q", problems)
+	}
+	if _, problems := testList.Decode("nope", nil); len(problems) != 1 {
+		t.Errorf("an unknown type decoded: %v", problems)
 	}
 }

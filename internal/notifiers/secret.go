@@ -7,8 +7,11 @@ import (
 	"strings"
 )
 
-// redacted is what a Secret prints, whichever way it is printed.
-const redacted = "<redacted>"
+// Redacted is what a Secret prints, whichever way it is printed, and what a Redactor puts in
+// place of a secret.
+const Redacted = "<redacted>"
+
+const redacted = Redacted
 
 // Secret is a credential read from the Secret directory. Every way of printing it (fmt, %#v,
 // JSON, text encoders, slog) shows <redacted>; only Reveal gives the value, at the one place that
@@ -67,19 +70,24 @@ type NotConfiguredError struct{ Err error }
 func (e *NotConfiguredError) Error() string { return "not configured: " + e.Err.Error() }
 func (e *NotConfiguredError) Unwrap() error { return e.Err }
 
-// notConfigured wraps err as a NotConfiguredError.
-func notConfigured(err error) error { return &NotConfiguredError{Err: err} }
+// NotConfigured wraps err as a NotConfiguredError.
+func NotConfigured(err error) error { return &NotConfiguredError{Err: err} }
 
-// secretReader reads the credentials of one channel from a SecretSource, collecting every problem
-// so that the channel reports them together.
-type secretReader struct {
+// SecretReader reads the credentials of one channel (its *From settings) from a SecretSource
+// when the channel is built, collecting every problem so that the channel reports them
+// together: Get each key, Invalid for a value that is there but unusable, then Err.
+type SecretReader struct {
 	src  SecretSource
 	errs []error
 }
 
-// get reads key, trimming the line break that a file written by hand usually ends with. An
-// empty key name returns "" (the setting is optional and unset). An empty value is an error.
-func (r *secretReader) get(key string) Secret {
+// NewSecretReader reads from src.
+func NewSecretReader(src SecretSource) *SecretReader { return &SecretReader{src: src} }
+
+// Get reads key, trimming the line break that a file written by hand usually ends with. An
+// empty key name returns "" (the setting is optional and unset). A missing key or an empty
+// value is recorded as a problem, and "" returned.
+func (r *SecretReader) Get(key string) Secret {
 	if key == "" {
 		return ""
 	}
@@ -96,24 +104,26 @@ func (r *secretReader) get(key string) Secret {
 	return Secret(s)
 }
 
-// invalid records that the value of key is unusable; why must not quote the value.
-func (r *secretReader) invalid(key, why string) {
+// Invalid records that the value of key is unusable ("not a Slack token"); why must not quote
+// the value.
+func (r *SecretReader) Invalid(key, why string) {
 	r.errs = append(r.errs, fmt.Errorf("key %s: %s", key, why))
 }
 
-// err returns nil, or a NotConfiguredError naming every problem.
-func (r *secretReader) err() error {
+// Err returns nil, or a *NotConfiguredError naming every problem, which a channel's New returns
+// so that Build keeps the channel, unusable until the Secret is fixed.
+func (r *SecretReader) Err() error {
 	switch len(r.errs) {
 	case 0:
 		return nil
 	case 1:
-		return notConfigured(r.errs[0])
+		return NotConfigured(r.errs[0])
 	}
 	msgs := make([]string, len(r.errs))
 	for i, e := range r.errs {
 		msgs[i] = e.Error()
 	}
-	return notConfigured(joinedError{errs: r.errs, msg: strings.Join(msgs, "; ")})
+	return NotConfigured(joinedError{errs: r.errs, msg: strings.Join(msgs, "; ")})
 }
 
 // joinedError joins errors on one line (errors.Join uses newlines, which read badly in /readyz).
@@ -125,25 +135,26 @@ type joinedError struct {
 func (e joinedError) Error() string   { return e.msg }
 func (e joinedError) Unwrap() []error { return e.errs }
 
-// sealed holds a Secret behind a pointer. fmt prints the unexported fields of a struct by
+// Sealed holds a Secret behind a pointer. fmt prints the unexported fields of a struct by
 // reflection, without calling their String method, so a Secret field would show its value in a
 // %v of its notifier; a pointer prints as an address. Notifiers keep their credentials sealed.
-type sealed struct{ p *Secret }
+type Sealed struct{ p *Secret }
 
-func seal(s Secret) sealed {
+// Seal seals s; an empty s gives the unset Sealed.
+func Seal(s Secret) Sealed {
 	if s == "" {
-		return sealed{}
+		return Sealed{}
 	}
-	return sealed{p: &s}
+	return Sealed{p: &s}
 }
 
 // Reveal returns the value, "" when unset.
-func (s sealed) Reveal() string {
+func (s Sealed) Reveal() string {
 	if s.p == nil {
 		return ""
 	}
 	return s.p.Reveal()
 }
 
-// set reports whether there is a value.
-func (s sealed) set() bool { return s.p != nil }
+// Set reports whether there is a value.
+func (s Sealed) Set() bool { return s.p != nil }

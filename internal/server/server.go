@@ -23,7 +23,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kpulse/kpulse/internal/incident"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
 )
 
 // Channels is what /test-channel needs of the delivery side.
@@ -31,7 +31,7 @@ type Channels interface {
 	Names() []string
 	// Test sends a test notification through the named channel; found is false for an unknown
 	// name.
-	Test(ctx context.Context, name string) (result notifiers.TestResult, found bool)
+	Test(ctx context.Context, name string) (result dispatch.TestResult, found bool)
 }
 
 // Readiness reports whether kpulse is ready and why (check name -> state).

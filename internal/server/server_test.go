@@ -15,13 +15,13 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kpulse/kpulse/internal/incident"
-	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
 )
 
 // fakeChannels answers tests from a table; a channel in block waits until its channel closes,
 // after telling arrived.
 type fakeChannels struct {
-	results map[string]notifiers.TestResult
+	results map[string]dispatch.TestResult
 	mu      sync.Mutex
 	sent    map[string]int
 	block   map[string]chan struct{}
@@ -36,7 +36,7 @@ func (f *fakeChannels) Names() []string {
 	return names
 }
 
-func (f *fakeChannels) Test(ctx context.Context, name string) (notifiers.TestResult, bool) {
+func (f *fakeChannels) Test(ctx context.Context, name string) (dispatch.TestResult, bool) {
 	r, ok := f.results[name]
 	if !ok {
 		return r, false
@@ -65,7 +65,7 @@ func (f *fakeChannels) count(name string) int {
 }
 
 func defaultChannels() *fakeChannels {
-	return &fakeChannels{results: map[string]notifiers.TestResult{
+	return &fakeChannels{results: map[string]dispatch.TestResult{
 		"good": {Name: "good", Type: "webhook", OK: true, DurationMs: 3},
 		"bad":  {Name: "bad", Type: "webhook", OK: false, Error: `notifiers: webhook "bad": post: 500`},
 	}}

@@ -82,7 +82,7 @@ func TestFlushEncodesOnlyWhatChanged(t *testing.T) {
 
 	// One member of one incident fails again; another incident's delivery settles.
 	e.Observe(t0.Add(time.Minute), crashing("shop", "web-03", "web-03-a", t0.Add(time.Minute)))
-	e.Settle(fps[7], "slack", incident.WhyFirst, t0, incident.DeliveryDelivered, "", false)
+	e.Settle(fps[7], "slack", incident.DeliveryOutcome{Why: incident.WhyFirst, At: t0, State: incident.DeliveryDelivered}, "")
 	flush("two incidents changed", 2)
 	now := shardData(t, ns)
 	for i, fp := range fps {
@@ -125,8 +125,8 @@ func TestFlushEncodesOnlyWhatChanged(t *testing.T) {
 	if ts := e2.Tick(t0.Add(4 * time.Minute)); len(ts) != 1 || ts[0].Why != incident.WhyResolved {
 		t.Fatalf("Tick = %v, want web-05 resolved", ts)
 	}
-	e2.Settle(fps[5], "slack", incident.WhyFirst, t0, incident.DeliveryDelivered, "", false)
-	e2.Settle(fps[5], "slack", incident.WhyResolved, t0.Add(4*time.Minute), incident.DeliveryDelivered, "", false)
+	e2.Settle(fps[5], "slack", incident.DeliveryOutcome{Why: incident.WhyFirst, At: t0, State: incident.DeliveryDelivered}, "")
+	e2.Settle(fps[5], "slack", incident.DeliveryOutcome{Why: incident.WhyResolved, At: t0.Add(4 * time.Minute), State: incident.DeliveryDelivered}, "")
 	before = s2.Encodes()
 	if err := s2.Flush(ctx); err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func big(i, pods int) incident.Incident {
 	}
 	inc.Deliveries = map[string]incident.ChannelState{}
 	for _, ch := range []string{"oncall-slack", "ops-mail", "ops-webhook", "stdout"} {
-		inc.Deliveries[ch] = incident.ChannelState{Thread: "C0123456789/1772359200.000100",
+		inc.Deliveries[ch] = incident.ChannelState{Ref: "C0123456789/1772359200.000100",
 			Pending: []incident.PendingDelivery{{Why: incident.WhyFirst, At: t0}},
 			Last:    &incident.DeliveryOutcome{Why: incident.WhyFirst, At: t0, State: incident.DeliveryFailed, Error: strings.Repeat("e", 300)}}
 	}
@@ -109,7 +109,7 @@ func TestFullStoreStaysUnderTheConfigMapLimit(t *testing.T) {
 		t.Fatalf("loaded %d incidents, want %d", n, capacity)
 	}
 	got, ok := s2.Get(big(0, 1).Fingerprint)
-	if !ok || len(got.Members) == 0 || got.Deliveries["oncall-slack"].Thread == "" || len(got.Deliveries["ops-mail"].Pending) != 1 {
+	if !ok || len(got.Members) == 0 || got.Deliveries["oncall-slack"].Ref == "" || len(got.Deliveries["ops-mail"].Pending) != 1 {
 		t.Errorf("loaded incident lost what it needs: members %d, deliveries %+v", len(got.Members), got.Deliveries)
 	}
 	for i := 1; i < len(got.Members); i++ {
@@ -184,5 +184,41 @@ func TestRunBatchesWrites(t *testing.T) {
 	}
 	if n := len(s2.List()); n != 20 {
 		t.Errorf("loaded %d, want 20", n)
+	}
+}
+
+// TestPendingIncidentPersists: an incident waiting out its grace is written like any other,
+// with its severity and the time it fires; the next leader reads it and fires it then, not a
+// whole grace after its own start.
+func TestPendingIncidentPersists(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	s, _ := newStore(t, ns, prometheus.NewRegistry())
+	e := incident.NewEngine(s, incident.Settings{StableWindow: time.Minute})
+	f := detect.Finding{Class: detect.Unschedulable, Severity: detect.Warning, Reason: "Unschedulable",
+		Message: "0/3 nodes are available: 3 Insufficient memory.", Ongoing: true, Grace: 5 * time.Minute, Since: t0.Add(-time.Minute)}
+	if ts := e.Observe(t0, incident.Observation{Namespace: "shop", Workload: detect.Workload{Kind: "Deployment", Name: "web"},
+		Member: incident.MemberRef{Kind: "Pod", Name: "web-1"}, Findings: []detect.Finding{f}}); len(ts) != 0 {
+		t.Fatalf("a pending incident notified: %+v", ts)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	next, _ := newStore(t, ns, prometheus.NewRegistry())
+	if err := next.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := incident.NewEngine(next, incident.Settings{StableWindow: time.Minute})
+	p := e2.Pending()
+	if len(p) != 1 || p[0].Severity != detect.Warning || !p[0].FireAt.Equal(t0.Add(4*time.Minute)) {
+		t.Fatalf("read back %+v; want one pending incident, severity warning, firing at t0+4m", p)
+	}
+	if d, ok := e2.NextDeadline(); !ok || !d.Equal(t0.Add(4*time.Minute)) {
+		t.Errorf("NextDeadline() = %v, %v; want t0+4m", d, ok)
+	}
+	ts := e2.Tick(t0.Add(4 * time.Minute))
+	if len(ts) != 1 || ts[0].Why != incident.WhyFirst || ts[0].Incident.Severity != detect.Warning {
+		t.Fatalf("Tick at t0+4m = %+v; want the first message, severity warning", ts)
 	}
 }

@@ -374,7 +374,13 @@ func TestClusterConfigError(t *testing.T) {
 	if c.State.Waiting.Message != `secret "db" not found` || p.Status.Phase != corev1.PodPending || c.RestartCount != 0 || c.ImageID != "" {
 		t.Errorf("waiting %+v, phase %s, restartCount %d, imageID %q", c.State.Waiting, p.Status.Phase, c.RestartCount, c.ImageID)
 	}
-	if ev := podEvents(t, p)["Failed"]; len(ev) != 1 || ev[0].Message != `Error: secret "db" not found` || ev[0].Type != corev1.EventTypeWarning {
+	// The event follows the status write that shows the state, so it may land a moment later.
+	var ev []corev1.Event
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, clusterWait, true, func(context.Context) (bool, error) {
+		ev = podEvents(t, p)["Failed"]
+		return len(ev) > 0, nil
+	})
+	if err != nil || len(ev) != 1 || ev[0].Message != `Error: secret "db" not found` || ev[0].Type != corev1.EventTypeWarning {
 		t.Errorf("Failed events: %+v", ev)
 	}
 	unlabel(t, p)

@@ -55,6 +55,10 @@ type Fault struct {
 	After time.Duration
 	// Times is how many requests in a row fail; 0 means 1.
 	Times int
+	// Echo, when set, is written into the refusal's text (the service's error message or body),
+	// as a peer that quotes a request back would write it: the conformance suite puts every
+	// secret part of a channel's configuration there and checks that none comes out of kpulse.
+	Echo string
 }
 
 func (f Fault) String() string {

@@ -59,7 +59,7 @@ func NewJob(j *batchv1.Job) *Job {
 		Name:            j.Name,
 		UID:             j.UID,
 		ResourceVersion: j.ResourceVersion,
-		Created:         j.CreationTimestamp.Time,
+		Created:         jsonTime(j.CreationTimestamp.Time),
 		shared:          newShared(&j.ObjectMeta),
 	}
 	if cs := j.Spec.Template.Spec.Containers; len(cs) > 0 {
@@ -72,7 +72,7 @@ func NewJob(j *batchv1.Job) *Job {
 				Status:             canonical(c.Status, corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown),
 				Reason:             intern(c.Reason),
 				Message:            c.Message,
-				LastTransitionTime: c.LastTransitionTime.Time,
+				LastTransitionTime: jsonTime(c.LastTransitionTime.Time),
 			})
 		}
 	}

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"slices"
+	"strings"
 	"time"
 	"unique"
 
@@ -56,8 +57,8 @@ func sharedOf(h unique.Handle[shared]) shared {
 // detection, owner resolution and enrichment read, and nothing else. A corev1.Pod struct alone is
 // about 1.2 KiB before its maps, containers and managedFields; a healthy Pod of two containers
 // costs a few hundred bytes here, because the parts its replicas share are interned and the rare
-// parts (a waiting or terminated state, a status reason) are pointers that are nil while all is
-// well.
+// parts (a waiting or terminated state, a status reason, a deletion, a condition that is not
+// as it should be) are pointers that are nil while all is well.
 //
 // Cached Pods are shared by every reader and never modified: build a new one with NewPod.
 type Pod struct {
@@ -71,19 +72,54 @@ type Pod struct {
 	Phase           corev1.PodPhase
 	// Ready is the status of the Ready condition; empty when the pod has none.
 	Ready corev1.ConditionStatus
-	// Note is why the pod is in its phase (Evicted, ...), when the kubelet says; nil mostly.
-	Note *StatusNote
+	// Notes are what the pod has only when something is out of the ordinary; nil while it is
+	// healthy, which is most of the time.
+	Notes *PodNotes
 	// InitContainers and Containers are in spec order, each with its status; a status with no
 	// container in the spec (the API does not allow it) comes after, in status order.
 	InitContainers []Container
 	Containers     []Container
 }
 
-// StatusNote is a pod status's reason and message.
-type StatusNote struct {
+// PodNotes are the parts of a pod that are there only when something is out of the ordinary:
+// why it is in its phase, its deletion, a Ready or PodScheduled condition that is not True, a
+// disruption. A pod has them (one pointer, allocated then) only when one of them is set.
+type PodNotes struct {
+	// Reason and Message are the status's: why the pod is in its phase (Evicted, ...).
 	Reason  string
 	Message string
+	// Deleting is the deletionTimestamp: the pod is being deleted (the API server sets it to the
+	// request's time plus the grace period). Zero when it is not.
+	Deleting time.Time
+	// ReadyReason and ReadySince are the Ready condition's reason and lastTransitionTime while
+	// its status is not True (ContainersNotReady, ReadinessGatesNotReady, or none when the node
+	// controller marked the pod not ready).
+	ReadyReason string
+	ReadySince  time.Time
+	// Disruption is the reason of a True DisruptionTarget condition (TerminationByKubelet,
+	// EvictionByEvictionAPI, PreemptionByScheduler, DeletionByTaintManager, DeletionByPodGC);
+	// DisruptionSince is its lastTransitionTime.
+	Disruption      string
+	DisruptionSince time.Time
+	// Unscheduled is the PodScheduled condition while it is False; nil otherwise.
+	Unscheduled *Unscheduled
 }
+
+// Unscheduled is a PodScheduled condition with status False: Reason Unschedulable (the
+// scheduler's filters found no node), SchedulingGated or SchedulerError.
+type Unscheduled struct {
+	Reason string
+	// Message is the scheduler's, cut to MaxSchedulingMessage bytes.
+	Message string
+	Since   time.Time
+}
+
+// MaxSchedulingMessage bounds the scheduler's message kept for an unscheduled pod: it counts
+// nodes per reason, so it stays short, but a cluster's pending pods must not cost a megabyte each.
+const MaxSchedulingMessage = 1024
+
+// Deleting reports whether the pod is being deleted (deletionTimestamp set).
+func (p *Pod) Deleting() bool { return p.Notes != nil && !p.Notes.Deleting.IsZero() }
 
 // Namespace is the pod's namespace.
 func (p *Pod) Namespace() string { return sharedOf(p.shared).namespace }
@@ -160,7 +196,7 @@ func NewPod(p *corev1.Pod) *Pod {
 		Name:            p.Name,
 		UID:             p.UID,
 		ResourceVersion: p.ResourceVersion,
-		Created:         p.CreationTimestamp.Time,
+		Created:         jsonTime(p.CreationTimestamp.Time),
 		shared:          newShared(&p.ObjectMeta),
 		node:            handle(p.Spec.NodeName),
 		RestartPolicy: canonical(p.Spec.RestartPolicy,
@@ -170,16 +206,63 @@ func NewPod(p *corev1.Pod) *Pod {
 		InitContainers: containers(p.Spec.InitContainers, p.Status.InitContainerStatuses),
 		Containers:     containers(p.Spec.Containers, p.Status.ContainerStatuses),
 	}
-	if p.Status.Reason != "" || p.Status.Message != "" {
-		out.Note = &StatusNote{Reason: intern(p.Status.Reason), Message: p.Status.Message}
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			out.Ready = canonical(c.Status, corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown)
-			break
+	var n PodNotes
+	n.Reason, n.Message = intern(p.Status.Reason), p.Status.Message
+	if d := p.DeletionTimestamp; d != nil {
+		n.Deleting = jsonTime(d.Time)
+		if n.Deleting.IsZero() {
+			n.Deleting = time.Unix(0, 0).UTC() // set, if at a time JSON cannot write
 		}
 	}
+	var ready, scheduled, disruption bool
+	for i := range p.Status.Conditions {
+		c := &p.Status.Conditions[i]
+		switch {
+		case c.Type == corev1.PodReady && !ready:
+			ready = true
+			out.Ready = canonical(c.Status, corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown)
+			if c.Status != corev1.ConditionTrue {
+				n.ReadyReason, n.ReadySince = intern(c.Reason), jsonTime(c.LastTransitionTime.Time)
+			}
+		case c.Type == corev1.PodScheduled && !scheduled:
+			scheduled = true
+			if c.Status == corev1.ConditionFalse {
+				// Replicas that cannot be placed share one message: intern it.
+				n.Unscheduled = &Unscheduled{Reason: intern(c.Reason), Message: intern(cut(c.Message, MaxSchedulingMessage)),
+					Since: jsonTime(c.LastTransitionTime.Time)}
+			}
+		case c.Type == corev1.DisruptionTarget && !disruption:
+			disruption = true
+			if c.Status == corev1.ConditionTrue {
+				n.Disruption, n.DisruptionSince = intern(c.Reason), jsonTime(c.LastTransitionTime.Time)
+				if n.Disruption == "" {
+					n.Disruption = "Unknown" // a True condition without a reason still says the pod goes
+				}
+			}
+		}
+	}
+	if n != (PodNotes{}) {
+		out.Notes = &n
+	}
 	return out
+}
+
+// jsonTime returns t, or the zero time when t is outside the years JSON (RFC 3339) can write,
+// 0 to 9999: protobuf carries any number of seconds, and a time kpulse keeps must never make
+// the encoding of an incident or a message fail.
+func jsonTime(t time.Time) time.Time {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}
+	}
+	return t
+}
+
+// cut returns s cut to at most max bytes, at a boundary of valid UTF-8, with "…" when cut.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max-len("…")], "") + "…"
 }
 
 // containers pairs each spec container with its status by name. The kubelet sorts statuses by
@@ -240,7 +323,7 @@ func terminated(t *corev1.ContainerStateTerminated) *Terminated {
 	}
 	return &Terminated{
 		ExitCode: t.ExitCode, Signal: t.Signal, Reason: intern(t.Reason), Message: t.Message,
-		StartedAt: t.StartedAt.Time, FinishedAt: t.FinishedAt.Time,
+		StartedAt: jsonTime(t.StartedAt.Time), FinishedAt: jsonTime(t.FinishedAt.Time),
 	}
 }
 
@@ -268,9 +351,13 @@ func (p *Pod) DeepCopy() *Pod {
 		return nil
 	}
 	out := *p
-	if p.Note != nil {
-		n := *p.Note
-		out.Note = &n
+	if p.Notes != nil {
+		n := *p.Notes
+		if n.Unscheduled != nil {
+			u := *n.Unscheduled
+			n.Unscheduled = &u
+		}
+		out.Notes = &n
 	}
 	out.InitContainers = copyContainers(p.InitContainers)
 	out.Containers = copyContainers(p.Containers)

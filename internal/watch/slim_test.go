@@ -1,11 +1,13 @@
 package watch
 
 import (
+	"encoding/json"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -51,7 +53,7 @@ func failingPod() *corev1.Pod {
 			Message: "",
 			Conditions: []corev1.PodCondition{
 				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
-				{Type: corev1.PodReady, Status: corev1.ConditionFalse, Message: "containers with unready status: [app]"},
+				{Type: corev1.PodReady, Status: corev1.ConditionFalse, Message: "containers with unready status: [app]", LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))},
 			},
 			InitContainerStatuses: []corev1.ContainerStatus{{
 				Name: "migrate", Image: "docker.io/library/checkout-migrations:1", Ready: true,
@@ -105,8 +107,11 @@ func TestNewPodKeepsWhatIsRead(t *testing.T) {
 	if p.TemplateHash() != "7d9f8b6c5d" || p.JobName() != "" || p.NodeName() != "worker-1" {
 		t.Errorf("hash %q, job %q, node %q", p.TemplateHash(), p.JobName(), p.NodeName())
 	}
-	if p.Phase != corev1.PodRunning || p.Ready != corev1.ConditionFalse || p.RestartPolicy != corev1.RestartPolicyAlways || p.Note != nil {
-		t.Errorf("phase %q, ready %q, restart policy %q, note %+v", p.Phase, p.Ready, p.RestartPolicy, p.Note)
+	if p.Phase != corev1.PodRunning || p.Ready != corev1.ConditionFalse || p.RestartPolicy != corev1.RestartPolicyAlways {
+		t.Errorf("phase %q, ready %q, restart policy %q", p.Phase, p.Ready, p.RestartPolicy)
+	}
+	if p.Notes == nil || *p.Notes != (PodNotes{ReadySince: t0.Add(-time.Hour)}) || p.Deleting() {
+		t.Errorf("notes %+v: want only the Ready condition's time", p.Notes)
 	}
 	finished := t0.Add(time.Minute)
 	wantInit := []view{{Name: "migrate", Image: "checkout-migrations:1", Ready: true,
@@ -128,22 +133,60 @@ func TestNewPodKeepsWhatIsRead(t *testing.T) {
 }
 
 func TestNewPodStatus(t *testing.T) {
+	at := func(d time.Duration) metav1.Time { return metav1.NewTime(t0.Add(d)) }
+	long := strings.Repeat("0/5000 nodes are available: 5000 Insufficient memory. ", 40) + "é"
 	tests := []struct {
-		name   string
-		status corev1.PodStatus
-		ready  corev1.ConditionStatus
-		note   *StatusNote
+		name     string
+		status   corev1.PodStatus
+		deletion *metav1.Time
+		ready    corev1.ConditionStatus
+		notes    *PodNotes
 	}{
-		{"no Ready condition", corev1.PodStatus{Phase: corev1.PodPending}, "", nil},
-		{"first Ready condition wins", corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
-			{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionFalse}}}, corev1.ConditionTrue, nil},
-		{"evicted", corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory"}, "", &StatusNote{"Evicted", "low on memory"}},
+		{name: "no Ready condition", status: corev1.PodStatus{Phase: corev1.PodPending}},
+		{name: "healthy: no notes", status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: at(0)},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: at(time.Minute)},
+			{Type: corev1.DisruptionTarget, Status: corev1.ConditionFalse, Reason: "EvictionByEvictionAPI"}}},
+			ready: corev1.ConditionTrue},
+		{name: "first Ready condition wins", status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodReady, Status: corev1.ConditionFalse}}}, ready: corev1.ConditionTrue},
+		{name: "not ready: since when, and why", status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", Message: "containers with unready status: [app]", LastTransitionTime: at(time.Minute)}}},
+			ready: corev1.ConditionFalse, notes: &PodNotes{ReadyReason: "ContainersNotReady", ReadySince: t0.Add(time.Minute)}},
+		{name: "evicted", status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory", Conditions: []corev1.PodCondition{
+			{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "TerminationByKubelet", Message: "low on memory", LastTransitionTime: at(time.Hour)}}},
+			notes: &PodNotes{Reason: "Evicted", Message: "low on memory", Disruption: "TerminationByKubelet", DisruptionSince: t0.Add(time.Hour)}},
+		{name: "a True DisruptionTarget without a reason", status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}},
+			notes: &PodNotes{Disruption: "Unknown"}},
+		{name: "unschedulable", status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available: 3 Insufficient memory.", LastTransitionTime: at(2 * time.Minute)}}},
+			notes: &PodNotes{Unscheduled: &Unscheduled{Reason: "Unschedulable", Message: "0/3 nodes are available: 3 Insufficient memory.", Since: t0.Add(2 * time.Minute)}}},
+		{name: "the scheduler's message is cut, at a character", status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: long[:MaxSchedulingMessage-4] + "é" + long}}},
+			// "é" is the bytes 1020 and 1021, and the cut, which leaves room for "…", at 1021.
+			notes: &PodNotes{Unscheduled: &Unscheduled{Reason: "Unschedulable", Message: long[:MaxSchedulingMessage-4] + "…"}}},
+		{name: "being deleted", deletion: ptr(at(30 * time.Second)), status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+			ready: corev1.ConditionTrue, notes: &PodNotes{Deleting: t0.Add(30 * time.Second)}},
+		{name: "deleted at a time JSON cannot write: still deleted", deletion: ptr(metav1.NewTime(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))),
+			status: corev1.PodStatus{Phase: corev1.PodRunning}, notes: &PodNotes{Deleting: time.Unix(0, 0).UTC()}},
+		{name: "times JSON cannot write are zero", status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", LastTransitionTime: metav1.NewTime(time.Unix(1<<40, 0))},
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.NewTime(time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC))}}},
+			ready: corev1.ConditionFalse, notes: &PodNotes{Unscheduled: &Unscheduled{Reason: "Unschedulable"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPod(&corev1.Pod{Status: tt.status})
-			if p.Phase != tt.status.Phase || p.Ready != tt.ready || !reflect.DeepEqual(p.Note, tt.note) {
-				t.Errorf("phase %q ready %q note %+v; want %q %q %+v", p.Phase, p.Ready, p.Note, tt.status.Phase, tt.ready, tt.note)
+			p := NewPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: tt.deletion}, Status: tt.status})
+			if p.Phase != tt.status.Phase || p.Ready != tt.ready || !reflect.DeepEqual(p.Notes, tt.notes) {
+				t.Errorf("phase %q ready %q notes %s; want %q %q %s", p.Phase, p.Ready, show(p.Notes), tt.status.Phase, tt.ready, show(tt.notes))
+			}
+			if p.Deleting() != (tt.deletion != nil) {
+				t.Errorf("Deleting() = %v", p.Deleting())
+			}
+			if p.Notes != nil && p.Notes.Unscheduled != nil && (len(p.Notes.Unscheduled.Message) > MaxSchedulingMessage || !utf8.ValidString(p.Notes.Unscheduled.Message)) {
+				t.Errorf("message of %d bytes, valid UTF-8 %v", len(p.Notes.Unscheduled.Message), utf8.ValidString(p.Notes.Unscheduled.Message))
 			}
 		})
 	}
@@ -253,12 +296,12 @@ func TestClientGoReadsTheMeta(t *testing.T) {
 
 func TestDeepCopy(t *testing.T) {
 	p := NewPod(failingPod())
-	p.Note = &StatusNote{Reason: "r"}
+	p.Notes = &PodNotes{Reason: "r", Unscheduled: &Unscheduled{Reason: "Unschedulable"}}
 	c := p.DeepCopyObject().(*Pod)
 	if !reflect.DeepEqual(p, c) {
 		t.Fatal("copy differs")
 	}
-	if c.Note == p.Note || &c.Containers[0] == &p.Containers[0] || c.Containers[0].Waiting == p.Containers[0].Waiting ||
+	if c.Notes == p.Notes || c.Notes.Unscheduled == p.Notes.Unscheduled || &c.Containers[0] == &p.Containers[0] || c.Containers[0].Waiting == p.Containers[0].Waiting ||
 		c.Containers[0].LastTerminated == p.Containers[0].LastTerminated || c.InitContainers[0].Terminated == p.InitContainers[0].Terminated {
 		t.Error("copy shares memory with the original")
 	}
@@ -306,5 +349,46 @@ func TestIndexes(t *testing.T) {
 	}
 	if got, _ := jobs.ByIndex(byController, "u-c"); len(got) != 2 {
 		t.Errorf("runs of u-c = %d, want 2", len(got))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// show renders a value for a failure message; JSON shows pointer targets, which %+v does not.
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// TestTimesJSONCannotWriteAreZero: every time a cached Pod or Job keeps can be written as JSON,
+// whatever protobuf carried (a time past the year 9999 made an incident's state fail to encode).
+func TestTimesJSONCannotWriteAreZero(t *testing.T) {
+	far := metav1.NewTime(time.Unix(1<<40, 0)) // the year 36812
+	term := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, StartedAt: far, FinishedAt: far}
+	p := NewPod(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", CreationTimestamp: far, DeletionTimestamp: &far},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}},
+		Status: corev1.PodStatus{
+			Conditions: []corev1.PodCondition{
+				{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: far},
+				{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, LastTransitionTime: far},
+				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, LastTransitionTime: far},
+			},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Terminated: term},
+				LastTerminationState: corev1.ContainerState{Terminated: term}}},
+		},
+	})
+	j := NewJob(&batchv1.Job{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: far},
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: "True", LastTransitionTime: far}}}})
+	for _, v := range []any{p, p.Notes, p.Notes.Unscheduled, p.Containers[0].Terminated, p.Containers[0].LastTerminated, j, j.Conditions} {
+		if _, err := json.Marshal(v); err != nil {
+			t.Errorf("%T does not encode: %v", v, err)
+		}
+	}
+	if !p.Created.IsZero() || !p.Containers[0].Terminated.FinishedAt.IsZero() || !j.Conditions[0].LastTransitionTime.IsZero() || !p.Deleting() {
+		t.Errorf("created %v, finished %v, job condition %v, deleting %v", p.Created, p.Containers[0].Terminated.FinishedAt, j.Conditions[0].LastTransitionTime, p.Deleting())
 	}
 }

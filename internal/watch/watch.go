@@ -28,6 +28,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 )
 
 // Kind says which informer a key came from.
@@ -75,6 +76,8 @@ type Options struct {
 	OnEvent func()
 	// OnSynced is called once the caches have synced; may be nil.
 	OnSynced func()
+	// Clock times the queue's delayed keys (EnqueueAfter); nil means the real clock.
+	Clock clock.WithTicker
 }
 
 // Watcher runs the informers and the workqueue.
@@ -126,7 +129,7 @@ func New(opts Options) (*Watcher, error) {
 		exclude: map[string]bool{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[Key](),
-			workqueue.TypedRateLimitingQueueConfig[Key]{Name: "kpulse"}),
+			workqueue.TypedRateLimitingQueueConfig[Key]{Name: "kpulse", Clock: opts.Clock}),
 		sets: map[string]*informerSet{},
 	}
 	for _, ns := range opts.Exclude {
@@ -303,6 +306,17 @@ func (w *Watcher) enqueue(kind Kind, obj any) {
 func (w *Watcher) Enqueue(key Key) {
 	if !w.exclude[key.Namespace] {
 		w.queue.Add(key)
+	}
+}
+
+// EnqueueAfter asks for another look at an object once d has passed: detection whose answer
+// changes with time while the object does not (a restart leaving the window a rate is counted
+// over) says when to look again. A key already waiting keeps the earlier of the two times, and a
+// key that is added meanwhile is handled then too, so a delayed look is never lost nor doubled
+// for long.
+func (w *Watcher) EnqueueAfter(key Key, d time.Duration) {
+	if !w.exclude[key.Namespace] {
+		w.queue.AddAfter(key, d)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // run starts w with a handler that hands each key over to the returned channel, and stops it
@@ -143,4 +144,31 @@ func TestWatcherIncludesOnlyItsNamespaces(t *testing.T) {
 	if pods := w.PodsOfJob("other", "report-1"); len(pods) != 1 {
 		t.Errorf("PodsOfJob() = %d pods, want 1", len(pods))
 	}
+}
+
+// TestEnqueueAfter: a key asked for later is handled once the watcher's clock has reached the
+// time, not before: a key enqueued meanwhile comes first.
+func TestEnqueueAfter(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	w, err := New(Options{
+		Client: fake.NewClientset(objects()...),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:  clk,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := run(t, w)
+	collect(t, keys, []Key{
+		key(KindJob, "billing", "report-1"), key(KindJob, "billing", "report-2"), key(KindJob, "other", "report-1"),
+		key(KindPod, "billing", "report-1-abcde"), key(KindPod, "billing", "report-1-fghij"), key(KindPod, "billing", "report-2-abcde"),
+		key(KindPod, "other", "report-1-abcde"),
+	})
+	later, marker := key(KindPod, "billing", "report-1-abcde"), key(KindJob, "billing", "report-2")
+	w.EnqueueAfter(later, time.Minute)
+	clk.Step(time.Minute - time.Second)
+	w.Enqueue(marker)
+	collect(t, keys, []Key{marker}) // the delayed key, if it were queued already, would come first
+	clk.Step(time.Second)
+	collect(t, keys, []Key{later})
 }

@@ -351,6 +351,11 @@ func (p *Peer) serve(w http.ResponseWriter, r *http.Request) {
 
 // fault answers f as Discord answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the service's message, as a peer that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		after := f.After
@@ -362,18 +367,18 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		// The header is whole seconds, rounded up, as in the docs' example (64.57 -> 65).
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
 		h.Set("X-RateLimit-Scope", "user")
-		b := encode(map[string]any{"message": "You are being rate limited.", "retry_after": after.Seconds(), "global": false})
-		p.record(rj, http.StatusTooManyRequests, 0, "You are being rate limited.", string(b))
+		b := encode(map[string]any{"message": "You are being rate limited." + echo, "retry_after": after.Seconds(), "global": false})
+		p.record(rj, http.StatusTooManyRequests, 0, "You are being rate limited."+echo, string(b))
 		writeJSON(w, http.StatusTooManyRequests, b)
 	case testpeer.ServerError:
-		p.refuse(w, http.StatusInternalServerError, errBody{Message: "500: Internal Server Error", Code: 0}, rj)
+		p.refuse(w, http.StatusInternalServerError, errBody{Message: "500: Internal Server Error" + echo, Code: 0}, rj)
 	case testpeer.Unauthorized:
-		p.refuse(w, http.StatusUnauthorized, errBody{Message: "Invalid Webhook Token", Code: 50027}, rj)
+		p.refuse(w, http.StatusUnauthorized, errBody{Message: "Invalid Webhook Token" + echo, Code: 50027}, rj)
 	case testpeer.NotFound:
-		p.refuse(w, http.StatusNotFound, errBody{Message: "Unknown Webhook", Code: 10015}, rj)
+		p.refuse(w, http.StatusNotFound, errBody{Message: "Unknown Webhook" + echo, Code: 10015}, rj)
 	case testpeer.Invalid:
 		fe := formErrors{}
-		fe.add(nil, "INJECTED_FAULT", "The peer was told to refuse this request.")
+		fe.add(nil, "INJECTED_FAULT", "The peer was told to refuse this request."+echo)
 		p.refuse(w, http.StatusBadRequest, fe.body(), rj)
 	case testpeer.Disconnect:
 		p.record(rj, 0, 0, "connection closed", "")

@@ -612,6 +612,11 @@ func decode(raw []byte, v any) map[string]string {
 
 // fault answers f as Opsgenie answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rid string, rj Rejection) {
+	// Fault.Echo follows the service's message, as a peer that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		period := 60
@@ -622,16 +627,16 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rid string, rj Rej
 		h.Set("X-RateLimit-State", "THROTTLED")
 		h.Set("X-RateLimit-Reason", "INTEGRATION")
 		h.Set("X-RateLimit-Period-In-Sec", strconv.Itoa(period))
-		p.refuse(w, http.StatusTooManyRequests, errAnswer{Message: "You are making too many requests! To avoid errors, we recommend you limit requests."}, rid, rj)
+		p.refuse(w, http.StatusTooManyRequests, errAnswer{Message: "You are making too many requests! To avoid errors, we recommend you limit requests." + echo}, rid, rj)
 	case testpeer.Unauthorized:
-		p.refuse(w, http.StatusUnauthorized, errAnswer{Message: "Could not authenticate"}, rid, rj)
+		p.refuse(w, http.StatusUnauthorized, errAnswer{Message: "Could not authenticate" + echo}, rid, rj)
 	case testpeer.Invalid:
 		p.refuse(w, http.StatusUnprocessableEntity, errAnswer{
-			Message: "Request body is not processable. Please check the errors.",
+			Message: "Request body is not processable. Please check the errors." + echo,
 			Errors:  map[string]string{"request": "The peer was told to refuse this request."},
 		}, rid, rj)
 	case testpeer.NotFound:
-		p.refuse(w, http.StatusNotFound, errAnswer{Message: "No handler found for path: " + rj.Path}, rid, rj)
+		p.refuse(w, http.StatusNotFound, errAnswer{Message: "No handler found for path: " + rj.Path + echo}, rid, rj)
 	case testpeer.Disconnect:
 		rj.Reason = "connection closed"
 		p.mu.Lock()
@@ -639,7 +644,7 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rid string, rj Rej
 		p.mu.Unlock()
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, errAnswer{Message: "Internal Server Error"}, rid, rj)
+		p.refuse(w, http.StatusInternalServerError, errAnswer{Message: "Internal Server Error" + echo}, rid, rj)
 	}
 }
 

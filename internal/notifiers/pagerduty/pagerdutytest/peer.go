@@ -435,6 +435,11 @@ func validate(ev Event) []string {
 
 // fault answers f as PagerDuty answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the service's message, as a peer that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		// The documented 429 has an empty body and no wait hint.
@@ -442,16 +447,16 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		w.WriteHeader(http.StatusTooManyRequests)
 	case testpeer.Unauthorized:
 		// The Events API has no auth header; a revoked integration key is an unknown key.
-		p.invalid(w, rj, "Invalid routing key")
+		p.invalid(w, rj, "Invalid routing key"+echo)
 	case testpeer.Invalid:
-		p.invalid(w, rj, "The peer was told to refuse this event")
+		p.invalid(w, rj, "The peer was told to refuse this event"+echo)
 	case testpeer.NotFound:
-		p.plain(w, http.StatusNotFound, "Not Found", rj)
+		p.plain(w, http.StatusNotFound, "Not Found"+echo, rj)
 	case testpeer.Disconnect:
 		p.record(rj, 0, "connection closed", "")
 		testpeer.Hangup()
 	default: // ServerError
-		p.plain(w, http.StatusInternalServerError, "Internal Server Error", rj)
+		p.plain(w, http.StatusInternalServerError, "Internal Server Error"+echo, rj)
 	}
 }
 

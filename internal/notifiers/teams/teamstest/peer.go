@@ -426,6 +426,11 @@ func checkElements(list []any, path string) string {
 
 // fault answers f as the trigger answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the service's message, as a peer that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		after := f.After
@@ -434,13 +439,13 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
 		p.refuse(w, http.StatusTooManyRequests, "WorkflowRequestsThrottled",
-			fmt.Sprintf("Number of requests for workflow '%s' exceeded the limit over time window of '00:00:01'.", p.id), rj)
+			fmt.Sprintf("Number of requests for workflow '%s' exceeded the limit over time window of '00:00:01'.", p.id)+echo, rj)
 	case testpeer.Unauthorized:
-		p.refuse(w, http.StatusUnauthorized, "DirectApiInvalidAuthorizationSignature", "The provided authorization signature is not valid.", rj)
+		p.refuse(w, http.StatusUnauthorized, "DirectApiInvalidAuthorizationSignature", "The provided authorization signature is not valid."+echo, rj)
 	case testpeer.Invalid:
-		p.refuse(w, http.StatusBadRequest, "InvalidRequestContent", "The request content is not valid and could not be deserialized: the peer was told to refuse it.", rj)
+		p.refuse(w, http.StatusBadRequest, "InvalidRequestContent", "The request content is not valid and could not be deserialized: the peer was told to refuse it."+echo, rj)
 	case testpeer.NotFound:
-		p.refuse(w, http.StatusNotFound, "WorkflowNotFound", fmt.Sprintf("The workflow '%s' could not be found.", p.id), rj)
+		p.refuse(w, http.StatusNotFound, "WorkflowNotFound", fmt.Sprintf("The workflow '%s' could not be found.", p.id)+echo, rj)
 	case testpeer.Disconnect:
 		p.mu.Lock()
 		rj.Reason = "connection closed"
@@ -448,7 +453,7 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		p.mu.Unlock()
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, "InternalServerError", "Encountered internal server error.", rj)
+		p.refuse(w, http.StatusInternalServerError, "InternalServerError", "Encountered internal server error."+echo, rj)
 	}
 }
 
