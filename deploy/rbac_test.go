@@ -51,7 +51,8 @@ func serviceAccountConfig(t *testing.T, ctx context.Context) *rest.Config {
 // at a webhook; then it shows what that identity may not do: read Secrets (anywhere), write
 // Pods, Nodes or workloads, read the owners it does not need.
 func TestRBACProof(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	// A CronJob cannot miss two runs sooner than two minutes after its creation.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	saCfg := serviceAccountConfig(t, ctx)
 	sa, err := kubernetes.NewForConfig(saCfg)
@@ -78,7 +79,7 @@ func TestRBACProof(t *testing.T) {
 		"secretsDir": t.TempDir(), // the empty directory an optional Secret that is missing mounts as
 		// The classes with a grace alert after a second, so that the test need not wait minutes.
 		"detection": map[string]any{"startError": map[string]any{"grace": "1s"}, "notReady": map[string]any{"after": "1s"},
-			"unschedulable": map[string]any{"after": "1s"}},
+			"unschedulable": map[string]any{"after": "1s"}, "node": map[string]any{"grace": "1s"}, "rollout": map[string]any{"after": "1s"}},
 	})
 	// What the Deployment's downward API gives the pod: its namespace, where the Role lets kpulse
 	// keep state and hold its Lease.
@@ -86,6 +87,9 @@ func TestRBACProof(t *testing.T) {
 	kp := testkit.RunKpulse(t, cfg, saCfg)
 
 	ns := env.Namespace(t)
+	// Issue 13's classes that read Nodes, Deployments, DaemonSets and CronJobs: as that identity
+	// too. First, since the CronJob needs two minutes to miss two runs.
+	kinds := kindFailures(t, ctx, ns)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-password"}, StringData: map[string]string{"password": "hunter2"}}
 	if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -173,6 +177,21 @@ func TestRBACProof(t *testing.T) {
 		}
 		if got := testkit.Field(doc, "workload.name"); got != workload {
 			t.Errorf("%s alert for workload %q, want %q", reason, got, workload)
+		}
+		if errs := testkit.Field(doc, "enrichmentErrors"); strings.Contains(strings.ToLower(errs), "forbidden") {
+			t.Errorf("%s: kpulse was refused something it reads for an alert: %s", reason, errs)
+		}
+	}
+	for key, workload := range kinds {
+		reason, kind, _ := strings.Cut(key, "/")
+		doc, err := sink.WaitFor(ctx, 150*time.Second, func(d map[string]any) bool {
+			return d["status"] == "firing" && d["reason"] == reason && testkit.Field(d, "workload.name") == workload
+		})
+		if err != nil {
+			t.Fatalf("no %s alert about %s as the ServiceAccount: %v\n%s", reason, workload, err, kp.Logs())
+		}
+		if kind != "" && testkit.Field(doc, "workload.kind") != kind {
+			t.Errorf("%s alert about %s %s", reason, testkit.Field(doc, "workload.kind"), workload)
 		}
 		if errs := testkit.Field(doc, "enrichmentErrors"); strings.Contains(strings.ToLower(errs), "forbidden") {
 			t.Errorf("%s: kpulse was refused something it reads for an alert: %s", reason, errs)
@@ -326,7 +345,8 @@ func authDelegatorBinding(t *testing.T) []*unstructured.Unstructured {
 // never let through; with the binding docs/security.md gives, a caller whose token's user has
 // an RBAC grant on the path gets 200 over TLS, one without gets 403, a garbage token 401.
 func TestRBACTokenAuth(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	// A CronJob cannot miss two runs sooner than two minutes after its creation.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	saCfg := serviceAccountConfig(t, ctx)
 	t.Cleanup(func() {
