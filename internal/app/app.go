@@ -496,9 +496,20 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 			break
 		}
 		v := a.detector.Node(n)
-		ts = engine.Observe(now, incident.Observation{
-			Workload: detect.NodeWorkload(n), Member: ref, Findings: v.Findings, Healthy: v.Healthy,
-		})
+		w := detect.NodeWorkload(n)
+		keys := [2]incident.Key{{Workload: w, Class: detect.NodeNotReady}, {Workload: w, Class: detect.NodePressure}}
+		was := [2]bool{engine.Open(keys[0]), engine.Open(keys[1])}
+		ts = engine.Observe(now, incident.Observation{Workload: w, Member: ref, Findings: v.Findings, Healthy: v.Healthy})
+		for i, k := range keys {
+			if !was[i] && engine.Open(k) {
+				// The node's problem has just begun: its pods already seen not ready or
+				// evicted (before kpulse saw the node) fold into it now.
+				for _, p := range a.watcher.PodsOnNode(n.Name) {
+					a.watcher.Enqueue(watch.Key{Kind: watch.KindPod, ObjectName: cache.ObjectName{Namespace: p.Namespace(), Name: p.Name}})
+				}
+				break
+			}
+		}
 	case watch.KindDeployment, watch.KindDaemonSet, watch.KindStatefulSet, watch.KindCronJob:
 		ts = a.handleWorkload(engine, key, now)
 	}

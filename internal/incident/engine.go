@@ -711,6 +711,15 @@ func (e *Engine) Snapshot(fingerprint string, limit int) (Incident, bool) {
 	return inc, ok
 }
 
+// Open reports whether the incident of k is pending or firing.
+func (e *Engine) Open(k Key) bool {
+	fp := Fingerprint(k)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en := e.incidents[fp]
+	return en != nil && open(en.inc.Status)
+}
+
 // Active returns copies of the firing incidents, oldest first, members in Ref order.
 func (e *Engine) Active() []Incident {
 	return e.list(func(inc *Incident) bool { return inc.Status == Firing })

@@ -498,3 +498,22 @@ func byIndex[T any](idx cache.Indexer, index, value string, keep func(T) bool) [
 	}
 	return out
 }
+
+// PodsOnNode returns the cached Pods bound to node; callers must not modify them. It scans the
+// pod caches: there is no index by node, which would cost memory for every pod, and this is for
+// the rare moment a node goes.
+func (w *Watcher) PodsOnNode(node string) []*Pod {
+	var out []*Pod
+	for _, s := range w.sets {
+		idx := s.indexer(KindPod)
+		if idx == nil {
+			continue
+		}
+		for _, obj := range idx.List() {
+			if p, ok := obj.(*Pod); ok && p.NodeName() == node {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
