@@ -9,8 +9,8 @@ import (
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 	. "github.com/kpulse/kpulse/internal/notifiers"
-	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
+	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 )
 
 // nodeDown is a node's NodeNotReady incident with the pods of twelve Deployments folded into
