@@ -209,3 +209,33 @@ func TestFoldOnlyIntoAnOpenNodeIncident(t *testing.T) {
 		}
 	})
 }
+
+// TestEvictionFoldsIntoTheNodesPressure: a pod the kubelet evicted, on a node under memory
+// pressure, goes into the node's NodePressure incident (the first of the keys Fold gives that
+// is open), not into an Evicted incident of its own; on a healthy node it is its own.
+func TestEvictionFoldsIntoTheNodesPressure(t *testing.T) {
+	pressureKey := Key{Workload: node1, Class: detect.NodePressure}
+	evicted := Observation{Namespace: "shop", Workload: detect.Workload{Kind: "Deployment", Name: "web"},
+		Member: MemberRef{Kind: "Pod", Name: "web-0"}, Healthy: true,
+		Findings: []detect.Finding{{Class: detect.Evicted, Severity: detect.Warning, Reason: "Evicted", At: t0.Add(30 * time.Second)}},
+		Fold: func(f detect.Finding) []Key {
+			if detect.NodeFoldable(f) {
+				return []Key{pressureKey, nodeKey}
+			}
+			return nil
+		}}
+	pressure := detect.Finding{Class: detect.NodePressure, Severity: detect.Warning, Reason: "MemoryPressure", Ongoing: true, Grace: time.Minute, Since: t0}
+
+	e, _ := foldEngine(t)
+	e.Observe(at(0), nodeObs(pressure))
+	wantTransitions(t, "evicted", e.Observe(at(40*time.Second), evicted))
+	wantTransitions(t, "grace", e.Tick(at(time.Minute)), WhyFirst)
+	act := e.Active()
+	if len(act) != 1 || act[0].Key != pressureKey || len(act[0].Members) != 2 || !act[0].Members[1].Folded {
+		t.Fatalf("active %+v, want the node's NodePressure with the evicted pod folded", act)
+	}
+
+	e2, _ := foldEngine(t)
+	e2.Observe(at(0), nodeObs())
+	wantTransitions(t, "evicted on a healthy node", e2.Observe(at(40*time.Second), evicted), WhyFirst)
+}
