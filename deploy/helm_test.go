@@ -481,6 +481,7 @@ func TestHelmAdminSurface(t *testing.T) {
 	for i := range state.Shards(5000) {
 		names = append(names, "pulse-"+strconv.Itoa(i))
 	}
+	names = append(names, state.SilencesName("pulse"))
 	for _, o := range objs {
 		if o.GetKind() == "Role" {
 			checkRole(t, convert[rbacv1.Role](t, o).Rules, names, "pulse-leader")

@@ -243,13 +243,13 @@ var wantRole = map[access]bool{
 	{"coordination.k8s.io", "leases", "update"}: true,
 }
 
-// defaultStateNames are the state ConfigMaps of the default config.
+// defaultStateNames are the state ConfigMaps of the default config, the silences' included.
 func defaultStateNames() []string {
 	var names []string
 	for i := range state.Shards(state.DefaultMaxIncidents) {
 		names = append(names, "kpulse-state-"+strconv.Itoa(i))
 	}
-	return names
+	return append(names, state.SilencesName("kpulse-state"))
 }
 
 func checkClusterRole(t *testing.T, rules []rbacv1.PolicyRule) {

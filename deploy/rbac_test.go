@@ -216,6 +216,7 @@ func TestRBACProof(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "create", Resource: "configmaps", Namespace: "kpulse"}, true},
 			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-0"}, true},
 			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-8"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: "kpulse", Name: "kpulse-state-silences"}, true},
 			{authorizationv1.ResourceAttributes{Verb: "create", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kpulse"}, true},
 			{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kpulse", Name: "kpulse"}, true},
 			// Only its own objects change: not its configuration, not another Lease; no verb it

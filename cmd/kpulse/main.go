@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kpulse/kpulse/internal/app"
+	"github.com/kpulse/kpulse/internal/cli"
 	"github.com/kpulse/kpulse/internal/config"
 	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 )
@@ -23,6 +24,9 @@ import (
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
+	if c, ok := cli.Lookup(args); ok {
+		return c.Run(args[1:], os.Stdout, os.Stderr)
+	}
 	fs := pflag.NewFlagSet("kpulse", pflag.ContinueOnError)
 	config.AddFlags(fs)
 	version := fs.Bool("version", false, "print the version and exit")

@@ -114,6 +114,8 @@ type App struct {
 	kick chan struct{}
 	// detector turns cached objects into findings (config's detection block).
 	detector *detect.Detector
+	// silences are the leader's silences and the admin API over them.
+	silences *silenceBook
 }
 
 // New builds every part of the daemon; nothing runs until Run.
@@ -217,6 +219,7 @@ func New(opts Options) (*App, error) {
 		})
 		a.store = a.state
 	}
+	a.silences = newSilenceBook(a)
 	a.dispatcher = dispatch.New(channels, dispatch.Options{
 		Clock:           clk,
 		Logger:          log,
@@ -304,6 +307,7 @@ func (a *App) buildServer(opts Options, client kubernetes.Interface) error {
 		Incidents: a.activeIncidents,
 		Failures:  a.failures.list,
 		Channels:  func() server.Channels { return a.dispatcher },
+		Silences:  a.silences,
 		Clock:     a.clock,
 		Limits:    limits,
 	}
@@ -673,6 +677,10 @@ func (a *App) jobWorkload(ns, name string) (detect.Workload, bool) {
 func (a *App) timer(ctx context.Context, engine *incident.Engine) {
 	for {
 		a.emit(engine, engine.Tick(a.clock.Now()))
+		// Incidents can start or stop counting as active without a transition (one a silence
+		// holds back, or one that resolves while silenced); the observation that did it kicked
+		// the timer, so the gauges follow here.
+		a.updateActive(engine)
 		var wake <-chan time.Time
 		var t clock.Timer
 		if next, ok := engine.NextDeadline(); ok {

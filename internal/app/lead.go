@@ -136,6 +136,9 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 			return nil // ctx ended before the state could be read: nothing was done
 		}
 	}
+	if !a.silences.load(ctx) {
+		return nil // ctx ended before the silences could be read: nothing was done
+	}
 	engine := incident.NewEngine(a.store, incident.Settings{
 		StableWindow:   a.cfg.Incidents.StableWindow,
 		RepeatInterval: a.cfg.Incidents.RepeatInterval,
@@ -145,6 +148,7 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 	// A pod folded into its node's incident is its own again once that incident resolves or
 	// goes: look at it again, so that a pod still failing then gets an incident of its own.
 	engine.OnRelease(func(ns string, ref incident.MemberRef) { a.watcher.Enqueue(memberKey(ns, ref)) })
+	engine.SetSilencer(a.silences.silenced, a.silences.onHeld)
 	names := a.dispatcher.Names()
 	engine.SetChannels(names)
 	engine.Forget(names)

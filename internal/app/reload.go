@@ -63,6 +63,7 @@ func (a *App) reloadConfig() {
 		{"state", a.cfg.State, cfg.State}, {"leaderElection", a.cfg.LeaderElection, cfg.LeaderElection},
 		{"incidents", a.cfg.Incidents, cfg.Incidents}, {"delivery", a.cfg.Delivery, cfg.Delivery},
 		{"enrichment", a.cfg.Enrichment, cfg.Enrichment}, {"detection", a.cfg.Detection, cfg.Detection},
+		{"silences", a.cfg.Silences, cfg.Silences},
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			a.log.Warn("config reload: this setting changes at the next restart", "key", k.key)

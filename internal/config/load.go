@@ -53,6 +53,8 @@ var defaults = map[string]any{
 	"admin.tls.certFile":           "",
 	"admin.tls.keyFile":            "",
 	"admin.cacheTTL":               "30s",
+	"silences.retention":           "24h",
+	"silences.maxDuration":         "720h",
 }
 
 // flagKeys maps command-line flags to config keys. Flags win over the environment, which wins
@@ -292,6 +294,7 @@ func (c *Config) Validate() error {
 	c.Detection.validate(add)
 	c.validateHA(add)
 	c.validateAdmin(add)
+	c.Silences.validate(add)
 	if c.Delivery.QueueLimit < 1 {
 		add("delivery.queueLimit: must be at least 1 (got %d)", c.Delivery.QueueLimit)
 	}

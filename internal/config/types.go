@@ -33,6 +33,8 @@ type Config struct {
 	LeaderElection LeaderElection `mapstructure:"leaderElection"`
 	// Admin says who may call the admin endpoints (/test-channel, /incidents).
 	Admin Admin `mapstructure:"admin"`
+	// Silences bound the silences made through the admin API.
+	Silences Silences `mapstructure:"silences"`
 }
 
 // Log sets the daemon's own logging.

@@ -89,6 +89,10 @@ type Engine struct {
 	onFold func(detect.Class)
 	// onRelease is told each folded member of an incident that resolves or goes (OnRelease).
 	onRelease func(namespace string, ref MemberRef)
+	// silencer says whether a silence mutes an incident; onHeld is given each incident whose
+	// firing message a silence held back (SetSilencer).
+	silencer Silencer
+	onHeld   func(Incident)
 	// changes counts writes of incidents, so that a caller can tell whether an observation
 	// changed anything (and the next deadline needs computing again) without listing incidents.
 	changes atomic.Uint64
@@ -401,6 +405,9 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 				}
 			}
 		}
+		if fires && e.hold(&en.inc, now) {
+			fires = false
+		}
 		if fires {
 			markPending(&en.inc, e.channels, WhyFirst, now)
 		}
@@ -606,17 +613,27 @@ func (e *Engine) Tick(now time.Time) []Transition {
 		inc.LastNotified = now
 		switch why {
 		case WhyFirst:
-			// A pending incident whose grace has run out while a member still fails.
-			inc.Status = Firing
-			e.firing[inc.Key.Class]++
-			markPending(inc, e.channels, why, now)
+			// A pending incident whose grace has run out while a member still fails, or a
+			// silenced one whose silence has ended.
+			if inc.Status == Pending {
+				inc.Status = Firing
+				e.firing[inc.Key.Class]++
+			}
 			en.recomputeHealthy(now)
+			if e.hold(inc, now) {
+				e.changed(en)
+				continue
+			}
+			inc.SilencedBy, inc.SilencedUntil = "", time.Time{}
+			markPending(inc, e.channels, why, now)
 			e.changed(en)
 		case WhyResolved:
 			e.firing[inc.Key.Class]-- // del and forgetEntry count only what is firing
 			inc.Status = Resolved
 			inc.ResolvedAt = now
-			markPending(inc, e.channels, why, now)
+			if inc.SilencedBy == "" {
+				markPending(inc, e.channels, why, now)
+			} // else no channel was told it was firing: none is told it resolved
 			if inc.HasPending() {
 				e.changed(en) // kept until every channel has had its "resolved"
 			} else {
@@ -634,8 +651,17 @@ func (e *Engine) Tick(now time.Time) []Transition {
 				}
 			}
 		case WhyRepeat:
+			if e.silencer != nil {
+				if _, _, muted := e.silencer(*inc, now); muted {
+					e.changed(en) // a reminder a silence holds back is skipped, not delayed
+					continue
+				}
+			}
 			markPending(inc, e.channels, why, now)
 			e.changed(en)
+		}
+		if inc.SilencedBy != "" {
+			continue // resolved while silenced: nothing is told
 		}
 		out = append(out, transition(why, *inc, now))
 	}
@@ -647,7 +673,8 @@ func (e *Engine) Tick(now time.Time) []Transition {
 // for the stable window, repeat once the repeat interval has passed since the last message. An
 // incident whose members are all healthy is on its way to resolution and gets no reminder. The
 // first message of an incident without a grace period is decided by Observe, when the incident
-// is created.
+// is created. An incident whose firing message a silence held back (SilencedBy) gets no
+// reminder; it is due (first) at the silence's end, unless it is on its way to resolution.
 func Decide(inc Incident, now time.Time, s Settings) (Why, bool) {
 	if inc.Status == Pending {
 		if !now.Before(inc.FireAt) {
@@ -661,6 +688,13 @@ func Decide(inc Incident, now time.Time, s Settings) (Why, bool) {
 	if !inc.HealthySince.IsZero() {
 		if !now.Before(inc.HealthySince.Add(s.StableWindow)) {
 			return WhyResolved, true
+		}
+		return "", false
+	}
+	if inc.SilencedBy != "" {
+		// Its firing message was held back: it is due once the silence has ended.
+		if !now.Before(inc.SilencedUntil) {
+			return WhyFirst, true
 		}
 		return "", false
 	}
@@ -688,6 +722,8 @@ func deadline(inc Incident, s Settings) (time.Time, bool) {
 		return time.Time{}, false
 	case !inc.HealthySince.IsZero():
 		return inc.HealthySince.Add(s.StableWindow), true
+	case inc.SilencedBy != "":
+		return inc.SilencedUntil, true
 	case s.RepeatInterval > 0:
 		return inc.LastNotified.Add(s.RepeatInterval), true
 	}

@@ -80,6 +80,12 @@ type Incident struct {
 	ResolvedAt   time.Time `json:"resolvedAt,omitzero"`
 	// Deliveries say, per channel name, what is owed and what was delivered (see ChannelState).
 	Deliveries map[string]ChannelState `json:"deliveries,omitempty"`
+	// SilencedBy is the ID of the silence that held back the incident's firing message: while
+	// it is set, no channel has been told of the incident. At SilencedUntil (the silence's end)
+	// the engine looks again: if no silence mutes it any more and it still fails, it is told
+	// then, once; if it resolves while silenced, nothing is told at all.
+	SilencedBy    string    `json:"silencedBy,omitempty"`
+	SilencedUntil time.Time `json:"silencedUntil,omitzero"`
 }
 
 // Why says why a transition notifies.

@@ -18,6 +18,7 @@ const (
 type Metrics struct {
 	IncidentsActive   *prometheus.GaugeVec     // reason
 	IncidentsOverflow *prometheus.CounterVec   // reason: members folded into an overflow incident
+	Silenced          *prometheus.CounterVec   // reason: incidents whose firing message a silence held back
 	Transitions       *prometheus.CounterVec   // reason, transition (first|repeat|resolved)
 	Notifications     *prometheus.CounterVec   // channel, result
 	DeliveryDuration  *prometheus.HistogramVec // channel: one attempt, request to answer
@@ -48,6 +49,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		IncidentsOverflow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kpulse_incidents_overflow_total",
 			Help: "Failing pods or Jobs folded into the overflow incident of their reason class because incidents.maxActive incidents were held: each would have started or joined an incident of its own.",
+		}, []string{"reason"}),
+		Silenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kpulse_silenced_total",
+			Help: "Incidents whose firing message a silence held back when they fired, by reason class (each counted once; one still failing at the silence's end is sent then).",
 		}, []string{"reason"}),
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kpulse_transitions_total",
@@ -124,7 +129,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Panics of a channel's notifier while rendering or sending one notification, by channel; each is logged, and a minimal fallback message is sent in its place.",
 		}, []string{"channel"}),
 	}
-	reg.MustRegister(m.IncidentsActive, m.IncidentsOverflow, m.Transitions, m.Notifications, m.DeliveryDuration,
+	reg.MustRegister(m.IncidentsActive, m.IncidentsOverflow, m.Silenced, m.Transitions, m.Notifications, m.DeliveryDuration,
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
 		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads, m.StateWrites, m.StateIncidents, m.Leader,
 		m.ConfigReloads, m.ConfigReloadOK, m.Digests, m.NotifierPanics)
@@ -148,6 +153,7 @@ func (m *Metrics) InitReasons(reasons []string) {
 	for _, r := range reasons {
 		m.IncidentsActive.WithLabelValues(r)
 		m.IncidentsOverflow.WithLabelValues(r)
+		m.Silenced.WithLabelValues(r)
 		for _, t := range []string{"first", "repeat", "resolved"} {
 			m.Transitions.WithLabelValues(r, t)
 		}

@@ -109,6 +109,8 @@ type Options struct {
 	Channels func() Channels
 	// Clock paces /test-channel (default the real clock).
 	Clock clock.PassiveClock
+	// Silences serves /api/v1/silences (nil: 404).
+	Silences Silences
 	// Limits: zero fields take DefaultLimits.
 	Limits Limits
 	// Reviewer checks the bearer tokens of remote admin callers on the TLS listener; nil means
@@ -165,6 +167,7 @@ func New(opts Options) *Server {
 	// with s.admin.HandleFunc("GET ..."), anything that acts with s.action.
 	s.admin.HandleFunc("GET /incidents", s.incidents)
 	s.action("/test-channel", s.testChannel)
+	s.registerSilences()
 
 	s.plain = s.root(false)
 	s.secure = s.root(true)

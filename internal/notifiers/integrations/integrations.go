@@ -6,9 +6,14 @@ package integrations
 
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
+	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
+	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
+	"github.com/kpulse/kpulse/internal/notifiers/teams"
+	"github.com/kpulse/kpulse/internal/notifiers/telegram"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 )
 
@@ -18,4 +23,9 @@ var List = notifiers.Registry{
 	email.Integration,
 	webhook.Integration,
 	log.Integration,
+	pagerduty.Integration,
+	opsgenie.Integration,
+	teams.Integration,
+	discord.Integration,
+	telegram.Integration,
 }

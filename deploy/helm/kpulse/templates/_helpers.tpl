@@ -87,7 +87,7 @@ token auth without a TLS Secret, or admin keys set in config (the chart writes t
 
 {{/*
 kpulse.stateNames lists the state ConfigMaps kpulse writes: <state.name>-0 ... one per 112
-incidents of state.maxIncidents (internal/state: PerShard).
+incidents of state.maxIncidents (internal/state: PerShard), and <state.name>-silences.
 */}}
 {{- define "kpulse.stateNames" -}}
 {{- $state := default dict .Values.config.state }}
@@ -97,5 +97,6 @@ incidents of state.maxIncidents (internal/state: PerShard).
 {{- range $i := until (int (div (add $max 111) 112)) }}
 {{- $names = append $names (printf "%s-%d" $prefix $i) }}
 {{- end }}
+{{- $names = append $names (printf "%s-silences" $prefix) }}
 {{- toJson $names }}
 {{- end }}

@@ -582,8 +582,13 @@ func shift(es []Entity, visible, trimmed string) []Entity {
 
 func isTrue(s string) bool { return s == "true" || s == "True" || s == "1" }
 
-// fault answers f as Telegram answers that kind of failure.
+// fault answers f as Telegram answers that kind of failure. Fault.Echo follows the
+// description, as a peer that quotes a request back would.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		after := f.After
@@ -594,22 +599,22 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		secs := int(math.Ceil(after.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		p.answer(w, http.StatusTooManyRequests, apiError{
-			ErrorCode: http.StatusTooManyRequests, Description: fmt.Sprintf("Too Many Requests: retry after %d", secs),
+			ErrorCode: http.StatusTooManyRequests, Description: fmt.Sprintf("Too Many Requests: retry after %d", secs) + echo,
 			Parameters: &responseParams{RetryAfter: secs},
 		}, "", rj)
 	case testpeer.Unauthorized:
-		p.refuse(w, http.StatusUnauthorized, "Unauthorized", "", rj)
+		p.refuse(w, http.StatusUnauthorized, "Unauthorized"+echo, "", rj)
 	case testpeer.NotFound:
 		// The chat is gone (deleted, or the bot removed): Telegram's answer is a 400.
-		p.refuse(w, http.StatusBadRequest, "Bad Request: chat not found", "", rj)
+		p.refuse(w, http.StatusBadRequest, "Bad Request: chat not found"+echo, "", rj)
 	case testpeer.Invalid:
-		p.refuse(w, http.StatusBadRequest, "Bad Request: can't parse entities: Can't find end tag corresponding to start tag b", "injected fault", rj)
+		p.refuse(w, http.StatusBadRequest, "Bad Request: can't parse entities: Can't find end tag corresponding to start tag b"+echo, "injected fault", rj)
 	case testpeer.Disconnect:
 		rj.Reason = "connection closed"
 		p.record(rj)
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, "Internal Server Error", "", rj)
+		p.refuse(w, http.StatusInternalServerError, "Internal Server Error"+echo, "", rj)
 	}
 }
 

@@ -375,6 +375,14 @@ func TestFaultsAnswerInTelegramFormat(t *testing.T) {
 			okResult(t, send(t, p, msgBody(DefaultChatID, "x", "")))
 		})
 	}
+	t.Run("Echo", func(t *testing.T) {
+		// Fault.Echo follows the description, where a refusal quotes a request back.
+		p := New(t)
+		p.Fail(testpeer.Fault{Kind: testpeer.Unauthorized, Echo: "you sent x"})
+		wantError(t, send(t, p, msgBody(DefaultChatID, "x", "")), 401, "Unauthorized you sent x")
+		p.Fail(testpeer.Fault{Kind: testpeer.RateLimited, After: time.Second, Echo: "you sent y"})
+		wantError(t, send(t, p, msgBody(DefaultChatID, "x", "")), 429, "Too Many Requests: retry after 1 you sent y")
+	})
 	t.Run("Disconnect", func(t *testing.T) {
 		p := New(t)
 		p.Fail(testpeer.Fault{Kind: testpeer.Disconnect})
