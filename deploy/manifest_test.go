@@ -222,12 +222,17 @@ func ruleSet(rules []rbacv1.PolicyRule) map[access]bool {
 }
 
 // wantClusterRole is everything kpulse may do cluster-wide, and nothing more: it reads, with the
-// verbs its code calls (informers list and watch; nothing gets a Pod or Job by name).
+// verbs its code calls (informers list and watch; nothing gets an object by name).
 var wantClusterRole = map[access]bool{
 	{"", "pods", "list"}: true, {"", "pods", "watch"}: true,
 	{"", "pods/log", "get"}:   true,
 	{"", "events", "list"}:    true,
 	{"batch", "jobs", "list"}: true, {"batch", "jobs", "watch"}: true,
+	{"", "nodes", "list"}: true, {"", "nodes", "watch"}: true,
+	{"apps", "deployments", "list"}: true, {"apps", "deployments", "watch"}: true,
+	{"apps", "daemonsets", "list"}: true, {"apps", "daemonsets", "watch"}: true,
+	{"apps", "statefulsets", "list"}: true, {"apps", "statefulsets", "watch"}: true,
+	{"batch", "cronjobs", "list"}: true, {"batch", "cronjobs", "watch"}: true,
 }
 
 // wantRole is what kpulse may do in its own namespace: state and leader election.

@@ -49,9 +49,10 @@ func serviceAccountConfig(t *testing.T, ctx context.Context) *rest.Config {
 // TestRBACProof runs kpulse in-process as the manifest's ServiceAccount against an API server
 // that authorizes with RBAC, drives a crash loop with the kubelet player and receives the alert
 // at a webhook; then it shows what that identity may not do: read Secrets (anywhere), write
-// Pods, read the owners it does not need.
+// Pods, Nodes or workloads, read the owners it does not need.
 func TestRBACProof(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	// A CronJob cannot miss two runs sooner than two minutes after its creation.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	saCfg := serviceAccountConfig(t, ctx)
 	sa, err := kubernetes.NewForConfig(saCfg)
@@ -78,7 +79,7 @@ func TestRBACProof(t *testing.T) {
 		"secretsDir": t.TempDir(), // the empty directory an optional Secret that is missing mounts as
 		// The classes with a grace alert after a second, so that the test need not wait minutes.
 		"detection": map[string]any{"startError": map[string]any{"grace": "1s"}, "notReady": map[string]any{"after": "1s"},
-			"unschedulable": map[string]any{"after": "1s"}},
+			"unschedulable": map[string]any{"after": "1s"}, "node": map[string]any{"grace": "1s"}, "rollout": map[string]any{"after": "1s"}},
 	})
 	// What the Deployment's downward API gives the pod: its namespace, where the Role lets kpulse
 	// keep state and hold its Lease.
@@ -86,6 +87,9 @@ func TestRBACProof(t *testing.T) {
 	kp := testkit.RunKpulse(t, cfg, saCfg)
 
 	ns := env.Namespace(t)
+	// Issue 13's classes that read Nodes, Deployments, DaemonSets and CronJobs: as that identity
+	// too. First, since the CronJob needs two minutes to miss two runs.
+	kinds := kindFailures(t, ctx, ns)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-password"}, StringData: map[string]string{"password": "hunter2"}}
 	if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -178,6 +182,21 @@ func TestRBACProof(t *testing.T) {
 			t.Errorf("%s: kpulse was refused something it reads for an alert: %s", reason, errs)
 		}
 	}
+	for key, workload := range kinds {
+		reason, kind, _ := strings.Cut(key, "/")
+		doc, err := sink.WaitFor(ctx, 150*time.Second, func(d map[string]any) bool {
+			return d["status"] == "firing" && d["reason"] == reason && testkit.Field(d, "workload.name") == workload
+		})
+		if err != nil {
+			t.Fatalf("no %s alert about %s as the ServiceAccount: %v\n%s", reason, workload, err, kp.Logs())
+		}
+		if kind != "" && testkit.Field(doc, "workload.kind") != kind {
+			t.Errorf("%s alert about %s %s", reason, testkit.Field(doc, "workload.kind"), workload)
+		}
+		if errs := testkit.Field(doc, "enrichmentErrors"); strings.Contains(strings.ToLower(errs), "forbidden") {
+			t.Errorf("%s: kpulse was refused something it reads for an alert: %s", reason, errs)
+		}
+	}
 	if logs := kp.Logs(); strings.Contains(strings.ToLower(logs), "forbidden") {
 		t.Errorf("kpulse was refused something (the ClusterRole lacks a rule):\n%s", logs)
 	}
@@ -222,11 +241,24 @@ func TestRBACProof(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "pods", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "delete", Group: "batch", Resource: "jobs", Namespace: ns}, false},
-			// Owners are resolved without reading them.
+			// Nodes and workloads: watched for node problems, stuck rollouts and missed
+			// schedules; never read by name, never written.
+			{authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "deployments"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "daemonsets"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "statefulsets"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Group: "batch", Resource: "cronjobs"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes", Name: "worker-1"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes", Name: "worker-1"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "nodes", Subresource: "status", Name: "worker-1"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "get", Group: "apps", Resource: "deployments", Namespace: ns, Name: "web"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: ns, Name: "web"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "apps", Resource: "daemonsets", Subresource: "status", Namespace: ns}, false},
+			{authorizationv1.ResourceAttributes{Verb: "delete", Group: "apps", Resource: "statefulsets", Namespace: ns}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "batch", Resource: "cronjobs", Namespace: ns, Name: "report"}, false},
+			// A Deployment's ReplicaSets are not read: the pod's owner name and hash label say it.
 			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "replicasets"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "deployments"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "list", Group: "batch", Resource: "cronjobs"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes"}, false},
 			// Its own namespace's rights stay there.
 			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "configmaps", Namespace: "kpulse"}, false},
@@ -275,8 +307,17 @@ func TestRBACProof(t *testing.T) {
 			}
 		}
 		// And the reads it needs work with the same client.
-		if _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
-			t.Errorf("list Pods: %v", err)
+		for what, list := range map[string]func() error{
+			"Pods":         func() error { _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); return err },
+			"Nodes":        func() error { _, err := sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err },
+			"Deployments":  func() error { _, err := sa.AppsV1().Deployments("").List(ctx, metav1.ListOptions{}); return err },
+			"DaemonSets":   func() error { _, err := sa.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{}); return err },
+			"StatefulSets": func() error { _, err := sa.AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{}); return err },
+			"CronJobs":     func() error { _, err := sa.BatchV1().CronJobs("").List(ctx, metav1.ListOptions{}); return err },
+		} {
+			if err := list(); err != nil {
+				t.Errorf("list %s: %v", what, err)
+			}
 		}
 	})
 }
@@ -305,7 +346,8 @@ func authDelegatorBinding(t *testing.T) []*unstructured.Unstructured {
 // never let through; with the binding docs/security.md gives, a caller whose token's user has
 // an RBAC grant on the path gets 200 over TLS, one without gets 403, a garbage token 401.
 func TestRBACTokenAuth(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	// A CronJob cannot miss two runs sooner than two minutes after its creation.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	saCfg := serviceAccountConfig(t, ctx)
 	t.Cleanup(func() {

@@ -26,7 +26,7 @@ func TestQuickBench(t *testing.T) {
 	o := options{
 		Sizes: []int{300}, ChurnSize: 300, ChurnRate: 100, Probes: 10, Updates: 300,
 		StormPods: 50, StormDeployments: 5, StormWithin: time.Second, DigestThreshold: 2, DaemonSetPods: 100,
-		Runs: 1, Concurrency: 16, Dir: t.TempDir(),
+		Runs: 1, Concurrency: 16, Dir: t.TempDir(), Nodes: 5,
 	}
 	// Enrichment off: it sits on the alert path (docs/performance.md) and, under -race, costs
 	// about half a second per alert; this run checks the bench, and has to stay short.
@@ -41,6 +41,9 @@ func TestQuickBench(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f := r.Sizes[0].Fleet; f == nil || *f != (fleetCounts{Nodes: 5, Deployments: 30, ReplicaSets: 30, DaemonSets: 1, StatefulSets: 2, CronJobs: 5}) {
+		t.Errorf("fleet = %+v, want 5 nodes and the workloads of 300 pods in one namespace", f)
 	}
 	for _, name := range subjects {
 		f := r.Sizes[0].Subjects[name]

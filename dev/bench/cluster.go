@@ -37,6 +37,10 @@ type cluster struct {
 	population []*corev1.Pod
 	// createRate is the last measured creation rate (pods/s, create + status write).
 	createRate float64
+	// nodes is how many nodes the fleet registers; withFleet adds the pods' workloads (fleet.go).
+	nodes     int
+	withFleet bool
+	fleet     fleetCounts
 }
 
 func (c *cluster) ensureNamespace(ctx context.Context, ns string) error {
@@ -212,7 +216,13 @@ func (c *cluster) grow(ctx context.Context, size int) error {
 	c.createRate = float64(n) / time.Since(began).Seconds()
 	fmt.Fprintf(os.Stderr, "bench: %d pods in the cluster; %d created in %s (%.0f pods/s, create + status write each)\n",
 		size, n, time.Since(began).Round(time.Second), c.createRate)
-	return nil
+	if !c.withFleet {
+		return nil
+	}
+	if err := c.addNodes(ctx, c.nodes); err != nil {
+		return err
+	}
+	return c.growFleet(ctx, have, size)
 }
 
 // churner writes healthy-pod status updates at a fixed rate, round-robin over the population.

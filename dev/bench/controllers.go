@@ -52,6 +52,9 @@ type controllersOptions struct {
 	Replicas        int           `json:"replicas"`
 	Rollouts        int           `json:"rollouts"`
 	Break           int           `json:"brokenDeployments"`
+	DaemonSets      int           `json:"daemonSets"`
+	StatefulSets    int           `json:"statefulSets"`
+	CronJobs        int           `json:"cronJobs"`
 	HeartbeatPeriod time.Duration `json:"heartbeatPeriod"`
 	QPS             int           `json:"controllersQps"`
 	Syncs           int           `json:"controllersSyncs"`
@@ -65,11 +68,16 @@ type controllersOptions struct {
 }
 
 type buildResult struct {
-	Nodes       int     `json:"nodes"`
-	Deployments int     `json:"deployments"`
-	Pods        int     `json:"pods"`
-	Seconds     float64 `json:"seconds"`
-	PodsPerSec  float64 `json:"podsPerSecond"`
+	Nodes       int `json:"nodes"`
+	Deployments int `json:"deployments"`
+	// DaemonSets, StatefulSets and CronJobs are the rest of the fleet, made after the
+	// Deployments; Pods counts theirs too.
+	DaemonSets   int     `json:"daemonSets"`
+	StatefulSets int     `json:"statefulSets"`
+	CronJobs     int     `json:"cronJobs"`
+	Pods         int     `json:"pods"`
+	Seconds      float64 `json:"seconds"`
+	PodsPerSec   float64 `json:"podsPerSecond"`
 }
 
 type rolloutResult struct {
@@ -112,6 +120,9 @@ func mainControllers(args []string) int {
 	fs.IntVar(&o.Replicas, "replicas", 10, "replicas of each Deployment")
 	fs.IntVar(&o.Rollouts, "rollouts", 100, "Deployments restarted (a rolling update each) per subject to measure CPU per event")
 	fs.IntVar(&o.Break, "break", 50, "Deployments given a broken template at once in the bad rollout storm")
+	fs.IntVar(&o.DaemonSets, "daemonsets", 1, "DaemonSets (a pod on every node each)")
+	fs.IntVar(&o.StatefulSets, "statefulsets", 10, "StatefulSets of 3 replicas")
+	fs.IntVar(&o.CronJobs, "cronjobs", 20, "CronJobs (every 15 minutes; each run a Job and a pod that completes)")
 	fs.DurationVar(&o.HeartbeatPeriod, "heartbeat", 30*time.Second, "how often each kwok node posts status")
 	fs.IntVar(&o.QPS, "qps", 1000, "client QPS of the controller manager, the scheduler and kwok")
 	fs.IntVar(&o.Syncs, "syncs", 25, "Deployments and ReplicaSets the controller manager syncs at once")
@@ -206,6 +217,9 @@ func runControllers(ctx context.Context, env *testbed.Env, o controllersOptions)
 		return r, err
 	}
 	r.Build.Nodes = len(env.Nodes)
+	if err := buildFleet(ctx, cl, o, &r.Build); err != nil {
+		return r, err
+	}
 	rolled := names[:o.Rollouts]
 	broken := names[len(names)-o.Break:]
 
@@ -228,7 +242,7 @@ func runControllers(ctx context.Context, env *testbed.Env, o controllersOptions)
 			if err != nil {
 				return err
 			}
-			pods := o.Deployments * o.Replicas
+			pods := r.Build.Pods
 			r.Subjects[name] = &figures{StartupSeconds: p.ready.Seconds(), SyncCPUSeconds: u.CPU, RSS: m.RSS, PeakRSS: m.PeakRSS,
 				HeapInuse: m.HeapInuse, BytesPerPod: float64(m.RSS) / float64(pods)}
 			fmt.Fprintf(os.Stderr, "bench: %d pods: %s ready in %.2fs, sync CPU %.2fs, RSS %.1f MiB, heap %.1f MiB\n",
@@ -517,8 +531,9 @@ func (r *controllersReport) print(out io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(out, "kpulse bench, controllers mode: %d cores (%s), %s, %s, Kubernetes %s, %s, total %.0fs\n", m.Cores, m.CPU, m.Go, m.OS, m.Kubernetes, m.Date, r.Seconds)
 	b := r.Build
-	fmt.Fprintf(out, "%d pods of %d Deployments on %d kwok nodes, available %.0fs after their creation (%.0f pods/s through the controllers, scheduler and kwok)\n\n",
-		b.Pods, b.Deployments, b.Nodes, b.Seconds, b.PodsPerSec)
+	fmt.Fprintf(out, "%d pods of %d Deployments on %d kwok nodes, available %.0fs after their creation (%.0f pods/s through the controllers, scheduler and kwok)\n",
+		b.Deployments*r.Options.Replicas, b.Deployments, b.Nodes, b.Seconds, b.PodsPerSec)
+	fmt.Fprintf(out, "and %d DaemonSets, %d StatefulSets, %d CronJobs: %d pods in all\n\n", b.DaemonSets, b.StatefulSets, b.CronJobs, b.Pods)
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "subject\tRSS MiB\tpeak MiB\theap MiB\tB/pod\tready s\tsync CPU s\trollouts\trollout s\twatch events\tCPU s\tCPU s/10k events\t")
 	for _, name := range subjects {
@@ -538,4 +553,63 @@ func (r *controllersReport) print(out io.Writer) {
 		fmt.Fprintf(out, "\nBad rollout of %d Deployments at once: %d alerts (want %d, one each; %d missed); from each rollout to its alert p50 %.2fs, p90 %.2fs, max %.2fs;\n"+
 			"rollback: %d resolves, the last %.1fs after it\n", s.Deployments, s.Firing, s.Deployments, s.Missed, s.P50, s.P90, s.Max, s.Resolved, s.ResolvedLast)
 	}
+}
+
+// buildFleet creates the DaemonSets, StatefulSets and CronJobs (testbed's Fleet objects, in the
+// apps namespace, without volume claims: no provisioner binds them here) and waits until the
+// controllers, the scheduler and kwok have every DaemonSet and StatefulSet pod ready. The
+// CronJobs' controller runs them as their schedule says.
+func buildFleet(ctx context.Context, cl *cluster, o controllersOptions, b *buildResult) error {
+	api, batch := cl.client.AppsV1(), cl.client.BatchV1()
+	n := o.DaemonSets + o.StatefulSets + o.CronJobs
+	t0 := time.Now()
+	err := cl.parallel(ctx, n, func(ctx context.Context, i int) error {
+		var err error
+		switch {
+		case i < o.DaemonSets:
+			ds, _ := testbed.FleetDaemonSet(appsNamespace, fmt.Sprintf("agent-%d", i), 0)
+			_, err = api.DaemonSets(appsNamespace).Create(ctx, ds, metav1.CreateOptions{})
+		case i < o.DaemonSets+o.StatefulSets:
+			s, _ := testbed.FleetStatefulSet(appsNamespace, fmt.Sprintf("db-%d", i), 3)
+			s.Spec.VolumeClaimTemplates = nil
+			_, err = api.StatefulSets(appsNamespace).Create(ctx, s, metav1.CreateOptions{})
+		default:
+			cj, _ := testbed.FleetCronJob(appsNamespace, fmt.Sprintf("report-%d", i), time.Now())
+			_, err = batch.CronJobs(appsNamespace).Create(ctx, cj, metav1.CreateOptions{})
+		}
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	want := o.DaemonSets*b.Nodes + o.StatefulSets*3
+	err = pollEvery(ctx, time.Second, 30*time.Minute, func(ctx context.Context) (bool, error) {
+		ready := 0
+		dss, err := api.DaemonSets(appsNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, ds := range dss.Items {
+			ready += int(ds.Status.NumberReady)
+		}
+		sts, err := api.StatefulSets(appsNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, s := range sts.Items {
+			ready += int(s.Status.ReadyReplicas)
+		}
+		return ready >= want, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the DaemonSets and StatefulSets did not become ready: %w", err)
+	}
+	b.DaemonSets, b.StatefulSets, b.CronJobs = o.DaemonSets, o.StatefulSets, o.CronJobs
+	b.Pods += want
+	fmt.Fprintf(os.Stderr, "bench: %d DaemonSets, %d StatefulSets and %d CronJobs made; %d of their pods ready in %s\n",
+		o.DaemonSets, o.StatefulSets, o.CronJobs, want, time.Since(t0).Round(time.Second))
+	return nil
 }

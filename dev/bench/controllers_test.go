@@ -24,7 +24,7 @@ func TestQuickBenchControllers(t *testing.T) {
 	t.Setenv("KPULSE_ENRICHMENT_EVENTS", "0")
 	t.Setenv("KPULSE_ENRICHMENT_LOGLINES", "0")
 	o := controllersOptions{Nodes: 3, Deployments: 10, Replicas: 4, Rollouts: 3, Break: 3, HeartbeatPeriod: 5 * time.Second,
-		QPS: 100, Concurrency: 8, Dir: t.TempDir()}
+		DaemonSets: 1, StatefulSets: 2, CronJobs: 2, QPS: 100, Concurrency: 8, Dir: t.TempDir()}
 	if dir := os.Getenv("BENCH_KEEP_DIR"); dir != "" {
 		o.Dir = dir
 	}
@@ -35,7 +35,7 @@ func TestQuickBenchControllers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Build.Pods != 40 || r.Build.Seconds == 0 {
+	if b := r.Build; b.Pods != 40+3+6 || b.Seconds == 0 || b.DaemonSets != 1 || b.StatefulSets != 2 || b.CronJobs != 2 {
 		t.Errorf("build: %+v", r.Build)
 	}
 	for _, name := range subjects {

@@ -42,6 +42,8 @@ type options struct {
 	KpulseMemLimit   string        `json:"kpulseGoMemLimit,omitempty"`
 	APIServerFlags   string        `json:"apiserverFlags,omitempty"`
 	NoPhases         bool          `json:"memoryOnly,omitempty"`
+	Nodes            int           `json:"nodes"`
+	PodsOnly         bool          `json:"podsOnly,omitempty"`
 	KpulseBin        string        `json:"kpulseBin"`
 	FloorBin         string        `json:"floorBin"`
 	Profile          string        `json:"profileDir,omitempty"`
@@ -100,6 +102,8 @@ func main() {
 	flag.BoolVar(&o.JSON, "json", false, "print JSON instead of the table")
 	jsonFile := flag.String("json-file", "", "also write the JSON report to this file")
 	flag.BoolVar(&o.NoPhases, "memory-only", false, "measure memory and startup at each size only: no latency, CPU, storm or soak")
+	flag.IntVar(&o.Nodes, "nodes", 200, "nodes the cluster holds besides the pods (the fleet)")
+	flag.BoolVar(&o.PodsOnly, "pods-only", false, "no fleet: pods alone, without nodes, Deployments, ReplicaSets, DaemonSets, StatefulSets and CronJobs (the population of the rounds before issue 13)")
 	apiFlags := flag.String("apiserver-flags", envOr("APISERVER_FLAGS", ""),
 		"extra kube-apiserver flags, name=value,... e.g. watch-cache=false, whose watch cache of 150k pods would not fit 24 GiB (env APISERVER_FLAGS)")
 	flag.Parse()

@@ -40,6 +40,16 @@ func (r *report) print(out io.Writer) {
 		}
 	}
 	w.Flush()
+	if len(r.Sizes) > 0 && r.Sizes[len(r.Sizes)-1].Fleet != nil {
+		fmt.Fprintln(out, "\nBesides the pods (the fleet: kpulse watches all of it but the ReplicaSets, the floor none of it)")
+		fmt.Fprintln(w, "pods	nodes	Deployments	ReplicaSets	DaemonSets	StatefulSets	CronJobs	")
+		for _, s := range r.Sizes {
+			if f := s.Fleet; f != nil {
+				fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", s.Pods, f.Nodes, f.Deployments, f.ReplicaSets, f.DaemonSets, f.StatefulSets, f.CronJobs)
+			}
+		}
+		w.Flush()
+	}
 	fmt.Fprintln(out, "\nPod creation (create + running status write, the bench's writer)")
 	fmt.Fprintln(w, "pods\tseconds\tpods/s\t")
 	for _, s := range r.Sizes {

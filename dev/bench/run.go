@@ -35,7 +35,9 @@ type figures struct {
 }
 
 type sizeResult struct {
-	Pods           int                 `json:"pods"`
+	Pods int `json:"pods"`
+	// Fleet is what the cluster held besides the pods; nil with -pods-only.
+	Fleet          *fleetCounts        `json:"fleet,omitempty"`
 	CreateSeconds  float64             `json:"createSeconds"`
 	CreateRate     float64             `json:"createPodsPerSecond"`
 	RawListSeconds float64             `json:"rawListSeconds"`
@@ -180,7 +182,7 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 		return nil, err
 	}
 	defer sk.close()
-	cl := &cluster{client: wclient, concurrency: o.Concurrency, namespaces: map[string]bool{}}
+	cl := &cluster{client: wclient, concurrency: o.Concurrency, namespaces: map[string]bool{}, nodes: o.Nodes, withFleet: !o.PodsOnly}
 	r := &report{Machine: describeMachine(wclient), Options: o, Runs: map[string]*subjectRun{}}
 	if o.Profile != "" {
 		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
@@ -206,6 +208,10 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 			return r, err
 		}
 		sr := &sizeResult{Pods: size, CreateSeconds: time.Since(t0).Seconds(), CreateRate: cl.createRate, Subjects: map[string]*figures{}}
+		if cl.withFleet {
+			f := cl.fleet
+			sr.Fleet = &f
+		}
 		r.Sizes = append(r.Sizes, sr)
 		var page int64
 		if size > 50000 {

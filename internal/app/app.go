@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,6 +253,7 @@ func New(opts Options) (*App, error) {
 		OnEvent:  m.WorkqueueEvents.Inc,
 		OnSynced: func() { m.CachesSynced.Set(1); close(a.synced) },
 		Clock:    clk,
+		Skip:     skippedKinds(a.detector),
 	})
 	if err != nil {
 		return nil, err
@@ -454,14 +456,13 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 			break
 		}
 		res := a.detector.Pod(pod, a.podJob(pod), now)
-		// Pod findings a node problem explains (detect.NodeFoldable) are where a node's
-		// incident would take them.
 		ts = engine.Observe(now, incident.Observation{
 			Namespace: pod.Namespace(),
 			Workload:  detect.PodWorkload(pod, a.jobWorkload),
 			Member:    ref,
 			Findings:  res.Findings,
 			Healthy:   res.Healthy,
+			Fold:      foldIntoNode(pod.NodeName(), res.Findings),
 		})
 		a.recheck(key, res.RecheckAt, now)
 	case watch.KindJob:
@@ -492,6 +493,30 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 				a.watcher.Enqueue(watch.Key{Kind: watch.KindPod, ObjectName: cache.ObjectName{Namespace: p.Namespace(), Name: p.Name}})
 			}
 		}
+	case watch.KindNode:
+		ref := incident.MemberRef{Kind: "Node", Name: key.Name}
+		n, ok := a.watcher.Node(key.Name)
+		if !ok {
+			ts = engine.Gone(now, "", ref)
+			break
+		}
+		v := a.detector.Node(n)
+		w := detect.NodeWorkload(n)
+		keys := [2]incident.Key{{Workload: w, Class: detect.NodeNotReady}, {Workload: w, Class: detect.NodePressure}}
+		was := [2]bool{engine.Open(keys[0]), engine.Open(keys[1])}
+		ts = engine.Observe(now, incident.Observation{Workload: w, Member: ref, Findings: v.Findings, Healthy: v.Healthy})
+		for i, k := range keys {
+			if !was[i] && engine.Open(k) {
+				// The node's problem has just begun: its pods already seen not ready or
+				// evicted (before kpulse saw the node) fold into it now.
+				for _, p := range a.watcher.PodsOnNode(n.Name) {
+					a.watcher.Enqueue(watch.Key{Kind: watch.KindPod, ObjectName: cache.ObjectName{Namespace: p.Namespace(), Name: p.Name}})
+				}
+				break
+			}
+		}
+	case watch.KindDeployment, watch.KindDaemonSet, watch.KindStatefulSet, watch.KindCronJob:
+		ts = a.handleWorkload(engine, key, now)
 	}
 	a.emit(engine, ts)
 	if len(ts) == 0 && engine.Changes() == changes {
@@ -502,6 +527,90 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 	default:
 	}
 	return nil
+}
+
+// handleWorkload decides about a Deployment, DaemonSet, StatefulSet or CronJob: the object is
+// the one member of its own incidents (RolloutStuck, CronJobMissed).
+func (a *App) handleWorkload(engine *incident.Engine, key watch.Key, now time.Time) []incident.Transition {
+	ref := incident.MemberRef{Kind: string(key.Kind), Name: key.Name}
+	var v detect.Verdict
+	found := false
+	switch key.Kind {
+	case watch.KindDeployment:
+		if d, ok := a.watcher.Deployment(key.Namespace, key.Name); ok {
+			v, found = a.detector.Deployment(d), true
+		}
+	case watch.KindDaemonSet:
+		if ds, ok := a.watcher.DaemonSet(key.Namespace, key.Name); ok {
+			v, found = a.detector.DaemonSet(ds, now), true
+		}
+	case watch.KindStatefulSet:
+		if s, ok := a.watcher.StatefulSet(key.Namespace, key.Name); ok {
+			v, found = a.detector.StatefulSet(s, now), true
+		}
+	case watch.KindCronJob:
+		if cj, ok := a.watcher.CronJob(key.Namespace, key.Name); ok {
+			v, found = a.detector.CronJob(cj, now), true
+		}
+	}
+	if !found {
+		if key.Kind == watch.KindDaemonSet || key.Kind == watch.KindStatefulSet {
+			a.detector.RolloutGone(string(key.Kind), key.Namespace, key.Name)
+		}
+		return engine.Gone(now, key.Namespace, ref)
+	}
+	ts := engine.Observe(now, incident.Observation{
+		Namespace: key.Namespace,
+		Workload:  detect.Workload{Kind: string(key.Kind), Name: key.Name},
+		Member:    ref,
+		Findings:  v.Findings,
+		Healthy:   v.Healthy,
+	})
+	a.recheck(key, v.RecheckAt, now)
+	return ts
+}
+
+// foldIntoNode is the fold of the findings of a pod on node (see incident.Observation.Fold):
+// a pod not ready, or deleted by the taint manager, goes into its node's NodeNotReady incident
+// while that is open; a pod the kubelet evicted goes into the node's NodePressure incident, or
+// else its NodeNotReady one. Nil for a pod on no node, or without such a finding (most pods: no
+// closure is made for them).
+func foldIntoNode(node string, fs []detect.Finding) func(detect.Finding) []incident.Key {
+	if node == "" || !slices.ContainsFunc(fs, detect.NodeFoldable) {
+		return nil
+	}
+	return func(f detect.Finding) []incident.Key {
+		if !detect.NodeFoldable(f) {
+			return nil
+		}
+		w := detect.Workload{Kind: "Node", Name: node}
+		notReady := incident.Key{Workload: w, Class: detect.NodeNotReady}
+		if f.Class == detect.Evicted && f.Reason != detect.DisruptionByTaintManager {
+			return []incident.Key{{Workload: w, Class: detect.NodePressure}, notReady}
+		}
+		return []incident.Key{notReady}
+	}
+}
+
+// skippedKinds are the kinds whose classes are all switched off (detection.classes): kpulse does
+// not watch them, and needs no RBAC for them.
+func skippedKinds(d *detect.Detector) []watch.Kind {
+	var out []watch.Kind
+	if !d.Enabled(detect.NodeNotReady) && !d.Enabled(detect.NodePressure) {
+		out = append(out, watch.KindNode)
+	}
+	if !d.Enabled(detect.RolloutStuck) {
+		out = append(out, watch.KindDeployment, watch.KindDaemonSet, watch.KindStatefulSet)
+	}
+	if !d.Enabled(detect.CronJobMissed) {
+		out = append(out, watch.KindCronJob)
+	}
+	return out
+}
+
+// memberKey is the watch key of a member of an incident, named by its namespace and object name.
+func memberKey(ns string, ref incident.MemberRef) watch.Key {
+	return watch.Key{Kind: watch.Kind(ref.Kind), ObjectName: cache.ObjectName{Namespace: ns, Name: ref.Name}}
 }
 
 // recheck asks for another look at key at the time detection said its answer changes, if any.
@@ -530,6 +639,10 @@ func detectionSettings(d config.Detection) detect.Settings {
 	s.StartErrorGrace = d.StartError.Grace
 	s.NotReadyAfter = d.NotReady.After
 	s.UnschedulableAfter = d.Unschedulable.After
+	s.NodeGrace = d.Node.Grace
+	if d.Rollout.After > 0 {
+		s.RolloutAfter = d.Rollout.After
+	}
 	if d.Restarts.Count > 0 {
 		s.RestartCount = d.Restarts.Count
 	}

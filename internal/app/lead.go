@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
 	"github.com/kpulse/kpulse/internal/server"
-	"github.com/kpulse/kpulse/internal/watch"
 )
 
 // serviceAccountNamespace is where the kubelet writes the pod's namespace.
@@ -147,6 +145,9 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 		MaxIncidents:   a.cfg.Incidents.MaxActive,
 	})
 	engine.OnFold(func(c detect.Class) { a.metrics.IncidentsOverflow.WithLabelValues(string(c)).Inc() })
+	// A pod folded into its node's incident is its own again once that incident resolves or
+	// goes: look at it again, so that a pod still failing then gets an incident of its own.
+	engine.OnRelease(func(ns string, ref incident.MemberRef) { a.watcher.Enqueue(memberKey(ns, ref)) })
 	engine.SetSilencer(a.silences.silenced, a.silences.onHeld)
 	grower := newGrowth(a.clock, engine, func(inc incident.Incident, at time.Time, edit, followUp bool) {
 		if edit = edit && a.dispatcher.Editing(); !edit && !followUp {
@@ -185,12 +186,8 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 		// seen gone (their incident resolves after the stable window; a pending one goes).
 		for _, inc := range append(engine.Active(), engine.Pending()...) {
 			for _, m := range inc.Members {
-				kind := watch.KindPod
-				if m.Ref.Kind == "Job" {
-					kind = watch.KindJob
-				}
-				ns, name := inc.MemberObject(m) // an overflow incident's members span namespaces
-				a.watcher.Enqueue(watch.Key{Kind: kind, ObjectName: cache.ObjectName{Namespace: ns, Name: name}})
+				ns, name := inc.MemberObject(m) // an overflow or Node incident's members span namespaces
+				a.watcher.Enqueue(memberKey(ns, incident.MemberRef{Kind: m.Ref.Kind, Name: name}))
 			}
 		}
 		a.watcher.EnqueueAll()

@@ -217,7 +217,7 @@ func (a *App) enrichTarget(inc incident.Incident) (enrich.Target, bool) {
 	}
 	m := inc.Members[0]
 	for _, cand := range inc.Members {
-		if cand.Failing {
+		if cand.Failing && !cand.Folded { // a folded pod is not what the incident is about
 			m = cand
 			break
 		}

@@ -20,12 +20,23 @@ type Detection struct {
 	NotReady AfterDetection `mapstructure:"notReady"`
 	// Unschedulable: a pod the scheduler cannot place for After alerts.
 	Unschedulable AfterDetection `mapstructure:"unschedulable"`
+	// Node: a node NotReady (or Unknown), or under pressure, alerts once it has been so for
+	// Grace (NodeNotReady, NodePressure).
+	Node NodeDetection `mapstructure:"node"`
+	// Rollout: a DaemonSet or StatefulSet rollout that has made no progress for After alerts
+	// (RolloutStuck; a Deployment's deadline is its own progressDeadlineSeconds).
+	Rollout AfterDetection `mapstructure:"rollout"`
 	// Classes has one block per failure class.
 	Classes Classes `mapstructure:"classes"`
 }
 
 // StartErrorDetection tunes ContainerStartError.
 type StartErrorDetection struct {
+	Grace time.Duration `mapstructure:"grace"`
+}
+
+// NodeDetection tunes NodeNotReady and NodePressure.
+type NodeDetection struct {
 	Grace time.Duration `mapstructure:"grace"`
 }
 
@@ -115,6 +126,8 @@ func init() {
 	defaults["detection.restarts.window"] = "10m"
 	defaults["detection.notReady.after"] = "10m"
 	defaults["detection.unschedulable.after"] = "5m"
+	defaults["detection.node.grace"] = "1m"
+	defaults["detection.rollout.after"] = "15m"
 	for _, c := range classDefaults {
 		defaults["detection.classes."+c.name+".enabled"] = true
 		defaults["detection.classes."+c.name+".severity"] = c.severity
@@ -136,6 +149,12 @@ func (d Detection) validate(add func(string, ...any)) {
 	}
 	if d.Unschedulable.After < 0 {
 		add("detection.unschedulable.after: must be 0 (alert at once) or positive (got %s)", d.Unschedulable.After)
+	}
+	if d.Node.Grace < 0 {
+		add("detection.node.grace: must be 0 (alert at once) or positive (got %s)", d.Node.Grace)
+	}
+	if d.Rollout.After <= 0 {
+		add("detection.rollout.after: must be greater than 0 (got %s)", d.Rollout.After)
 	}
 	for _, c := range classDefaults {
 		cc, _ := d.Classes.Get(c.name)

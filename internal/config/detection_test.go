@@ -43,7 +43,8 @@ func TestDetectionDefaults(t *testing.T) {
 	}
 	d := cfg.Detection
 	if d.StartError.Grace != time.Minute || d.Restarts.Count != 3 || d.Restarts.Window != 10*time.Minute ||
-		d.NotReady.After != 10*time.Minute || d.Unschedulable.After != 5*time.Minute {
+		d.NotReady.After != 10*time.Minute || d.Unschedulable.After != 5*time.Minute ||
+		d.Node.Grace != time.Minute || d.Rollout.After != 15*time.Minute {
 		t.Errorf("thresholds %+v", d)
 	}
 	for _, c := range classDefaults {
@@ -61,6 +62,10 @@ func TestDetectionFromFileAndEnvironment(t *testing.T) {
 detection:
   notReady:
     after: 20m
+  node:
+    grace: 2m
+  rollout:
+    after: 30m
   classes:
     NotReady:
       severity: info
@@ -71,7 +76,8 @@ detection:
 		t.Fatal(err)
 	}
 	d := cfg.Detection
-	if d.NotReady.After != 20*time.Minute || d.Restarts.Count != 5 || d.Unschedulable.After != 5*time.Minute {
+	if d.NotReady.After != 20*time.Minute || d.Restarts.Count != 5 || d.Unschedulable.After != 5*time.Minute ||
+		d.Node.Grace != 2*time.Minute || d.Rollout.After != 30*time.Minute {
 		t.Errorf("thresholds %+v", d)
 	}
 	want := map[string]ClassConfig{
@@ -104,6 +110,8 @@ func TestBadDetectionNamesEveryProblem(t *testing.T) {
 		{"negative threshold", "detection:\n  notReady:\n    after: -5m\n  unschedulable:\n    after: -1m\n", []string{
 			"detection.notReady.after: must be 0 (alert at once) or positive (got -5m0s)",
 			"detection.unschedulable.after: must be 0 (alert at once) or positive (got -1m0s)"}},
+		{"negative node grace", "detection:\n  node:\n    grace: -1s\n", []string{"detection.node.grace: must be 0 (alert at once) or positive (got -1s)"}},
+		{"no rollout threshold", "detection:\n  rollout:\n    after: 0s\n", []string{"detection.rollout.after: must be greater than 0 (got 0s)"}},
 		{"misspelt block", "detection:\n  notready:\n    afte: 1m\n", []string{"detection.notready.afte: unknown key"}},
 	}
 	for _, tc := range cases {

@@ -23,6 +23,9 @@ type Settings struct {
 	UnschedulableAfter time.Duration
 	// NodeGrace is how long NodeNotReady and NodePressure must persist.
 	NodeGrace time.Duration
+	// RolloutAfter is how long a DaemonSet's or StatefulSet's rollout may go without progress
+	// before it is stuck (a Deployment's limit is its own progressDeadlineSeconds).
+	RolloutAfter time.Duration
 }
 
 // ClassSettings are one class's settings. The zero value is the default: on, at the class's
@@ -43,6 +46,7 @@ func DefaultSettings() Settings {
 		NotReadyAfter:      10 * time.Minute,
 		UnschedulableAfter: 5 * time.Minute,
 		NodeGrace:          time.Minute,
+		RolloutAfter:       15 * time.Minute,
 	}
 }
 

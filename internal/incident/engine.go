@@ -36,6 +36,12 @@ type Observation struct {
 	Findings []detect.Finding
 	// Healthy is true when the member runs and is ready, completed, or is superseded.
 	Healthy bool
+	// Fold, when set, names for a finding the incidents of another workload that may take it
+	// instead of an incident of the member's own (a pod's NotReady: its node's NodeNotReady
+	// incident), in order of preference. The first of them that is open (pending or firing)
+	// takes the finding as a folded member (Member.Folded) and nothing is told about it; none
+	// open, or an own incident that has fired already, and the finding goes its usual way.
+	Fold func(detect.Finding) []Key
 }
 
 // memberKey names a member across incidents.
@@ -83,6 +89,8 @@ type Engine struct {
 	onFold func(detect.Class)
 	// onGrow is told the fingerprint of a firing incident a member joined (OnGrow).
 	onGrow func(string)
+	// onRelease is told each folded member of an incident that resolves or goes (OnRelease).
+	onRelease func(namespace string, ref MemberRef)
 	// silencer says whether a silence mutes an incident; onHeld is given each incident whose
 	// firing message a silence held back (SetSilencer).
 	silencer Silencer
@@ -208,15 +216,86 @@ func (e *Engine) OnFold(f func(detect.Class)) {
 	e.onFold = f
 }
 
+// OnRelease sets a function told each folded member (Member.Folded) of an incident that
+// resolves or goes without firing: its finding, if it still has one, is its own again, and the
+// caller looks at the member again (app re-queues the pod). It is called with the engine's lock
+// held: it must not call the engine.
+func (e *Engine) OnRelease(f func(namespace string, ref MemberRef)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.onRelease = f
+}
+
+// release tells onRelease of inc's folded members.
+func (e *Engine) release(inc *Incident) {
+	if e.onRelease == nil {
+		return
+	}
+	for _, m := range inc.Members {
+		if m.Folded {
+			mk := memberOf(*inc, m)
+			e.onRelease(mk.namespace, mk.ref)
+		}
+	}
+}
+
+// foldTarget is the open incident that takes finding f of member mk instead of its own incident
+// (own), if any: see Observation.Fold.
+func (e *Engine) foldTarget(o Observation, own Key, f detect.Finding) (*entry, Key, bool) {
+	if o.Fold == nil {
+		return nil, Key{}, false
+	}
+	keys := o.Fold(f)
+	if len(keys) == 0 {
+		return nil, Key{}, false
+	}
+	if en := e.incidents[Fingerprint(own)]; en != nil && en.inc.Status == Firing {
+		return nil, Key{}, false // told already: it carries on as it is
+	}
+	for _, k := range keys {
+		if en := e.incidents[Fingerprint(k)]; en != nil && open(en.inc.Status) {
+			return en, k, true
+		}
+	}
+	return nil, Key{}, false
+}
+
+// fold records finding f of member mk as a folded member of en (of key k), with its own
+// workload; it reports whether that changed the incident. A folded member counts for nothing in
+// the incident's life (entry counts), and its finding is not the incident's Latest: the message
+// stays the node's, listing the workloads it affects.
+func (e *Engine) fold(now time.Time, en *entry, k Key, mk memberKey, o Observation, f detect.Finding) bool {
+	ref := refIn(k, mk)
+	i := en.find(ref)
+	joined := i < 0
+	if joined {
+		i = en.upsertFolded(ref, o.Workload)
+		e.index(mk, en.inc.Fingerprint)
+	}
+	m := &en.inc.Members[i]
+	before := *m
+	en.set(i, f.Ongoing, o.Healthy)
+	at := f.At
+	if at.IsZero() && f.Ongoing {
+		at = now
+	}
+	if at.After(m.LastFailure) {
+		m.LastFailure = at
+		m.Finding = f.DeepCopy()
+	}
+	return joined || m.Failing != before.Failing || m.Healthy != before.Healthy || !m.LastFailure.Equal(before.LastFailure)
+}
+
 // memberOf is the member key of m, a member of inc.
 func memberOf(inc Incident, m Member) memberKey {
 	ns, name := inc.MemberObject(m)
 	return memberKey{ns, MemberRef{Kind: m.Ref.Kind, Name: name}}
 }
 
-// refIn is how member mk is named inside the incident of key k.
+// refIn is how member mk is named inside the incident of key k: "<namespace>/<name>" when the
+// incident has no namespace and the member has one.
 func refIn(k Key, mk memberKey) MemberRef {
-	if k.IsOverflow() {
+	if k.Namespace == "" && mk.namespace != "" {
 		return MemberRef{Kind: mk.ref.Kind, Name: mk.namespace + "/" + mk.ref.Name}
 	}
 	return mk.ref
@@ -264,7 +343,15 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 	var seenBuf [4]string
 	seen := seenBuf[:0]
 	for _, f := range o.Findings {
-		k, fp := e.target(Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}, mk)
+		own := Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}
+		if en, k, ok := e.foldTarget(o, own, f); ok {
+			seen = append(seen, en.inc.Fingerprint)
+			if e.fold(now, en, k, mk, o, f) {
+				e.changed(en)
+			}
+			continue
+		}
+		k, fp := e.target(own, mk)
 		seen = append(seen, fp)
 		en := e.incidents[fp]
 		exists := en != nil && open(en.inc.Status)
@@ -466,6 +553,7 @@ func (e *Engine) dropPending(en *entry) {
 	for _, m := range inc.Members {
 		e.unindex(memberOf(*inc, m), inc.Fingerprint)
 	}
+	e.release(inc)
 	if inc.HasPending() {
 		inc.Status = Resolved
 		e.changed(en)
@@ -557,6 +645,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 			} else {
 				e.del(inc.Fingerprint)
 			}
+			e.release(inc)
 			for _, m := range inc.Members {
 				mk := memberOf(*inc, m)
 				e.unindex(mk, inc.Fingerprint)
@@ -662,6 +751,15 @@ func (e *Engine) Snapshot(fingerprint string, limit int) (Incident, bool) {
 		finish(&inc)
 	}
 	return inc, ok
+}
+
+// Open reports whether the incident of k is pending or firing.
+func (e *Engine) Open(k Key) bool {
+	fp := Fingerprint(k)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en := e.incidents[fp]
+	return en != nil && open(en.inc.Status)
 }
 
 // Active returns copies of the firing incidents, oldest first, members in Ref order.

@@ -3,6 +3,8 @@ package incident
 import (
 	"slices"
 	"time"
+
+	"github.com/kpulse/kpulse/internal/detect"
 )
 
 // smallIncident is the member count up to which an entry finds a member by scanning: below it a
@@ -30,7 +32,7 @@ func newEntry(inc Incident) *entry {
 		if unsettled(m) {
 			en.unsettled++
 		}
-		if m.Failing {
+		if failingMember(m) {
 			en.failing++
 		}
 		if len(inc.Members) > smallIncident {
@@ -43,7 +45,10 @@ func newEntry(inc Incident) *entry {
 	return en
 }
 
-func unsettled(m Member) bool { return m.Failing || !m.Healthy }
+// unsettled and failingMember say what member m counts for in its incident's life; a folded
+// member counts for nothing.
+func unsettled(m Member) bool     { return !m.Folded && (m.Failing || !m.Healthy) }
+func failingMember(m Member) bool { return !m.Folded && m.Failing }
 
 // find returns ref's place in the members, or -1.
 func (en *entry) find(ref MemberRef) int {
@@ -81,21 +86,37 @@ func (en *entry) upsert(ref MemberRef) int {
 	return i
 }
 
-// set gives member i its flags, keeping the count of unsettled members.
+// upsertFolded returns ref's place, adding it as a folded member of workload w (neither failing
+// nor healthy, counting for nothing) if it is new.
+func (en *entry) upsertFolded(ref MemberRef, w detect.Workload) int {
+	i := en.find(ref)
+	if i < 0 {
+		i = en.upsert(ref)
+	}
+	en.update(i, func(m *Member) { m.Folded, m.Workload = true, w })
+	return i
+}
+
+// set gives member i its flags, keeping the counts of unsettled and failing members.
 func (en *entry) set(i int, failing, healthy bool) {
+	en.update(i, func(m *Member) { m.Failing, m.Healthy = failing, healthy })
+}
+
+// update applies change to member i, keeping the counts.
+func (en *entry) update(i int, change func(*Member)) {
 	m := &en.inc.Members[i]
-	was, wasFailing := unsettled(*m), m.Failing
-	m.Failing, m.Healthy = failing, healthy
+	was, wasFailing := unsettled(*m), failingMember(*m)
+	change(m)
 	switch now := unsettled(*m); {
 	case was && !now:
 		en.unsettled--
 	case !was && now:
 		en.unsettled++
 	}
-	switch {
-	case wasFailing && !failing:
+	switch now := failingMember(*m); {
+	case wasFailing && !now:
 		en.failing--
-	case !wasFailing && failing:
+	case !wasFailing && now:
 		en.failing++
 	}
 }
@@ -106,7 +127,7 @@ func (en *entry) remove(i int) {
 	if unsettled(ms[i]) {
 		en.unsettled--
 	}
-	if ms[i].Failing {
+	if failingMember(ms[i]) {
 		en.failing--
 	}
 	last := len(ms) - 1

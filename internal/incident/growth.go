@@ -26,7 +26,7 @@ func (e *Engine) OnGrow(f func(fingerprint string)) {
 
 // fired records the member count an incident fires with.
 func fired(inc *Incident) {
-	inc.FiredMembers = len(inc.Members)
+	inc.FiredMembers = ownMembers(inc)
 	inc.PeakMembers = max(inc.PeakMembers, inc.FiredMembers)
 	inc.FollowedUp = false
 }
@@ -34,7 +34,7 @@ func fired(inc *Incident) {
 // grew records that a member joined a firing incident. One whose firing message a silence
 // holds back has told nobody anything: its growth is no news (its size is told when it is).
 func (e *Engine) grew(en *entry) {
-	en.inc.PeakMembers = max(en.inc.PeakMembers, len(en.inc.Members))
+	en.inc.PeakMembers = max(en.inc.PeakMembers, ownMembers(&en.inc))
 	if e.onGrow != nil && en.inc.SilencedBy == "" {
 		e.onGrow(en.inc.Fingerprint)
 	}
@@ -57,4 +57,21 @@ func (e *Engine) FollowUp(fingerprint string) (Incident, bool) {
 	e.mu.Unlock()
 	finish(&inc)
 	return inc, true
+}
+
+// ownMembers counts the incident's own members: not those folded into it from other workloads
+// (a node's pods), which its message lists as affected workloads, not as its size. Only an
+// incident without a namespace (a node's) takes folded members, so any other costs nothing to
+// count: a member joining a 5,000-pod DaemonSet's incident stays O(1).
+func ownMembers(inc *Incident) int {
+	if inc.Key.Namespace != "" {
+		return len(inc.Members)
+	}
+	n := 0
+	for _, m := range inc.Members {
+		if !m.Folded {
+			n++
+		}
+	}
+	return n
 }

@@ -29,15 +29,25 @@ const (
 	Resolved Status = "resolved"
 )
 
-// MemberRef names a Pod or a Job that belongs to an incident.
+// MemberRef names a Pod or a Job that belongs to an incident, or the object itself for the
+// incidents of a Node or a workload (Kind "Node", "Deployment", "DaemonSet", "StatefulSet",
+// "CronJob"). In an incident of no namespace (a Node's, an overflow incident) a namespaced member
+// is named "<namespace>/<name>".
 type MemberRef struct {
-	Kind string `json:"kind"` // "Pod" or "Job"
+	Kind string `json:"kind"`
 	Name string `json:"name"`
 }
 
 // Member is one affected Pod or Job of an incident.
 type Member struct {
 	Ref MemberRef `json:"ref"`
+	// Folded marks a member of another workload that the incident explains: a pod not ready,
+	// or evicted, on a node whose NodeNotReady (or NodePressure) incident this is. It is listed
+	// (Workload says whose it is) but it neither fires, keeps open nor resolves the incident,
+	// and while it is folded its finding has no incident of its own (Observation.Fold).
+	Folded bool `json:"folded,omitempty"`
+	// Workload is a folded member's own workload (its namespace is the first part of its name).
+	Workload detect.Workload `json:"workload,omitzero"`
 	// Failing is true while the member shows the finding; Healthy while it is running and ready,
 	// completed, superseded or gone. A member can be neither (starting, not ready yet).
 	Failing bool `json:"failing"`
@@ -149,10 +159,11 @@ func (k Key) IsOverflow() bool {
 }
 
 // MemberObject returns the namespace and name of member m of inc: the incident's namespace and
-// the member's name, or, for an overflow incident, whose members span namespaces and are named
+// the member's name, or, for an incident of no namespace (an overflow incident, whose members
+// span namespaces, or a Node's, whose folded pods do), whose namespaced members are named
 // "<namespace>/<name>", the two parts of that name.
 func (inc Incident) MemberObject(m Member) (namespace, name string) {
-	if inc.Key.IsOverflow() {
+	if inc.Key.Namespace == "" {
 		if ns, n, ok := strings.Cut(m.Ref.Name, "/"); ok {
 			return ns, n
 		}

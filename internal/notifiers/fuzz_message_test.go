@@ -52,6 +52,20 @@ func checkMessage(t *testing.T, m Message) {
 	for _, p := range m.Pods {
 		nt.CheckLine(t, "pod", p, MaxNameBytes)
 	}
+	if len(m.Affected) > MaxWorkloads || m.AffectedCount < len(m.Affected) {
+		t.Errorf("%d affected workloads listed of %d", len(m.Affected), m.AffectedCount)
+	}
+	for _, a := range m.Affected {
+		nt.CheckLine(t, "affected.namespace", a.Namespace, MaxNameBytes)
+		nt.CheckLine(t, "affected.kind", a.Workload.Kind, MaxNameBytes)
+		nt.CheckLine(t, "affected.name", a.Workload.Name, MaxNameBytes)
+		if len(a.Pods) > MaxPods || a.PodCount < len(a.Pods) {
+			t.Errorf("%d affected pods listed of %d", len(a.Pods), a.PodCount)
+		}
+		for _, p := range a.Pods {
+			nt.CheckLine(t, "affected pod", p, MaxNameBytes)
+		}
+	}
 	if len(m.Events) > MaxEvents {
 		t.Errorf("%d events", len(m.Events))
 	}

@@ -18,6 +18,8 @@ import (
 const (
 	// MaxPods is how many pod (or Job) names a message lists; PodCount has the total.
 	MaxPods = 10
+	// MaxWorkloads is how many affected workloads a message lists; AffectedCount has the total.
+	MaxWorkloads = 10
 	// maxEvents is how many Warning events a message shows, the newest: a ceiling over whatever
 	// the enrichment fetched (enrichment.events, default 5).
 	maxEvents     = 10
@@ -60,6 +62,13 @@ type Message struct {
 	// how many the first message told (a follow-up for growth says it grew from there).
 	PeakPodCount  int
 	FiredPodCount int
+	// Affected are the workloads whose pods the incident affects without being about them (a
+	// node's message: the workloads of its pods that went not ready or were evicted with it),
+	// the first MaxWorkloads by namespace, kind and name, each with its first MaxPods pods;
+	// AffectedCount counts the workloads, AffectedPods their pods.
+	Affected      []Affected
+	AffectedCount int
+	AffectedPods  int
 	// Container is the failing container; InitContainer says it is an init container.
 	Container     string
 	InitContainer bool
@@ -131,12 +140,26 @@ func NewMessage(n Notification) Message {
 		code := *latest.ExitCode
 		m.ExitCode = &code
 	}
-	pods := memberNames(inc.Members)
+	pods := memberNames(inc)
 	m.PodCount = len(pods)
 	m.PeakPodCount = max(inc.PeakMembers, m.PodCount)
 	m.FiredPodCount = inc.FiredMembers
 	for _, p := range pods[:min(len(pods), MaxPods)] {
 		m.Pods = append(m.Pods, line(p, maxNameBytes))
+	}
+	affected := AffectedWorkloads(inc)
+	m.AffectedCount = len(affected)
+	for i, a := range affected {
+		m.AffectedPods += len(a.Pods)
+		if i >= MaxWorkloads {
+			continue
+		}
+		c := Affected{Namespace: line(a.Namespace, maxNameBytes), PodCount: a.PodCount,
+			Workload: detect.Workload{Kind: line(a.Workload.Kind, maxNameBytes), Name: line(a.Workload.Name, maxNameBytes)}}
+		for _, p := range a.Pods[:min(len(a.Pods), MaxPods)] {
+			c.Pods = append(c.Pods, line(p, maxNameBytes))
+		}
+		m.Affected = append(m.Affected, c)
 	}
 	end := m.At
 	if n.Kind == KindResolved {
@@ -248,6 +271,10 @@ func (m Message) Title() string {
 	}
 	if m.TemplateTitle != "" {
 		return m.TemplateTitle
+	}
+	if m.Namespace == "" && m.Workload.Kind != "" {
+		// A Node's: it has no namespace.
+		return fmt.Sprintf("%s on %s %s", cmp.Or(m.Reason, "Problem"), strings.ToLower(m.Workload.Kind), m.Workload.Name)
 	}
 	return fmt.Sprintf("%s in %s/%s", cmp.Or(m.Reason, "Problem"), m.Namespace, m.Workload.Name)
 }
@@ -420,10 +447,23 @@ func logLines(in []string) []string {
 // hint is the kubectl command that shows more: the previous container's log for a crash or an
 // OOM kill, the pod's events for an image pull, the Job for a failed Job.
 func hint(m Message, inc incident.Incident) string {
+	switch detect.Class(m.Reason) {
+	case detect.NodeNotReady, detect.NodePressure:
+		if m.Workload.Name != "" {
+			return "kubectl describe node " + shellWord(m.Workload.Name)
+		}
+		return ""
+	}
 	if m.Namespace == "" {
 		return ""
 	}
 	ns := shellWord(m.Namespace)
+	switch detect.Class(m.Reason) {
+	case detect.RolloutStuck:
+		return fmt.Sprintf("kubectl -n %s rollout status %s/%s", ns, shellWord(strings.ToLower(m.Workload.Kind)), shellWord(m.Workload.Name))
+	case detect.CronJobMissed:
+		return fmt.Sprintf("kubectl -n %s describe cronjob %s", ns, shellWord(m.Workload.Name))
+	}
 	if m.Reason == string(detect.JobFailed) {
 		if job := newestMember(inc); job != "" {
 			return fmt.Sprintf("kubectl -n %s describe job %s", ns, shellWord(job))
@@ -622,6 +662,17 @@ func (m Message) Facts() []Fact {
 			out[len(out)-1].More = fmt.Sprintf("…and %d more", more)
 		}
 	}
+	if len(m.Affected) > 0 {
+		values := make([]string, len(m.Affected))
+		for i, a := range m.Affected {
+			values[i] = a.String()
+		}
+		add(fmt.Sprintf("Workloads affected (%d)", m.AffectedCount), true, values...)
+		if more := m.AffectedCount - len(m.Affected); more > 0 {
+			out[len(out)-1].Hidden = more
+			out[len(out)-1].More = fmt.Sprintf("…and %d more", more)
+		}
+	}
 	add("Container", true, m.ContainerText())
 	add("Image", true, m.Image)
 	add("Exit code", true, m.ExitText())
@@ -713,12 +764,23 @@ func (m Message) Summary() string {
 		what = "was killed for using more memory than its limit"
 	case detect.JobFailed:
 		what = "failed"
+	case detect.NodeNotReady:
+		what = "is not ready"
+	case detect.NodePressure:
+		what = "is short of resources (" + m.Detail + ")"
+	case detect.RolloutStuck:
+		what = "has a rollout that makes no progress"
+	case detect.CronJobMissed:
+		what = "missed its scheduled runs"
 	default:
 		what = "is failing (" + m.Reason + ")"
 	}
 	s := who + " " + what
 	if m.PodCount > 1 && m.Reason != string(detect.JobFailed) {
 		s += fmt.Sprintf(", on %d pods", m.PodCount)
+	}
+	if m.AffectedCount > 0 {
+		s += fmt.Sprintf("; %d pods of %d workloads on it are affected", m.AffectedPods, m.AffectedCount)
 	}
 	s += "."
 	if m.Why == incident.WhyGrown {

@@ -1,10 +1,13 @@
 package notifiers
 
 import (
+	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 )
 
@@ -59,16 +62,80 @@ func StateColor(k Kind) string {
 	}
 }
 
-// MemberNames are the names of an incident's members, sorted, each once, uncleaned.
-func MemberNames(members []incident.Member) []string { return memberNames(members) }
+// MemberNames are the names of an incident's members, sorted, each once, uncleaned: its pods or
+// Jobs. The object an incident of a Node or a workload is about (its one member, named as the
+// workload) is not listed, nor are folded members (see AffectedWorkloads).
+func MemberNames(inc incident.Incident) []string { return memberNames(inc) }
 
-func memberNames(members []incident.Member) []string {
-	names := make([]string, 0, len(members))
-	for _, m := range members {
+func memberNames(inc incident.Incident) []string {
+	names := make([]string, 0, len(inc.Members))
+	for _, m := range inc.Members {
+		if m.Folded || isSelf(inc, m) {
+			continue
+		}
 		names = append(names, m.Ref.Name)
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
+}
+
+// isSelf reports whether m is the object inc is about: a Node's, a Deployment's, a CronJob's
+// own incident has the object as its member.
+func isSelf(inc incident.Incident, m incident.Member) bool {
+	return m.Ref.Kind == inc.Key.Workload.Kind && m.Ref.Name == inc.Key.Workload.Name && m.Ref.Kind != "Pod" && m.Ref.Kind != "Job"
+}
+
+// Affected is one workload whose pods an incident affects without being about it: the pods of a
+// node that is down, folded into the node's incident.
+type Affected struct {
+	Namespace string
+	Workload  detect.Workload
+	// Pods are the workload's affected pods, sorted (in a Message, the first MaxPods);
+	// PodCount counts them all.
+	Pods     []string
+	PodCount int
+}
+
+// String is "shop/Deployment/web (4 pods)".
+func (a Affected) String() string {
+	pods := "1 pod"
+	if a.PodCount != 1 {
+		pods = fmt.Sprintf("%d pods", a.PodCount)
+	}
+	return fmt.Sprintf("%s/%s/%s (%s)", a.Namespace, a.Workload.Kind, a.Workload.Name, pods)
+}
+
+// AffectedWorkloads are the workloads of inc's folded members, sorted by namespace, kind and
+// name, uncleaned.
+func AffectedWorkloads(inc incident.Incident) []Affected {
+	type key struct {
+		ns string
+		w  detect.Workload
+	}
+	byKey := map[key]int{}
+	var out []Affected
+	for _, m := range inc.Members {
+		if !m.Folded {
+			continue
+		}
+		ns, name := inc.MemberObject(m)
+		k := key{ns, m.Workload}
+		i, ok := byKey[k]
+		if !ok {
+			i = len(out)
+			byKey[k] = i
+			out = append(out, Affected{Namespace: ns, Workload: m.Workload})
+		}
+		out[i].Pods = append(out[i].Pods, name)
+		out[i].PodCount++
+	}
+	for i := range out {
+		slices.Sort(out[i].Pods)
+	}
+	slices.SortFunc(out, func(a, b Affected) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Workload.Kind, b.Workload.Kind), cmp.Compare(a.Workload.Name, b.Workload.Name))
+	})
+	return out
 }
 
 // ellipsis marks where text was cut.

@@ -1,17 +1,21 @@
-// Package watch owns the shared informers for Pods and Jobs, the transform that turns each decoded
-// object into kpulse's own small Pod or Job (all the cache holds), and the workqueue: event
-// handlers only enqueue keys; workers re-read the latest object from the cache, so a burst of
-// updates to one object merges into one decision.
+// Package watch owns the shared informers for Pods, Jobs, Nodes, Deployments, DaemonSets,
+// StatefulSets and CronJobs, the transform that turns each decoded object into kpulse's own small
+// type of the same name (all the cache holds), and the workqueue: event handlers only enqueue
+// keys; workers re-read the latest object from the cache, so a burst of updates to one object
+// merges into one decision.
 package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +23,9 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	apiwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
+	typedbatchv1 "k8s.io/client-go/kubernetes/typed/batch/v1"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -28,9 +35,18 @@ import (
 type Kind string
 
 const (
-	KindPod Kind = "Pod"
-	KindJob Kind = "Job"
+	KindPod         Kind = "Pod"
+	KindJob         Kind = "Job"
+	KindNode        Kind = "Node"
+	KindDeployment  Kind = "Deployment"
+	KindDaemonSet   Kind = "DaemonSet"
+	KindStatefulSet Kind = "StatefulSet"
+	KindCronJob     Kind = "CronJob"
 )
+
+// OptionalKinds are the kinds a Watcher may be told to skip (Options.Skip): each serves only
+// detection classes of its own. Pods and Jobs are always watched.
+var OptionalKinds = []Kind{KindNode, KindDeployment, KindDaemonSet, KindStatefulSet, KindCronJob}
 
 // Key names one object to look at again.
 type Key struct {
@@ -50,7 +66,10 @@ type Options struct {
 	Include []string
 	// Exclude drops these namespaces' objects before they reach the queue.
 	Exclude []string
-	Logger  *slog.Logger
+	// Skip names kinds of OptionalKinds not to watch (their classes are switched off): no
+	// informer, no cache, no RBAC needed for them.
+	Skip   []Kind
+	Logger *slog.Logger
 	// Workers is how many keys are handled at once (default 2).
 	Workers int
 	// OnEvent is called once per enqueued key (a metric hook); may be nil.
@@ -67,15 +86,24 @@ type Watcher struct {
 	exclude map[string]bool
 	queue   workqueue.TypedRateLimitingInterface[Key]
 	sets    map[string]*informerSet // by namespace; "" = all namespaces
-	synced  atomic.Bool
+	// nodes is the one Node informer: Nodes belong to no namespace, so it watches the whole
+	// cluster whatever Include says. Nil when Skip names KindNode.
+	nodes  cache.SharedIndexInformer
+	synced atomic.Bool
 }
 
-// informerSet is the pod and job informers of one namespace (or of all). They are built directly
-// rather than through an informer factory, whose pod informer would add a namespace index (a set
-// entry per pod) that kpulse never reads.
+// informerSet is the informers of one namespace (or of all). They are built directly rather than
+// through an informer factory, whose informers would add a namespace index (a set entry per
+// object) that kpulse never reads. A kind the Watcher skips has no informer.
 type informerSet struct {
-	pods cache.SharedIndexInformer
-	jobs cache.SharedIndexInformer
+	byKind map[Kind]cache.SharedIndexInformer
+}
+
+func (s *informerSet) indexer(k Kind) cache.Indexer {
+	if inf, ok := s.byKind[k]; ok {
+		return inf.GetIndexer()
+	}
+	return nil
 }
 
 const (
@@ -111,50 +139,113 @@ func New(opts Options) (*Watcher, error) {
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
+	skip := map[Kind]bool{}
+	for _, k := range opts.Skip {
+		if !slices.Contains(OptionalKinds, k) {
+			return nil, fmt.Errorf("watch: cannot skip kind %q: only %v are optional", k, OptionalKinds)
+		}
+		skip[k] = true
+	}
 	for _, ns := range namespaces {
-		set, err := w.newSet(ns)
-		if err != nil {
-			return nil, err
+		set := &informerSet{byKind: map[Kind]cache.SharedIndexInformer{}}
+		for _, src := range namespaced {
+			if skip[src.kind] {
+				continue
+			}
+			inf, err := w.newInformer(src, ns)
+			if err != nil {
+				return nil, err
+			}
+			set.byKind[src.kind] = inf
 		}
 		w.sets[ns] = set
+	}
+	if !skip[KindNode] {
+		var err error
+		if w.nodes, err = w.newInformer(nodeSource, metav1.NamespaceAll); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
 
-func (w *Watcher) newSet(ns string) (*informerSet, error) {
+// source is how to list and watch one kind in a namespace ("" for all, and for Nodes).
+type source struct {
+	kind     Kind
+	example  runtime.Object
+	indexers cache.Indexers
+	lw       func(c kubernetes.Interface, ns string) (cache.ListWithContextFunc, cache.WatchFuncWithContext)
+}
+
+// listWatcher is what client-go's typed clients have in common for a kind.
+type listWatcher[L runtime.Object] interface {
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (apiwatch.Interface, error)
+}
+
+// newSource is the source of a kind whose typed client client returns.
+func newSource[L runtime.Object, C listWatcher[L]](kind Kind, example runtime.Object, indexers cache.Indexers,
+	client func(c kubernetes.Interface, ns string) C) source {
+	return source{kind: kind, example: example, indexers: indexers,
+		lw: func(c kubernetes.Interface, ns string) (cache.ListWithContextFunc, cache.WatchFuncWithContext) {
+			typed := client(c, ns)
+			return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return typed.List(ctx, o) },
+				typed.Watch
+		}}
+}
+
+// namespaced are the sources of the namespaced kinds, Pods first (the informers start in this
+// order).
+var namespaced = []source{
+	newSource(KindPod, &corev1.Pod{}, podIndexers,
+		func(c kubernetes.Interface, ns string) typedcorev1.PodInterface { return c.CoreV1().Pods(ns) }),
+	newSource(KindJob, &batchv1.Job{}, jobIndexers,
+		func(c kubernetes.Interface, ns string) typedbatchv1.JobInterface { return c.BatchV1().Jobs(ns) }),
+	newSource(KindDeployment, &appsv1.Deployment{}, nil,
+		func(c kubernetes.Interface, ns string) typedappsv1.DeploymentInterface {
+			return c.AppsV1().Deployments(ns)
+		}),
+	newSource(KindDaemonSet, &appsv1.DaemonSet{}, nil,
+		func(c kubernetes.Interface, ns string) typedappsv1.DaemonSetInterface {
+			return c.AppsV1().DaemonSets(ns)
+		}),
+	newSource(KindStatefulSet, &appsv1.StatefulSet{}, nil,
+		func(c kubernetes.Interface, ns string) typedappsv1.StatefulSetInterface {
+			return c.AppsV1().StatefulSets(ns)
+		}),
+	newSource(KindCronJob, &batchv1.CronJob{}, nil,
+		func(c kubernetes.Interface, ns string) typedbatchv1.CronJobInterface { return c.BatchV1().CronJobs(ns) }),
+}
+
+var nodeSource = newSource(KindNode, &corev1.Node{}, nil,
+	func(c kubernetes.Interface, _ string) typedcorev1.NodeInterface { return c.CoreV1().Nodes() })
+
+// newInformer builds src's informer for namespace ns, with the transform and a handler that only
+// enqueues keys.
+func (w *Watcher) newInformer(src source, ns string) (cache.SharedIndexInformer, error) {
 	c := w.opts.Client
-	podInf := newInformer(c, &corev1.Pod{}, podIndexers,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Pods(ns).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
-			return c.CoreV1().Pods(ns).Watch(ctx, o)
-		})
-	jobInf := newInformer(c, &batchv1.Job{}, jobIndexers,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return c.BatchV1().Jobs(ns).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
-			return c.BatchV1().Jobs(ns).Watch(ctx, o)
-		})
-	for kind, inf := range map[Kind]cache.SharedIndexInformer{KindPod: podInf, KindJob: jobInf} {
-		if err := inf.SetTransform(Slim); err != nil {
-			return nil, fmt.Errorf("watch: set %s transform: %w", kind, err)
-		}
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { w.enqueue(kind, obj) },
-			UpdateFunc: func(_, obj any) { w.enqueue(kind, obj) },
-			DeleteFunc: func(obj any) { w.enqueue(kind, obj) },
-		}); err != nil {
-			return nil, fmt.Errorf("watch: add %s handler: %w", kind, err)
-		}
+	list, watchFn := src.lw(c, ns)
+	inf := newInformer(c, src.example, src.indexers, list, watchFn)
+	if err := inf.SetTransform(Slim); err != nil {
+		return nil, fmt.Errorf("watch: set %s transform: %w", src.kind, err)
 	}
-	return &informerSet{pods: podInf, jobs: jobInf}, nil
+	kind := src.kind
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.enqueue(kind, obj) },
+		UpdateFunc: func(_, obj any) { w.enqueue(kind, obj) },
+		DeleteFunc: func(obj any) { w.enqueue(kind, obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("watch: add %s handler: %w", src.kind, err)
+	}
+	return inf, nil
 }
 
 // newInformer is what client-go's generated informers build, minus their namespace index.
 func newInformer(client kubernetes.Interface, example runtime.Object, indexers cache.Indexers,
 	list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
+	if indexers == nil {
+		indexers = cache.Indexers{}
+	}
 	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: list, WatchFuncWithContext: watchFn,
 	}, client)
@@ -179,7 +270,7 @@ func indexByJob(obj any) ([]string, error) {
 	return nil, nil
 }
 
-// objectName is the key of a cached object or tombstone. It reads a Pod or Job directly rather
+// objectName is the key of a cached object or tombstone. It reads kpulse's types directly rather
 // than through meta.Accessor, which would build an ObjectMeta for every event.
 func objectName(obj any) (cache.ObjectName, error) {
 	switch o := obj.(type) {
@@ -187,6 +278,9 @@ func objectName(obj any) (cache.ObjectName, error) {
 		return cache.ObjectName{Namespace: o.Namespace(), Name: o.Name}, nil
 	case *Job:
 		return cache.ObjectName{Namespace: o.Namespace(), Name: o.Name}, nil
+	case interface{ objectName() (string, string) }:
+		ns, name := o.objectName()
+		return cache.ObjectName{Namespace: ns, Name: name}, nil
 	}
 	return cache.DeletionHandlingObjectToName(obj)
 }
@@ -240,19 +334,28 @@ func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 		stopInformers()
 		informers.Wait()
 	}()
-	for _, s := range w.sets {
-		informers.Go(func() { s.pods.RunWithContext(informerCtx) })
-		informers.Go(func() { s.jobs.RunWithContext(informerCtx) })
+	for _, inf := range w.informers() {
+		informers.Go(func() { inf.RunWithContext(informerCtx) })
 	}
 	log := w.opts.Logger
 	start := time.Now()
 	for ns, s := range w.sets {
-		if !cache.WaitForCacheSync(ctx.Done(), s.pods.HasSynced, s.jobs.HasSynced) {
+		var synced []cache.InformerSynced
+		for _, inf := range s.byKind {
+			synced = append(synced, inf.HasSynced)
+		}
+		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("watch: caches of namespace %q did not sync", ns)
 		}
+	}
+	if w.nodes != nil && !cache.WaitForCacheSync(ctx.Done(), w.nodes.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("watch: the Node cache did not sync")
 	}
 	w.synced.Store(true)
 	if w.opts.OnSynced != nil {
@@ -285,6 +388,22 @@ func (w *Watcher) next(ctx context.Context, handle Handler) bool {
 	return true
 }
 
+// informers lists every informer: each namespace's, Pods first, then the Node informer.
+func (w *Watcher) informers() []cache.SharedIndexInformer {
+	var out []cache.SharedIndexInformer
+	for _, s := range w.sets {
+		for _, src := range namespaced {
+			if inf, ok := s.byKind[src.kind]; ok {
+				out = append(out, inf)
+			}
+		}
+	}
+	if w.nodes != nil {
+		out = append(out, w.nodes)
+	}
+	return out
+}
+
 func (w *Watcher) set(ns string) *informerSet {
 	if s, ok := w.sets[metav1.NamespaceAll]; ok {
 		return s
@@ -292,22 +411,52 @@ func (w *Watcher) set(ns string) *informerSet {
 	return w.sets[ns]
 }
 
-// Pod returns the cached Pod; callers must not modify it.
-func (w *Watcher) Pod(ns, name string) (*Pod, bool) {
+// lookup returns the cached object of kind k; false when it is not cached (or k is skipped).
+func lookup[T any](w *Watcher, k Kind, ns, name string) (T, bool) {
+	var zero T
 	s := w.set(ns)
 	if s == nil {
-		return nil, false
+		return zero, false
 	}
-	return get[*Pod](s.pods.GetIndexer(), ns, name)
+	idx := s.indexer(k)
+	if idx == nil {
+		return zero, false
+	}
+	return get[T](idx, ns, name)
 }
 
+// Pod returns the cached Pod; callers must not modify it.
+func (w *Watcher) Pod(ns, name string) (*Pod, bool) { return lookup[*Pod](w, KindPod, ns, name) }
+
 // Job returns the cached Job; callers must not modify it.
-func (w *Watcher) Job(ns, name string) (*Job, bool) {
-	s := w.set(ns)
-	if s == nil {
+func (w *Watcher) Job(ns, name string) (*Job, bool) { return lookup[*Job](w, KindJob, ns, name) }
+
+// Deployment returns the cached Deployment; callers must not modify it.
+func (w *Watcher) Deployment(ns, name string) (*Deployment, bool) {
+	return lookup[*Deployment](w, KindDeployment, ns, name)
+}
+
+// DaemonSet returns the cached DaemonSet; callers must not modify it.
+func (w *Watcher) DaemonSet(ns, name string) (*DaemonSet, bool) {
+	return lookup[*DaemonSet](w, KindDaemonSet, ns, name)
+}
+
+// StatefulSet returns the cached StatefulSet; callers must not modify it.
+func (w *Watcher) StatefulSet(ns, name string) (*StatefulSet, bool) {
+	return lookup[*StatefulSet](w, KindStatefulSet, ns, name)
+}
+
+// CronJob returns the cached CronJob; callers must not modify it.
+func (w *Watcher) CronJob(ns, name string) (*CronJob, bool) {
+	return lookup[*CronJob](w, KindCronJob, ns, name)
+}
+
+// Node returns the cached Node; callers must not modify it.
+func (w *Watcher) Node(name string) (*Node, bool) {
+	if w.nodes == nil {
 		return nil, false
 	}
-	return get[*Job](s.jobs.GetIndexer(), ns, name)
+	return get[*Node](w.nodes.GetIndexer(), "", name)
 }
 
 func get[T any](idx cache.Indexer, ns, name string) (T, bool) {
@@ -323,7 +472,7 @@ func (w *Watcher) JobsControlledBy(ns string, uid string) []*Job {
 	if s == nil {
 		return nil
 	}
-	return byIndex(s.jobs.GetIndexer(), byController, uid, func(j *Job) bool { return j.Namespace() == ns })
+	return byIndex(s.indexer(KindJob), byController, uid, func(j *Job) bool { return j.Namespace() == ns })
 }
 
 // PodsOfJob returns the cached Pods that carry the job-name label of Job ns/job; callers must not
@@ -333,7 +482,7 @@ func (w *Watcher) PodsOfJob(ns, job string) []*Pod {
 	if s == nil {
 		return nil
 	}
-	return byIndex(s.pods.GetIndexer(), byJob, ns+"/"+job, func(*Pod) bool { return true })
+	return byIndex(s.indexer(KindPod), byJob, ns+"/"+job, func(*Pod) bool { return true })
 }
 
 func byIndex[T any](idx cache.Indexer, index, value string, keep func(T) bool) []T {
@@ -345,6 +494,25 @@ func byIndex[T any](idx cache.Indexer, index, value string, keep func(T) bool) [
 	for _, o := range objs {
 		if t, ok := o.(T); ok && keep(t) {
 			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// PodsOnNode returns the cached Pods bound to node; callers must not modify them. It scans the
+// pod caches: there is no index by node, which would cost memory for every pod, and this is for
+// the rare moment a node goes.
+func (w *Watcher) PodsOnNode(node string) []*Pod {
+	var out []*Pod
+	for _, s := range w.sets {
+		idx := s.indexer(KindPod)
+		if idx == nil {
+			continue
+		}
+		for _, obj := range idx.List() {
+			if p, ok := obj.(*Pod); ok && p.NodeName() == node {
+				out = append(out, p)
+			}
 		}
 	}
 	return out

@@ -130,12 +130,20 @@ func (c FuzzCase) Notification() notifiers.Notification {
 		}
 		f := finding
 		f.At = clusterTime.Add(time.Duration(i) * time.Second)
-		inc.Members = append(inc.Members, incident.Member{
+		m := incident.Member{
 			Ref:     incident.MemberRef{Kind: "Pod", Name: name},
 			Failing: i%2 == 0,
 			Healthy: i%3 == 0,
 			Finding: f,
-		})
+		}
+		if c.Shape&0x20 != 0 && i%5 == 4 {
+			// A pod of another workload folded into the incident (a node's), named
+			// "<namespace>/<name>" as in an incident of no namespace.
+			m.Ref.Name = c.Namespace + "/" + name
+			m.Folded = true
+			m.Workload = detect.Workload{Kind: wkind, Name: wname + "-" + strconv.Itoa(i%7)}
+		}
+		inc.Members = append(inc.Members, m)
 	}
 	n := notifiers.Notification{Kind: kind, Why: why, Cluster: c.Cluster, Incident: inc, At: FuzzEpoch}
 	if kind == notifiers.KindResolved {

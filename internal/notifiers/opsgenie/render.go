@@ -367,6 +367,17 @@ func details(m notifiers.Message) map[string]string {
 			}
 			add("pods", pods)
 		}
+		if len(m.Affected) > 0 {
+			var names []string
+			for _, a := range m.Affected {
+				names = append(names, a.String())
+			}
+			affected := strings.Join(names, ", ")
+			if more := m.AffectedCount - len(m.Affected); more > 0 {
+				affected += " " + moreText(more)
+			}
+			add("affectedWorkloads", affected)
+		}
 		add("image", m.Image)
 	}
 	out := map[string]string{}

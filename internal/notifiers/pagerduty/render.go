@@ -70,8 +70,11 @@ type Details struct {
 	Detail      string `json:"detail,omitempty"`
 	Severity    string `json:"severity,omitempty"`
 	// Pods are the first notifiers.MaxPods names, then "…and N more" when there are others.
-	Pods        []string `json:"pods,omitempty"`
-	PodCount    int      `json:"pod_count,omitempty"`
+	Pods     []string `json:"pods,omitempty"`
+	PodCount int      `json:"pod_count,omitempty"`
+	// Affected are, on a node's incident, the first notifiers.MaxWorkloads workloads its pods
+	// belong to ("shop/Deployment/web (4 pods)"), then "…and N more".
+	Affected    []string `json:"affected_workloads,omitempty"`
 	Container   string   `json:"container,omitempty"`
 	Image       string   `json:"image,omitempty"`
 	ExitCode    string   `json:"exit_code,omitempty"`
@@ -209,6 +212,12 @@ func (r renderer) trigger(m notifiers.Message, key, digestNote string) Event {
 		if more := m.MorePods(); more > 0 {
 			d.Pods = append(d.Pods, fmt.Sprintf("…and %d more", more))
 		}
+	}
+	for _, a := range m.Affected {
+		d.Affected = append(d.Affected, a.String())
+	}
+	if more := m.AffectedCount - len(m.Affected); more > 0 {
+		d.Affected = append(d.Affected, fmt.Sprintf("…and %d more", more))
 	}
 	for _, e := range m.Events {
 		d.Events = append(d.Events, notifiers.EventLine(e))

@@ -80,6 +80,17 @@ type Payload struct {
 	// template.body; docs/templates.md), cleaned like cluster text; left out without one.
 	Title string `json:"title,omitempty"`
 	Body  string `json:"body,omitempty"`
+	// Affected are, on a node's incident, the workloads whose pods on the node went not ready
+	// or were evicted with it (folded into the node's incident: they get no message of their
+	// own), sorted, each with every affected pod, like pods.
+	Affected []PayloadAffected `json:"affected,omitempty"`
+}
+
+// PayloadAffected is one workload an incident affects without being about it.
+type PayloadAffected struct {
+	Namespace string          `json:"namespace"`
+	Workload  PayloadWorkload `json:"workload"`
+	Pods      []string        `json:"pods"`
 }
 
 // PayloadDigestEntry is one notification of a digest.
@@ -151,8 +162,16 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		Title:             m.TemplateTitle,
 		Body:              m.TemplateBody,
 	}
-	for _, name := range notifiers.MemberNames(n.Incident.Members) {
+	for _, name := range notifiers.MemberNames(n.Incident) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))
+	}
+	for _, a := range notifiers.AffectedWorkloads(n.Incident) {
+		line := func(s string) string { return notifiers.Line(s, notifiers.MaxNameBytes) }
+		pa := PayloadAffected{Namespace: line(a.Namespace), Workload: PayloadWorkload{Kind: line(a.Workload.Kind), Name: line(a.Workload.Name)}}
+		for _, pod := range a.Pods {
+			pa.Pods = append(pa.Pods, line(pod))
+		}
+		p.Affected = append(p.Affected, pa)
 	}
 	if !m.ResolvedAt.IsZero() {
 		at := m.ResolvedAt
