@@ -8,6 +8,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/googlechat"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
@@ -28,4 +29,5 @@ var List = notifiers.Registry{
 	teams.Integration,
 	discord.Integration,
 	telegram.Integration,
+	googlechat.Integration,
 }
