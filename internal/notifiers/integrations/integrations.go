@@ -10,6 +10,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/googlechat"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
+	"github.com/kpulse/kpulse/internal/notifiers/matrix"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
@@ -30,4 +31,5 @@ var List = notifiers.Registry{
 	discord.Integration,
 	telegram.Integration,
 	googlechat.Integration,
+	matrix.Integration,
 }
