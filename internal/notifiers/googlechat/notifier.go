@@ -124,6 +124,9 @@ type googleError struct {
 	} `json:"error"`
 }
 
+// instructions is the sentence Chat adds to a refused token, pointing at its webhook guide.
+var instructions = regexp.MustCompile(`\s*Instructions on how to use incoming webhooks can be found at \S+`)
+
 // readRefusal reads a Google API error: its status and message, and what its details add (an
 // ErrorInfo's reason, such as API_KEY_INVALID; a BadRequest's first field violation). Chat states
 // no wait on a 429, so none is read.
@@ -132,7 +135,10 @@ func readRefusal(a notifiers.Answer) notifiers.Refusal {
 	if json.Unmarshal(a.Body, &e) != nil || e.Error.Status == "" && e.Error.Message == "" {
 		return notifiers.Refusal{}
 	}
-	reason := strings.TrimPrefix(e.Error.Status+": "+e.Error.Message, ": ")
+	// The pointer to Google's webhook guide is left out: the hint below says what to do, and the
+	// error's excerpt keeps its room for what follows.
+	msg := strings.TrimSpace(instructions.ReplaceAllString(e.Error.Message, ""))
+	reason := strings.TrimPrefix(e.Error.Status+": "+msg, ": ")
 	for _, raw := range e.Error.Details {
 		var d struct {
 			Type       string `json:"@type"`
