@@ -106,8 +106,18 @@ func (h *HTTP) Errorf(format string, args ...any) error {
 // the Retry-After header's) or with back-off, other 5xx and transport errors are retried, a 3xx
 // (not followed) and any other 4xx are Permanent.
 func (h *HTTP) Post(ctx context.Context, op, rawURL string, body []byte, header http.Header) (Answer, error) {
+	return h.send(ctx, http.MethodPost, op, rawURL, body, header)
+}
+
+// Put is Post with the PUT method, for a service whose create call is idempotent by its URL (a
+// Matrix send, named by its transaction id).
+func (h *HTTP) Put(ctx context.Context, op, rawURL string, body []byte, header http.Header) (Answer, error) {
+	return h.send(ctx, http.MethodPut, op, rawURL, body, header)
+}
+
+func (h *HTTP) send(ctx context.Context, method, op, rawURL string, body []byte, header http.Header) (Answer, error) {
 	safeURL := RedactURL(rawURL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, bytes.NewReader(body))
 	if err != nil {
 		// The error of NewRequest quotes the URL.
 		return Answer{}, Permanent(h.Errorf("%s: %s: invalid URL", op, safeURL))

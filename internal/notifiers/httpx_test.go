@@ -124,3 +124,25 @@ func TestHTTPPostAnswers(t *testing.T) {
 		t.Errorf("request headers %v, host %q", got.Header, got.Host)
 	}
 }
+
+// TestHTTPPut: Put is Post with the PUT method: the same headers, the same answer, the same
+// classes of refusal.
+func TestHTTPPut(t *testing.T) {
+	var method, auth string
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method, auth = r.Method, r.Header.Get("Authorization")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"event_id":"$e"}`)
+	}))
+	t.Cleanup(srv.Close)
+	h := NewHTTP(HTTPOptions{Type: "matrix", Name: "room", Redact: NewRedactor(nil, "Bearer t0ken")})
+	a, err := h.Put(context.Background(), "send", srv.URL+"/send/txn1", []byte(`{}`), http.Header{"Authorization": {"Bearer t0ken"}})
+	if err != nil || method != http.MethodPut || auth != "Bearer t0ken" || string(a.Body) != `{"event_id":"$e"}` {
+		t.Fatalf("Put = %+v, %v; method %s, auth %q", a, err, method, auth)
+	}
+	status = http.StatusForbidden
+	if _, err := h.Put(context.Background(), "send", srv.URL+"/send/txn2", []byte(`{}`), nil); !IsPermanent(err) || !strings.Contains(err.Error(), `matrix "room": send:`) {
+		t.Errorf("403: %v", err)
+	}
+}

@@ -8,8 +8,10 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/googlechat"
 	"github.com/kpulse/kpulse/internal/notifiers/incidentio"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
+	"github.com/kpulse/kpulse/internal/notifiers/matrix"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
@@ -32,4 +34,6 @@ var List = notifiers.Registry{
 	telegram.Integration,
 	incidentio.Integration,
 	zenduty.Integration,
+	googlechat.Integration,
+	matrix.Integration,
 }

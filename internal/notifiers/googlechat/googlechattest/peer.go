@@ -525,22 +525,27 @@ func first(o map[string]any, names ...string) any {
 
 // fault answers f as Chat answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows Google's message, as a service that quotes the request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		// No wait hint: Google documents none for Chat and asks for exponential backoff.
-		p.refuse(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", "", nil, rj)
+		p.refuse(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."+echo, "", nil, rj)
 	case testpeer.Unauthorized:
-		p.refuse(w, http.StatusForbidden, "PERMISSION_DENIED", tokenMessage, "", nil, rj)
+		p.refuse(w, http.StatusForbidden, "PERMISSION_DENIED", tokenMessage+echo, "", nil, rj)
 	case testpeer.NotFound:
-		p.refuse(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.", "", nil, rj)
+		p.refuse(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found."+echo, "", nil, rj)
 	case testpeer.Invalid:
-		p.refuse(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Request contains an invalid argument.", "injected fault", nil, rj)
+		p.refuse(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Request contains an invalid argument."+echo, "injected fault", nil, rj)
 	case testpeer.Disconnect:
 		rj.Reason = "connection closed"
 		p.record(rj)
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, "INTERNAL", "Internal error encountered.", "", nil, rj)
+		p.refuse(w, http.StatusInternalServerError, "INTERNAL", "Internal error encountered."+echo, "", nil, rj)
 	}
 }
 

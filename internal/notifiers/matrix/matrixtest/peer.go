@@ -544,6 +544,11 @@ func eventID(room string, n int) string {
 
 // fault answers f as a homeserver answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the server's error text, as a server that quotes the request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		after := f.After
@@ -557,21 +562,21 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		// Both hints, as servers send them since v1.10: the header in whole seconds, rounded
 		// up, and the deprecated retry_after_ms.
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
-		p.refuse(w, http.StatusTooManyRequests, matrixError{ErrCode: "M_LIMIT_EXCEEDED", Error: "Too Many Requests", RetryAfterMS: ms}, "", rj)
+		p.refuse(w, http.StatusTooManyRequests, matrixError{ErrCode: "M_LIMIT_EXCEEDED", Error: "Too Many Requests" + echo, RetryAfterMS: ms}, "", rj)
 	case testpeer.Unauthorized:
 		f := false
-		p.refuse(w, http.StatusUnauthorized, matrixError{ErrCode: "M_UNKNOWN_TOKEN", Error: "Invalid access token passed.", SoftLogout: &f}, "", rj)
+		p.refuse(w, http.StatusUnauthorized, matrixError{ErrCode: "M_UNKNOWN_TOKEN", Error: "Invalid access token passed." + echo, SoftLogout: &f}, "", rj)
 	case testpeer.NotFound:
 		// The bot was removed from the room, or the room is gone.
-		p.refuse(w, http.StatusForbidden, matrixError{ErrCode: "M_FORBIDDEN", Error: fmt.Sprintf("User %s not in room %s (leave)", DefaultUserID, DefaultRoomID)}, "", rj)
+		p.refuse(w, http.StatusForbidden, matrixError{ErrCode: "M_FORBIDDEN", Error: fmt.Sprintf("User %s not in room %s (leave)", DefaultUserID, DefaultRoomID) + echo}, "", rj)
 	case testpeer.Invalid:
-		p.refuse(w, http.StatusBadRequest, matrixError{ErrCode: "M_BAD_JSON", Error: "Content must be a JSON object."}, "injected fault", rj)
+		p.refuse(w, http.StatusBadRequest, matrixError{ErrCode: "M_BAD_JSON", Error: "Content must be a JSON object." + echo}, "injected fault", rj)
 	case testpeer.Disconnect:
 		rj.Reason = "connection closed"
 		p.record(rj)
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, matrixError{ErrCode: "M_UNKNOWN", Error: "Internal server error"}, "", rj)
+		p.refuse(w, http.StatusInternalServerError, matrixError{ErrCode: "M_UNKNOWN", Error: "Internal server error" + echo}, "", rj)
 	}
 }
 
