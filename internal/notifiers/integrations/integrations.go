@@ -9,6 +9,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
+	"github.com/kpulse/kpulse/internal/notifiers/mattermost"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
@@ -28,4 +29,5 @@ var List = notifiers.Registry{
 	teams.Integration,
 	discord.Integration,
 	telegram.Integration,
+	mattermost.Integration,
 }
