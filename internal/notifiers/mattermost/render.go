@@ -379,10 +379,10 @@ func defuse(s string) string {
 
 // markdownEscaper puts a backslash before the characters Mattermost's Markdown gives a meaning
 // wherever they are: emphasis, strike, code, links, tables, headings, quotes, channel links
-// (~name) and the escape itself.
+// (~name), inline LaTeX ($…$, where the server turns it on) and the escape itself.
 var markdownEscaper = func() *strings.Replacer {
 	var pairs []string
-	for _, c := range `\*_~|` + "`" + `[]>#` {
+	for _, c := range `\*_~|` + "`" + `[]>#$` {
 		pairs = append(pairs, string(c), `\`+string(c))
 	}
 	return strings.NewReplacer(pairs...)

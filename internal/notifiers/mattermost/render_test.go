@@ -120,7 +120,7 @@ var moreRE = regexp.MustCompile(`…and \d+ more`)
 func TestHostileMarkdown(t *testing.T) {
 	extra := []string{"```\n@channel\n```", "**bold** __under__ ~~strike~~ ~town-square", "# heading\n- list\n> quote\n1. one\n===",
 		"@alice and @bob.smith", "<!everyone> <!here|here>", "https://evil.example/x www.evil.example", "![img](https://evil.example/x.png)",
-		"| a | b |\n|---|---|", `\`, "\\`", "@"}
+		"| a | b |\n|---|---|", "$x^2$", `\`, "\\`", "@"}
 	for _, s := range append(append([]string{}, nt.HostileStrings...), extra...) {
 		for _, n := range []notifiers.Notification{nt.Hostile(s), digestOf(2, nt.Hostile(s), nt.Hostile(s+"2"))} {
 			raw, err := RenderJSON(notifiers.NewMessage(n), fired)
@@ -282,7 +282,7 @@ func checkMarkdown(t *testing.T, where, s string) {
 			i += len(body) + 1
 		case r == '@' && (i+1 == len(rs) || rs[i+1] != '\u200b'):
 			t.Errorf("%s: an @ that may mention someone: %q", where, nt.Shorten(s))
-		case strings.ContainsRune("*_~|[]>#", r), lineStart && (r == '-' || r == '='):
+		case strings.ContainsRune("*_~|[]>#$", r), lineStart && (r == '-' || r == '='):
 			t.Errorf("%s: an unescaped %q: %q", where, r, nt.Shorten(s))
 		}
 		lineStart = r == '\n'
