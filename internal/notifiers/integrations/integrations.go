@@ -12,6 +12,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/mattermost"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
+	"github.com/kpulse/kpulse/internal/notifiers/rocketchat"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
 	"github.com/kpulse/kpulse/internal/notifiers/teams"
 	"github.com/kpulse/kpulse/internal/notifiers/telegram"
@@ -30,4 +31,5 @@ var List = notifiers.Registry{
 	discord.Integration,
 	telegram.Integration,
 	mattermost.Integration,
+	rocketchat.Integration,
 }
