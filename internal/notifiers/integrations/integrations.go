@@ -12,8 +12,10 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/incidentio"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/matrix"
+	"github.com/kpulse/kpulse/internal/notifiers/mattermost"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
+	"github.com/kpulse/kpulse/internal/notifiers/rocketchat"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
 	"github.com/kpulse/kpulse/internal/notifiers/teams"
 	"github.com/kpulse/kpulse/internal/notifiers/telegram"
@@ -36,4 +38,6 @@ var List = notifiers.Registry{
 	zenduty.Integration,
 	googlechat.Integration,
 	matrix.Integration,
+	mattermost.Integration,
+	rocketchat.Integration,
 }

@@ -513,6 +513,11 @@ func mentions(pl Payload) []string {
 
 // fault answers f as Mattermost answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rid string, rj Rejection) {
+	// Fault.Echo follows the server's message, as a server that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		secs := 1
@@ -524,22 +529,22 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rid string, rj Rej
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Reset", strconv.Itoa(secs))
 		h.Set("Retry-After", strconv.Itoa(secs))
-		rj.Status, rj.Reason, rj.Body = http.StatusTooManyRequests, "limit exceeded", "limit exceeded\n"
+		rj.Status, rj.Reason, rj.Body = http.StatusTooManyRequests, "limit exceeded"+echo, "limit exceeded"+echo+"\n"
 		p.record(rj)
-		http.Error(w, "limit exceeded", http.StatusTooManyRequests)
+		http.Error(w, "limit exceeded"+echo, http.StatusTooManyRequests)
 	case testpeer.Unauthorized:
 		// A webhook has no credential but its key; a revoked key is an unknown one.
-		p.refuse(w, http.StatusBadRequest, appError{ID: "web.incoming_webhook.invalid.app_error", Message: "Invalid webhook."}, rid, "", rj)
+		p.refuse(w, http.StatusBadRequest, appError{ID: "web.incoming_webhook.invalid.app_error", Message: "Invalid webhook." + echo}, rid, "", rj)
 	case testpeer.NotFound:
-		p.refuse(w, http.StatusNotFound, appError{ID: "app.channel.get.existing.app_error", Message: "Unable to find the existing channel."}, rid, "", rj)
+		p.refuse(w, http.StatusNotFound, appError{ID: "app.channel.get.existing.app_error", Message: "Unable to find the existing channel." + echo}, rid, "", rj)
 	case testpeer.Invalid:
-		p.refuse(w, http.StatusBadRequest, appError{ID: "model.incoming_hook.parse_data.app_error", Message: "Unable to parse incoming data.", DetailedError: "injected fault"}, rid, "", rj)
+		p.refuse(w, http.StatusBadRequest, appError{ID: "model.incoming_hook.parse_data.app_error", Message: "Unable to parse incoming data.", DetailedError: "injected fault" + echo}, rid, "", rj)
 	case testpeer.Disconnect:
 		rj.Reason = "connection closed"
 		p.record(rj)
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, appError{ID: "api.post.create_webhook_post.creating.app_error", Message: "Error creating post"}, rid, "", rj)
+		p.refuse(w, http.StatusInternalServerError, appError{ID: "api.post.create_webhook_post.creating.app_error", Message: "Error creating post" + echo}, rid, "", rj)
 	}
 }
 

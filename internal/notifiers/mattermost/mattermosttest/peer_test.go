@@ -266,3 +266,15 @@ func TestWithHookID(t *testing.T) {
 	}
 	wantOK(t, post(t, p, `{"text":"x"}`))
 }
+
+// TestFaultsEchoTheRequest: a fault's Echo is written into the refusal, as a server quoting a
+// request back would, for the conformance suite's secret checks.
+func TestFaultsEchoTheRequest(t *testing.T) {
+	for _, kind := range []testpeer.FaultKind{testpeer.RateLimited, testpeer.ServerError, testpeer.Unauthorized, testpeer.NotFound, testpeer.Invalid} {
+		p := New(t)
+		p.Fail(testpeer.Fault{Kind: kind, Echo: "you sent ECHOED"})
+		if a := post(t, p, `{"text":"x"}`); !strings.Contains(a.body, "you sent ECHOED") {
+			t.Errorf("%s: answer %d %s does not echo", kind, a.status, short(a.body))
+		}
+	}
+}

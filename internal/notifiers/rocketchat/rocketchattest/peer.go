@@ -669,6 +669,11 @@ func parseBody(contentType string, raw []byte) (any, string) {
 
 // fault answers f as Rocket.Chat answers that kind of failure.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	// Fault.Echo follows the server's error, as a server that quotes a request back would.
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		secs := 1
@@ -680,21 +685,21 @@ func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Duration(secs)*time.Second).UnixMilli(), 10))
 		p.refuse(w, http.StatusTooManyRequests, failure{Error: fmt.Sprintf(
-			"Error, too many requests. Please slow down. You must wait %d seconds before trying this endpoint again. [error-too-many-requests]", secs)}, "", rj)
+			"Error, too many requests. Please slow down. You must wait %d seconds before trying this endpoint again. [error-too-many-requests]", secs) + echo}, "", rj)
 	case testpeer.Unauthorized:
 		// The integration's user is gone: the route finds no one to post as.
-		p.refuse(w, http.StatusUnauthorized, failure{Error: "You must be logged in to do this.", Status: "error", Message: "You must be logged in to do this."}, "", rj)
+		p.refuse(w, http.StatusUnauthorized, failure{Error: "You must be logged in to do this." + echo, Status: "error", Message: "You must be logged in to do this."}, "", rj)
 	case testpeer.NotFound:
-		p.refuse(w, http.StatusNotFound, failure{Error: invalidHook}, "", rj)
+		p.refuse(w, http.StatusNotFound, failure{Error: invalidHook + echo}, "", rj)
 	case testpeer.Invalid:
-		p.refuse(w, http.StatusBadRequest, failure{Error: "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]",
+		p.refuse(w, http.StatusBadRequest, failure{Error: "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]" + echo,
 			ErrorType: "error-message-size-exceeded", Details: map[string]string{"method": "sendMessage"}}, "injected fault", rj)
 	case testpeer.Disconnect:
 		rj.Reason = "connection closed"
 		p.record(rj)
 		testpeer.Hangup()
 	default: // ServerError
-		p.refuse(w, http.StatusInternalServerError, failure{Error: "Internal server error"}, "", rj)
+		p.refuse(w, http.StatusInternalServerError, failure{Error: "Internal server error" + echo}, "", rj)
 	}
 }
 
