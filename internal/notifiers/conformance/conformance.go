@@ -77,6 +77,10 @@ type Rig struct {
 	// secret: the suite looks for it, and for every part of it that could be a token, in all
 	// kpulse says.
 	Secrets notifiers.MapSecrets
+	// Public are parts of a secret value that are no secret and that kpulse may well say in its
+	// own words: the fixed route of a webhook URL whose token is in its query (DingTalk's
+	// "robot" and "send"). The suite does not look for them.
+	Public []string
 	// Peer is the service on loopback. Nil for a channel that talks to no service (log): the
 	// checks of faults and of echoed secrets do not apply to it.
 	Peer testpeer.Peer
