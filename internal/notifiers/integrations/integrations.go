@@ -6,6 +6,7 @@ package integrations
 
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dingtalk"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
@@ -28,4 +29,5 @@ var List = notifiers.Registry{
 	teams.Integration,
 	discord.Integration,
 	telegram.Integration,
+	dingtalk.Integration,
 }
