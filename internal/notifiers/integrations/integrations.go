@@ -9,6 +9,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/dingtalk"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/feishu"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
 	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
@@ -30,4 +31,5 @@ var List = notifiers.Registry{
 	discord.Integration,
 	telegram.Integration,
 	dingtalk.Integration,
+	feishu.Integration,
 }
