@@ -86,9 +86,21 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 	if err := secrets.Err(); err != nil {
 		return nil, err
 	}
-	d.redact = notifiers.NewRedactor([]string{raw.Reveal()}, secret.Reveal())
+	// The secrets are the URL, its access_token and the signing secret. The URL's route
+	// (/robot/send) is DingTalk's, the same for every robot: scrubbing its words would garble
+	// DingTalk's own messages ("send too fast").
+	d.redact = notifiers.NewRedactor(nil, append(queryTokens(raw.Reveal()), raw.Reveal(), secret.Reveal())...)
 	d.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: d.redact, ReadRefusal: readRefusal})
 	return d, nil
+}
+
+// queryTokens are the access_token values of a webhook URL.
+func queryTokens(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	return u.Query()["access_token"]
 }
 
 // checkWebhookURL says why raw is not a robot webhook URL, or "". It never quotes raw.

@@ -223,7 +223,7 @@ func TestErrcodes(t *testing.T) {
 		says      string
 	}{
 		{"throttled", nil, testpeer.RateLimited, false, 10 * time.Minute, "errcode 410100"},
-		{"legacy throttle code", []dingtalktest.Option{dingtalktest.WithThrottleCode(dingtalktest.LegacyThrottleCode)}, testpeer.RateLimited, false, time.Minute, "errcode 130101"},
+		{"legacy throttle code", []dingtalktest.Option{dingtalktest.WithThrottleCode(dingtalktest.LegacyThrottleCode)}, testpeer.RateLimited, false, time.Minute, `errcode 130101 "send too fast, exceed 20 times per minute`},
 		{"system busy", nil, testpeer.ServerError, false, 0, "errcode -1"},
 		{"sign", nil, testpeer.Unauthorized, true, 0, "errcode 310000"},
 		{"token", nil, testpeer.NotFound, true, 0, "copy the webhook URL again"},

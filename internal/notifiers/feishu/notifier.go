@@ -87,9 +87,24 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 	if err := secrets.Err(); err != nil {
 		return nil, err
 	}
-	f.redact = notifiers.NewRedactor([]string{raw.Reveal()}, secret.Reveal())
+	// The secrets are the URL, its token (the last segment of its path) and the signing
+	// secret. The route (/open-apis/bot/v2/hook/) is Feishu's, the same for every bot:
+	// scrubbing its words would garble kpulse's hints ("copy the webhook URL").
+	f.redact = notifiers.NewRedactor(nil, hookToken(raw.Reveal()), raw.Reveal(), secret.Reveal())
 	f.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: f.redact, ReadRefusal: readRefusal})
 	return f, nil
+}
+
+// hookToken is the token of a webhook URL: what follows /open-apis/bot/v2/hook/.
+func hookToken(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if _, tok, ok := strings.Cut(u.Path, "/open-apis/bot/v2/hook/"); ok {
+		return strings.Trim(tok, "/")
+	}
+	return ""
 }
 
 // checkWebhookURL says why raw is not a custom bot's webhook URL, or "". It never quotes raw.

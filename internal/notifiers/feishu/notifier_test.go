@@ -220,6 +220,7 @@ func TestCodes(t *testing.T) {
 		{"9499 bad request", 200, `{"code":9499,"msg":"Bad Request","data":{}}`, true, "malformed or over 20 KB"},
 		{"9499 as 400", 400, `{"code":9499,"msg":"Bad Request","data":{}}`, true, "code 9499"},
 		{"token", 200, `{"code":19001,"msg":"param invalid: incoming webhook access token invalid"}`, true, "copy the webhook URL again"},
+		{"token as 404", 404, `{"code":19001,"msg":"param invalid: incoming webhook access token invalid"}`, true, "copy the webhook URL again"},
 		{"ip", 200, `{"code":19022,"msg":"Ip Not Allowed"}`, true, "IP allow-list"},
 		{"old answer", 200, `{"StatusCode":19024,"StatusMessage":"Key Words Not Found"}`, true, "code 19024"},
 		{"no code", 200, `<html>gateway</html>`, false, "without a code"},
