@@ -77,9 +77,10 @@ type Rig struct {
 	// secret: the suite looks for it, and for every part of it that could be a token, in all
 	// kpulse says.
 	Secrets notifiers.MapSecrets
-	// Public lists path segments of the secret URLs that are the service's route, the same in
-	// every URL it hands out (Google Chat's "spaces" and "messages"): words that kpulse may well
-	// say itself, which the suite does not look for. Every other part still is.
+	// Public are parts of a secret value that are no secret and that kpulse may well say in its
+	// own words: the fixed route of a webhook URL, the same in every URL the service hands out
+	// (Google Chat's "spaces" and "messages", DingTalk's "robot" and "send"). The suite does not
+	// look for them; every other part still is.
 	Public []string
 	// Peer is the service on loopback. Nil for a channel that talks to no service (log): the
 	// checks of faults and of echoed secrets do not apply to it.

@@ -57,12 +57,11 @@ const minPart = 4
 // secretParts are the secrets of rig: each value of the Secret whole and, for a URL, every part
 // that may be a token (user info, password, each path segment, the query and each of its values,
 // the fragment), and for an Authorization value its token (and a Basic one's user and password).
-// The keys name them for a failure. A path segment listed in public is the service's route, the
-// same in every URL it hands out (Rig.Public), and is not looked for.
+// The keys name them for a failure. A part that public lists (Rig.Public) is left out.
 func secretParts(secrets notifiers.MapSecrets, public []string) map[string]string {
 	parts := map[string]string{}
 	add := func(name, v string) {
-		if len(v) >= minPart {
+		if len(v) >= minPart && !slices.Contains(public, v) {
 			parts[name] = v
 		}
 	}

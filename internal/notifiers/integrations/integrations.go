@@ -6,8 +6,10 @@ package integrations
 
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/dingtalk"
 	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
+	"github.com/kpulse/kpulse/internal/notifiers/feishu"
 	"github.com/kpulse/kpulse/internal/notifiers/googlechat"
 	"github.com/kpulse/kpulse/internal/notifiers/incidentio"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
@@ -40,4 +42,6 @@ var List = notifiers.Registry{
 	matrix.Integration,
 	mattermost.Integration,
 	rocketchat.Integration,
+	dingtalk.Integration,
+	feishu.Integration,
 }

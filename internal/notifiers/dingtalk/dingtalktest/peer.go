@@ -488,32 +488,38 @@ func (p *Peer) hasKeyword(msg Message) bool {
 }
 
 // fault answers f as DingTalk answers that kind of failure: HTTP 200 and an errcode, but for
-// a hang-up.
+// a hang-up. Fault.Echo follows the errmsg, as a service that quotes a request back would.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		// DingTalk gives no wait hint; Fault.After is ignored. The real penalty is 10 minutes.
-		p.throttle(w, rj)
+		p.throttleEcho(w, rj, echo)
 	case testpeer.Unauthorized:
-		p.refuse(w, rj, http.StatusOK, CodeSecurity, MsgSign)
+		p.refuse(w, rj, http.StatusOK, CodeSecurity, MsgSign+echo)
 	case testpeer.Invalid:
-		p.refuse(w, rj, http.StatusOK, CodeMissingParam, "错误描述:参数格式不正确; the peer was told to refuse this message")
+		p.refuse(w, rj, http.StatusOK, CodeMissingParam, "错误描述:参数格式不正确; the peer was told to refuse this message"+echo)
 	case testpeer.NotFound:
-		p.refuse(w, rj, http.StatusOK, CodeTokenNotExist, "access_token不存在")
+		p.refuse(w, rj, http.StatusOK, CodeTokenNotExist, "access_token不存在"+echo)
 	case testpeer.Disconnect:
 		p.record(rj, 0, 0, "connection closed", "")
 		testpeer.Hangup()
 	default: // ServerError: DingTalk's global "system busy" code.
-		p.refuse(w, rj, http.StatusOK, CodeSystemBusy, "系统繁忙")
+		p.refuse(w, rj, http.StatusOK, CodeSystemBusy, "系统繁忙"+echo)
 	}
 }
 
-func (p *Peer) throttle(w http.ResponseWriter, rj Rejection) {
+func (p *Peer) throttle(w http.ResponseWriter, rj Rejection) { p.throttleEcho(w, rj, "") }
+
+func (p *Peer) throttleEcho(w http.ResponseWriter, rj Rejection, echo string) {
 	if p.throttleCode == LegacyThrottleCode {
-		p.refuse(w, rj, http.StatusOK, LegacyThrottleCode, fmt.Sprintf("send too fast, exceed %d times per minute", MessagesPerMinute))
+		p.refuse(w, rj, http.StatusOK, LegacyThrottleCode, fmt.Sprintf("send too fast, exceed %d times per minute", MessagesPerMinute)+echo)
 		return
 	}
-	p.refuse(w, rj, http.StatusOK, CodeThrottled, "发送速度太快而限流")
+	p.refuse(w, rj, http.StatusOK, CodeThrottled, "发送速度太快而限流"+echo)
 }
 
 func (p *Peer) refuse(w http.ResponseWriter, rj Rejection, status, code int, msg string) {

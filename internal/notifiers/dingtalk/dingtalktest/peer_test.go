@@ -338,3 +338,19 @@ func TestWithToken(t *testing.T) {
 	wantCode(t, post(t, p.WebhookURL(), markdown("t", "x")), 200, CodeOK, "ok")
 	wantCode(t, post(t, p.URL()+"/robot/send?access_token="+DefaultToken, markdown("t", "x")), 200, CodeTokenNotExist, "")
 }
+
+// TestFaultEchoFollowsTheErrmsg: a fault's Echo is written into the errmsg, as a service that
+// quotes the request back would (the conformance suite looks for secrets in it).
+func TestFaultEchoFollowsTheErrmsg(t *testing.T) {
+	for _, kind := range []testpeer.FaultKind{testpeer.RateLimited, testpeer.ServerError, testpeer.Unauthorized, testpeer.Invalid, testpeer.NotFound} {
+		t.Run(kind.String(), func(t *testing.T) {
+			p := New(t)
+			p.Fail(testpeer.Fault{Kind: kind, Echo: "you sent SECRET"})
+			a := post(t, p.WebhookURL(), markdown("t", "x"))
+			var ans Answer
+			if err := json.Unmarshal([]byte(a.body), &ans); err != nil || !strings.HasSuffix(ans.ErrMsg, " you sent SECRET") {
+				t.Fatalf("answer %s (%v), want the echo at the end of errmsg", a.body, err)
+			}
+		})
+	}
+}

@@ -535,23 +535,28 @@ func (p *Peer) hasKeyword(texts []string) bool {
 	return false
 }
 
-// fault answers f as Feishu answers that kind of failure.
+// fault answers f as Feishu answers that kind of failure. Fault.Echo follows the msg (or the
+// plain body), as a service that quotes a request back would.
 func (p *Peer) fault(w http.ResponseWriter, f testpeer.Fault, rj Rejection) {
+	echo := ""
+	if f.Echo != "" {
+		echo = " " + f.Echo
+	}
 	switch f.Kind {
 	case testpeer.RateLimited:
 		// Feishu gives no wait hint; Fault.After is ignored.
-		p.refuse(w, rj, http.StatusOK, CodeFrequency, MsgFrequency)
+		p.refuse(w, rj, http.StatusOK, CodeFrequency, MsgFrequency+echo)
 	case testpeer.Unauthorized:
-		p.refuse(w, rj, http.StatusOK, CodeSignFailed, MsgSignFailed)
+		p.refuse(w, rj, http.StatusOK, CodeSignFailed, MsgSignFailed+echo)
 	case testpeer.Invalid:
-		p.refuse(w, rj, http.StatusOK, CodeBadRequest, MsgBadRequest)
+		p.refuse(w, rj, http.StatusOK, CodeBadRequest, MsgBadRequest+echo)
 	case testpeer.NotFound:
-		p.refuse(w, rj, http.StatusOK, CodeTokenInvalid, MsgTokenInvalid)
+		p.refuse(w, rj, http.StatusOK, CodeTokenInvalid, MsgTokenInvalid+echo)
 	case testpeer.Disconnect:
 		p.record(rj, 0, 0, "connection closed", "")
 		testpeer.Hangup()
 	default: // ServerError: undocumented for the bot; a gateway's plain 500.
-		p.plain(w, rj, http.StatusInternalServerError, "Internal Server Error")
+		p.plain(w, rj, http.StatusInternalServerError, "Internal Server Error"+echo)
 	}
 }
 

@@ -372,3 +372,23 @@ func TestWithToken(t *testing.T) {
 	wantCode(t, post(t, p, cardV2("t", "blue", "x")), 200, CodeOK, "success")
 	wantCode(t, do(t, http.MethodPost, p.URL()+"/open-apis/bot/v2/hook/"+DefaultToken, "application/json", `{"msg_type":"text","content":{"text":"x"}}`), 200, CodeTokenInvalid, "")
 }
+
+// TestFaultEchoFollowsTheMsg: a fault's Echo is written into the msg (or the plain body of a
+// 500), as a service that quotes the request back would (the conformance suite looks for
+// secrets in it).
+func TestFaultEchoFollowsTheMsg(t *testing.T) {
+	for _, kind := range []testpeer.FaultKind{testpeer.RateLimited, testpeer.ServerError, testpeer.Unauthorized, testpeer.Invalid, testpeer.NotFound} {
+		t.Run(kind.String(), func(t *testing.T) {
+			p := New(t)
+			p.Fail(testpeer.Fault{Kind: kind, Echo: "you sent SECRET"})
+			a := post(t, p, cardV2("t", "blue", "x"))
+			var ans Answer
+			if json.Unmarshal([]byte(a.body), &ans) == nil {
+				a.body = ans.Msg
+			}
+			if !strings.HasSuffix(a.body, " you sent SECRET") {
+				t.Fatalf("answer %q, want the echo at its end", a.body)
+			}
+		})
+	}
+}
