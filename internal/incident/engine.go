@@ -36,6 +36,18 @@ type Observation struct {
 	Findings []detect.Finding
 	// Healthy is true when the member runs and is ready, completed, or is superseded.
 	Healthy bool
+	// Routing says, per finding (Routing[i] for Findings[i]), where its incident goes and what
+	// its messages carry; a finding without one goes to every channel.
+	Routing []Routing
+}
+
+// Routing is what the routes and the kpulse.io annotations decided for one finding.
+type Routing struct {
+	// Channels are the channel names its incident is told about when it fires; nil is every
+	// channel. It is fixed when the incident fires (see Incident.Route).
+	Channels []string
+	// Runbook and Owner go into every message.
+	Runbook, Owner string
 }
 
 // memberKey names a member across incidents.
@@ -257,7 +269,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 	var out []Transition
 	var seenBuf [4]string
 	seen := seenBuf[:0]
-	for _, f := range o.Findings {
+	for fi, f := range o.Findings {
 		k, fp := e.target(Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}, mk)
 		seen = append(seen, fp)
 		en := e.incidents[fp]
@@ -297,6 +309,14 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		if f.Severity != "" {
 			en.inc.Severity = f.Severity
 		}
+		if fi < len(o.Routing) && !k.IsOverflow() {
+			// An overflow incident spans workloads and namespaces: it goes to every channel.
+			r := o.Routing[fi]
+			if en.inc.Status == Pending || !exists {
+				en.inc.Route = slices.Clone(r.Channels)
+			}
+			en.inc.Runbook, en.inc.Owner = r.Runbook, r.Owner
+		}
 		fires := !exists && en.inc.Status == Firing
 		if en.inc.Status == Pending {
 			if f.Ongoing && f.Grace > 0 {
@@ -315,7 +335,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 			}
 		}
 		if fires {
-			markPending(&en.inc, e.channels, WhyFirst, now)
+			markPending(&en.inc, e.fire(&en.inc), WhyFirst, now)
 		}
 		if exists {
 			e.changed(en)
@@ -521,14 +541,14 @@ func (e *Engine) Tick(now time.Time) []Transition {
 			// A pending incident whose grace has run out while a member still fails.
 			inc.Status = Firing
 			e.firing[inc.Key.Class]++
-			markPending(inc, e.channels, why, now)
+			markPending(inc, e.fire(inc), why, now)
 			en.recomputeHealthy(now)
 			e.changed(en)
 		case WhyResolved:
 			e.firing[inc.Key.Class]-- // del and forgetEntry count only what is firing
 			inc.Status = Resolved
 			inc.ResolvedAt = now
-			markPending(inc, e.channels, why, now)
+			markPending(inc, e.told(inc), why, now)
 			if inc.HasPending() {
 				e.changed(en) // kept until every channel has had its "resolved"
 			} else {
@@ -545,7 +565,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 				}
 			}
 		case WhyRepeat:
-			markPending(inc, e.channels, why, now)
+			markPending(inc, e.told(inc), why, now)
 			e.changed(en)
 		}
 		out = append(out, transition(why, *inc, now))
@@ -689,5 +709,6 @@ func transition(why Why, inc Incident, now time.Time) Transition {
 	c.Members = sortedCopy(inc.Members)
 	c.Latest = inc.Latest.DeepCopy()
 	c.Deliveries = copyDeliveries(inc.Deliveries)
+	c.Route = slices.Clone(inc.Route)
 	return Transition{Why: why, Incident: c, At: now}
 }
