@@ -228,6 +228,12 @@ var wantClusterRole = map[access]bool{
 	{"", "pods/log", "get"}:   true,
 	{"", "events", "list"}:    true,
 	{"batch", "jobs", "list"}: true, {"batch", "jobs", "watch"}: true,
+	// Routes, ignore rules and kpulse.io annotations read Namespaces and top workloads.
+	{"", "namespaces", "list"}: true, {"", "namespaces", "watch"}: true,
+	{"apps", "deployments", "list"}: true, {"apps", "deployments", "watch"}: true,
+	{"apps", "statefulsets", "list"}: true, {"apps", "statefulsets", "watch"}: true,
+	{"apps", "daemonsets", "list"}: true, {"apps", "daemonsets", "watch"}: true,
+	{"batch", "cronjobs", "list"}: true, {"batch", "cronjobs", "watch"}: true,
 }
 
 // wantRole is what kpulse may do in its own namespace: state and leader election.

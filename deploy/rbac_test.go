@@ -221,10 +221,15 @@ func TestRBACProof(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "pods", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "delete", Group: "batch", Resource: "jobs", Namespace: ns}, false},
-			// Owners are resolved without reading them.
+			// Owners are resolved without reading them; the top workloads and Namespaces are
+			// watched for their labels and kpulse.io annotations, never fetched or changed.
 			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "replicasets"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "deployments"}, false},
-			{authorizationv1.ResourceAttributes{Verb: "list", Group: "batch", Resource: "cronjobs"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "apps", Resource: "deployments"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "get", Group: "apps", Resource: "deployments", Namespace: ns, Name: "x"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "apps", Resource: "deployments", Namespace: ns}, false},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "batch", Resource: "cronjobs"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "namespaces"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "namespaces", Name: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes"}, false},
 			// Its own namespace's rights stay there.
 			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: ns}, false},

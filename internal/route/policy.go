@@ -19,6 +19,12 @@ func NewPolicy(routes []Route, ignore []IgnoreRule, channels []string) (*Policy,
 	return &Policy{Router: r, Ignorer: ig, Channels: channels}, append(p1, p2...)
 }
 
+// Empty reports whether the policy has neither routes nor ignore rules: every failure goes to
+// every channel, whatever annotations aside.
+func (p *Policy) Empty() bool {
+	return p == nil || len(p.Router.routes) == 0 && len(p.Ignorer.rules) == 0
+}
+
 // Verdict is what the policy says of one failure.
 type Verdict struct {
 	// Ignored: the failure never becomes an incident. Rule is the ignore rule's name, or

@@ -6,7 +6,8 @@ import (
 )
 
 // Slim is the informers' transform: it turns a decoded *corev1.Pod or *batchv1.Job into kpulse's
-// *Pod or *Job, which hold only what detection, owner resolution and enrichment read, so the
+// *Pod or *Job, and a Namespace or top workload (Deployment, StatefulSet, DaemonSet, CronJob)
+// into an *Object, which hold only what detection, owner resolution and enrichment read, so the
 // full object is garbage as soon as the watch event has been handled.
 //
 // Everything else passes through unchanged: tombstones, and objects already transformed, which
@@ -18,6 +19,9 @@ func Slim(obj any) (any, error) {
 		return NewPod(o), nil
 	case *batchv1.Job:
 		return NewJob(o), nil
+	}
+	if o, ok := slimObject(obj); ok {
+		return o, nil
 	}
 	return obj, nil
 }

@@ -6,12 +6,14 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,6 +61,13 @@ type Options struct {
 	OnSynced func()
 	// Clock times the queue's delayed keys (EnqueueAfter); nil means the real clock.
 	Clock clock.WithTicker
+	// Namespaces caches every Namespace (name, labels, kpulse.io/* annotations): routes with a
+	// namespaceSelector and the annotations read it. Workloads caches the top workloads
+	// (Deployments, StatefulSets, DaemonSets, CronJobs) of the watched namespaces the same way.
+	// Both are off unless asked for; their caches hold no handlers (a label change affects the
+	// next failure, not the incidents that fired).
+	Namespaces bool
+	Workloads  bool
 }
 
 // Watcher runs the informers and the workqueue.
@@ -67,7 +76,9 @@ type Watcher struct {
 	exclude map[string]bool
 	queue   workqueue.TypedRateLimitingInterface[Key]
 	sets    map[string]*informerSet // by namespace; "" = all namespaces
-	synced  atomic.Bool
+	// namespaces is the Namespace informer (Options.Namespaces); nil when off.
+	namespaces cache.SharedIndexInformer
+	synced     atomic.Bool
 }
 
 // informerSet is the pod and job informers of one namespace (or of all). They are built directly
@@ -76,7 +87,13 @@ type Watcher struct {
 type informerSet struct {
 	pods cache.SharedIndexInformer
 	jobs cache.SharedIndexInformer
+	// workloads are the top workloads' informers by kind (Options.Workloads); nil when off.
+	workloads map[string]cache.SharedIndexInformer
 }
+
+// WorkloadKinds are the top workload kinds cached as Objects with Options.Workloads (a Job is
+// in the Job cache).
+var WorkloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "CronJob"}
 
 const (
 	// byController indexes Jobs by their controller's UID, to find a CronJob's other runs.
@@ -118,7 +135,64 @@ func New(opts Options) (*Watcher, error) {
 		}
 		w.sets[ns] = set
 	}
+	if opts.Namespaces {
+		c := opts.Client
+		w.namespaces = newInformer(c, &corev1.Namespace{}, cache.Indexers{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.CoreV1().Namespaces().List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+				return c.CoreV1().Namespaces().Watch(ctx, o)
+			})
+		if err := w.namespaces.SetTransform(Slim); err != nil {
+			return nil, fmt.Errorf("watch: set Namespace transform: %w", err)
+		}
+	}
 	return w, nil
+}
+
+// workloadInformers builds the top workloads' informers of namespace ns, each with the Slim
+// transform and no handler.
+func workloadInformers(c kubernetes.Interface, ns string) (map[string]cache.SharedIndexInformer, error) {
+	lw := func(example runtime.Object, list cache.ListWithContextFunc, watchFn cache.WatchFuncWithContext) cache.SharedIndexInformer {
+		return newInformer(c, example, cache.Indexers{}, list, watchFn)
+	}
+	out := map[string]cache.SharedIndexInformer{
+		"Deployment": lw(&appsv1.Deployment{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().Deployments(ns).List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+				return c.AppsV1().Deployments(ns).Watch(ctx, o)
+			}),
+		"StatefulSet": lw(&appsv1.StatefulSet{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().StatefulSets(ns).List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+				return c.AppsV1().StatefulSets(ns).Watch(ctx, o)
+			}),
+		"DaemonSet": lw(&appsv1.DaemonSet{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().DaemonSets(ns).List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+				return c.AppsV1().DaemonSets(ns).Watch(ctx, o)
+			}),
+		"CronJob": lw(&batchv1.CronJob{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.BatchV1().CronJobs(ns).List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+				return c.BatchV1().CronJobs(ns).Watch(ctx, o)
+			}),
+	}
+	for kind, inf := range out {
+		if err := inf.SetTransform(Slim); err != nil {
+			return nil, fmt.Errorf("watch: set %s transform: %w", kind, err)
+		}
+	}
+	return out, nil
 }
 
 func (w *Watcher) newSet(ns string) (*informerSet, error) {
@@ -149,7 +223,23 @@ func (w *Watcher) newSet(ns string) (*informerSet, error) {
 			return nil, fmt.Errorf("watch: add %s handler: %w", kind, err)
 		}
 	}
-	return &informerSet{pods: podInf, jobs: jobInf}, nil
+	set := &informerSet{pods: podInf, jobs: jobInf}
+	if w.opts.Workloads {
+		var err error
+		if set.workloads, err = workloadInformers(c, ns); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// hasSynced lists what must have synced before the workers start.
+func (s *informerSet) hasSynced() []cache.InformerSynced {
+	out := []cache.InformerSynced{s.pods.HasSynced, s.jobs.HasSynced}
+	for _, inf := range s.workloads {
+		out = append(out, inf.HasSynced)
+	}
+	return out
 }
 
 // newInformer is what client-go's generated informers build, minus their namespace index.
@@ -243,11 +333,23 @@ func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 	for _, s := range w.sets {
 		informers.Go(func() { s.pods.RunWithContext(informerCtx) })
 		informers.Go(func() { s.jobs.RunWithContext(informerCtx) })
+		for _, inf := range s.workloads {
+			informers.Go(func() { inf.RunWithContext(informerCtx) })
+		}
+	}
+	if w.namespaces != nil {
+		informers.Go(func() { w.namespaces.RunWithContext(informerCtx) })
+		if !cache.WaitForCacheSync(ctx.Done(), w.namespaces.HasSynced) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return errors.New("watch: the Namespace cache did not sync")
+		}
 	}
 	log := w.opts.Logger
 	start := time.Now()
 	for ns, s := range w.sets {
-		if !cache.WaitForCacheSync(ctx.Done(), s.pods.HasSynced, s.jobs.HasSynced) {
+		if !cache.WaitForCacheSync(ctx.Done(), s.hasSynced()...) {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -314,6 +416,29 @@ func get[T any](idx cache.Indexer, ns, name string) (T, bool) {
 	obj, ok, err := idx.GetByKey(cache.ObjectName{Namespace: ns, Name: name}.String())
 	t, isT := obj.(T)
 	return t, ok && err == nil && isT
+}
+
+// WatchesNamespaces and WatchesWorkloads say whether Options.Namespaces and Options.Workloads
+// were on.
+func (w *Watcher) WatchesNamespaces() bool { return w.opts.Namespaces }
+func (w *Watcher) WatchesWorkloads() bool  { return w.opts.Workloads }
+
+// Namespace returns the cached Namespace; false when Options.Namespaces is off or it is unknown.
+func (w *Watcher) Namespace(name string) (*Object, bool) {
+	if w.namespaces == nil {
+		return nil, false
+	}
+	return get[*Object](w.namespaces.GetIndexer(), "", name)
+}
+
+// Workload returns the cached top workload of a kind among WorkloadKinds; false when
+// Options.Workloads is off, the kind is not cached or the object is unknown.
+func (w *Watcher) Workload(kind, ns, name string) (*Object, bool) {
+	s := w.set(ns)
+	if s == nil || s.workloads[kind] == nil {
+		return nil, false
+	}
+	return get[*Object](s.workloads[kind].GetIndexer(), ns, name)
 }
 
 // JobsControlledBy returns the cached Jobs of a namespace whose controller has the given UID;

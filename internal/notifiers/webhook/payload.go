@@ -70,6 +70,10 @@ type Payload struct {
 	DigestTotal int                  `json:"digestTotal,omitempty"`
 	// Severity is the incident's severity: critical, warning or info (detection.classes).
 	Severity string `json:"severity,omitempty"`
+	// Runbook (an http or https URL) and Owner (a team or handle) come from the workload's
+	// kpulse.io/runbook and kpulse.io/owner annotations (docs/routing.md); absent when unset.
+	Runbook string `json:"runbook,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // PayloadDigestEntry is one notification of a digest.
@@ -136,6 +140,8 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		EnrichmentErrors:  m.Notes,
 		Hint:              m.Hint,
 		Severity:          m.Severity,
+		Runbook:           m.Runbook,
+		Owner:             m.Owner,
 	}
 	for _, name := range notifiers.MemberNames(n.Incident.Members) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))

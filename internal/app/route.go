@@ -1,0 +1,180 @@
+package app
+
+import (
+	"sync"
+
+	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/detect"
+	"github.com/kpulse/kpulse/internal/incident"
+	"github.com/kpulse/kpulse/internal/route"
+	"github.com/kpulse/kpulse/internal/watch"
+)
+
+// watchNeeds says which extra caches the config needs: Namespaces for a namespaceSelector or the
+// annotations, top workloads for a workloadSelector or the annotations.
+func watchNeeds(cfg *config.Config) (namespaces, workloads bool) {
+	ms := matchers(cfg)
+	return cfg.Annotations.Enabled || route.NeedsNamespaceLabels(ms...),
+		cfg.Annotations.Enabled || route.NeedsWorkloadLabels(ms...)
+}
+
+func matchers(cfg *config.Config) []route.Matcher {
+	var ms []route.Matcher
+	for _, r := range cfg.Routes {
+		ms = append(ms, r.Matcher)
+	}
+	for _, r := range cfg.Ignore {
+		ms = append(ms, r.Matcher)
+	}
+	return ms
+}
+
+// member is the object an observation is about, as routing reads it.
+type member struct {
+	namespace string
+	workload  detect.Workload
+	// pod is the pod's name ("" for a Job: an ignore rule's pods regex never matches a Job).
+	pod string
+	// object is "Pod/<name>" or "Job/<name>"; labels and annotations read its own (decoded only
+	// when a finding is to be judged).
+	object      string
+	labels      func() map[string]string
+	annotations func() map[string]string
+}
+
+// route applies the ignore rules, the routes and the kpulse.io annotations to the findings of
+// one observation: it returns the findings that are not ignored, with the Routing of each. An
+// ignored finding is counted once while it lasts (see ignoredSet), never logged.
+func (a *App) route(m member, findings []detect.Finding) ([]detect.Finding, []incident.Routing) {
+	if len(findings) == 0 {
+		a.ignored.clear(m.namespace, m.object)
+		return findings, nil
+	}
+	policy := a.policy.Load()
+	annotations := a.cfg.Annotations.Enabled
+	if policy.Empty() && !annotations {
+		return findings, nil // the default: every finding, every channel
+	}
+	s := route.Subject{Namespace: m.namespace, Kind: m.workload.Kind, Workload: m.workload.Name, Pod: m.pod}
+	var layers []route.Layer
+	if annotations {
+		layers = append(layers, route.Layer{Object: m.object, Annotations: m.annotations()})
+	}
+	switch top := m.workload.Kind + "/" + m.workload.Name; {
+	case top == m.object:
+		s.WorkloadLabels = m.labels()
+	case m.workload.Kind == "Job":
+		if j, ok := a.watcher.Job(m.namespace, m.workload.Name); ok {
+			s.WorkloadLabels = j.Labels()
+			if annotations {
+				layers = append(layers, route.Layer{Object: top, Annotations: j.Annotations()})
+			}
+		}
+	default:
+		if o, ok := a.watcher.Workload(m.workload.Kind, m.namespace, m.workload.Name); ok {
+			s.WorkloadLabels = o.Labels()
+			if annotations {
+				layers = append(layers, route.Layer{Object: top, Annotations: o.Annotations()})
+			}
+		}
+	}
+	if ns, ok := a.watcher.Namespace(m.namespace); ok {
+		s.NamespaceLabels = ns.Labels()
+		if annotations {
+			layers = append(layers, route.Layer{Object: "Namespace/" + m.namespace, Annotations: ns.Annotations()})
+		}
+	}
+	settings := route.Resolve(layers...)
+	kept := findings[:0:0]
+	var routing []incident.Routing
+	var ignored []string
+	for _, f := range findings {
+		fs := s
+		fs.Container, fs.Class, fs.Severity = f.Container, string(f.Class), string(f.Severity)
+		if f.ExitCode != nil {
+			fs.ExitCode, fs.HasExitCode = *f.ExitCode, true
+		}
+		v := policy.Judge(fs, settings)
+		if v.Ignored {
+			key := string(f.Class) + "/" + f.Container
+			ignored = append(ignored, key)
+			if a.ignored.add(m.namespace, m.object, key) {
+				a.metrics.Ignored.WithLabelValues(v.Rule).Inc()
+			}
+			continue
+		}
+		kept = append(kept, f)
+		routing = append(routing, incident.Routing{Channels: v.Decision.Channels, Runbook: v.Runbook, Owner: v.Owner})
+	}
+	a.ignored.keep(m.namespace, m.object, ignored)
+	return kept, routing
+}
+
+// ignoredSet remembers the failures being ignored, per member, so that kpulse_ignored_total
+// counts a failure once while it lasts rather than once per update of its pod. It holds an
+// entry per member with an ignored failure: it is cleared when the member shows none or is gone.
+type ignoredSet struct {
+	mu sync.Mutex
+	m  map[string][]string // namespace/object -> class/container keys
+}
+
+// add records key for the member and reports whether it is new.
+func (s *ignoredSet) add(ns, object, key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := ns + "/" + object
+	for _, k := range s.m[id] {
+		if k == key {
+			return false
+		}
+	}
+	if s.m == nil {
+		s.m = map[string][]string{}
+	}
+	s.m[id] = append(s.m[id], key)
+	return true
+}
+
+// keep forgets the member's ignored failures other than keys.
+func (s *ignoredSet) keep(ns, object string, keys []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := ns + "/" + object
+	old, ok := s.m[id]
+	if !ok {
+		return
+	}
+	var out []string
+	for _, k := range old {
+		for _, want := range keys {
+			if k == want {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		delete(s.m, id)
+		return
+	}
+	s.m[id] = out
+}
+
+// clear forgets the member.
+func (s *ignoredSet) clear(ns, object string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, ns+"/"+object)
+}
+
+// podMember is what routing reads of a pod.
+func podMember(pod *watch.Pod, wl detect.Workload) member {
+	return member{namespace: pod.Namespace(), workload: wl, pod: pod.Name, object: "Pod/" + pod.Name,
+		labels: pod.Labels, annotations: pod.Annotations}
+}
+
+// jobMember is what routing reads of a Job.
+func jobMember(job *watch.Job, wl detect.Workload) member {
+	return member{namespace: job.Namespace(), workload: wl, object: "Job/" + job.Name,
+		labels: job.Labels, annotations: job.Annotations}
+}
