@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const checkConfig = `
+channels:
+  - name: team-a
+    webhook: {url: "https://hooks.example/a"}
+  - name: team-b
+    webhook: {url: "https://hooks.example/b"}
+  - name: pager
+    webhook: {url: "https://hooks.example/p"}
+routes:
+  - name: payments
+    namespaces: [payments]
+    channels: [team-a]
+  - name: critical
+    severities: [critical]
+    channels: [pager]
+    continue: true
+  - name: team-b
+    workloadSelector: team=b
+    channels: [team-b]
+ignore:
+  - name: canaries
+    pods: "canary-.*"
+`
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "kpulse.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func check(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Commands["check"].Run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCheckValidConfig(t *testing.T) {
+	code, out, errOut := check(t, "--config", writeFile(t, checkConfig))
+	if code != 0 || !strings.Contains(out, "config OK: 3 channel(s), 3 route(s), 1 ignore rule(s)") || errOut != "" {
+		t.Fatalf("code %d, out %q, err %q", code, out, errOut)
+	}
+}
+
+func TestCheckNamesEveryProblem(t *testing.T) {
+	bad := strings.Replace(checkConfig, "channels: [pager]", "channels: [pagr]", 1)
+	bad = strings.Replace(bad, `pods: "canary-.*"`, `pods: "("`, 1)
+	bad += "\nincidents:\n  stableWindow: -1s\nroutes2: x\n"
+	code, out, errOut := check(t, "--config", writeFile(t, bad))
+	if code != 2 || out != "" {
+		t.Fatalf("code %d, out %q", code, out)
+	}
+	for _, want := range []string{
+		`routes[1].channels[0]: unknown channel "pagr" (channels are team-a, team-b, pager)`,
+		"ignore[0].pods:",
+		"incidents.stableWindow:",
+		"routes2: unknown key",
+		"4 problem(s)",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestCheckArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{},         // no --config
+		{"--nope"}, // unknown flag
+		{"--config", "/nonexistent/kpulse.yaml"},
+		{"--config", "CONFIG", "--route", "namespace"},
+		{"--config", "CONFIG", "--route", "colour=blue"},
+		{"--config", "CONFIG", "--route", "exitCode=x"},
+		{"--config", "CONFIG", "--annotation", "owner=x"},
+	} {
+		for i, a := range args {
+			if a == "CONFIG" {
+				args[i] = writeFile(t, checkConfig)
+			}
+		}
+		if code, _, errOut := check(t, args...); code != 2 || errOut == "" {
+			t.Errorf("check %v = %d (stderr %q), want 2 and a reason", args, code, errOut)
+		}
+	}
+	if code, _, _ := check(t, "--help"); code != 0 {
+		t.Errorf("--help = %d", code)
+	}
+}
+
+func TestCheckRoute(t *testing.T) {
+	path := writeFile(t, checkConfig)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		wants []string
+		not   []string
+	}{
+		{"first match", []string{"--route", "namespace=payments,class=OOMKilled"},
+			[]string{"incident: namespace=payments class=OOMKilled severity=critical", "ignored:  no", "channels: team-a\n", `decided by: routes[0] "payments"`}, nil},
+		{"continue joins the next match", []string{"--route", "namespace=shop,class=CrashLoopBackOff,severity=critical,label:team=b"},
+			[]string{"channels: pager, team-b\n", `decided by: routes[1] "critical", routes[2] "team-b"`}, nil},
+		{"default", []string{"--route", "namespace=shop,class=ImagePullBackOff,severity=warning"},
+			[]string{"channels: every channel: team-a, team-b, pager", "decided by: default (every channel)"}, nil},
+		{"ignore rule", []string{"--route", "namespace=payments,pod=canary-1,class=OOMKilled"},
+			[]string{`ignored:  yes, by ignore rule "canaries"`, `kpulse_ignored_total{rule="canaries"}`, "channels: none"}, []string{"decided by"}},
+		{"annotation channels", []string{"--route", "namespace=payments,pod=api-1,class=OOMKilled", "--annotation", "kpulse.io/channels=team-b,nope", "--annotation", "kpulse.io/owner=team-x"},
+			[]string{"channels: team-b\n", "decided by: annotation kpulse.io/channels on Pod/api-1", "owner:   team-x"}, nil},
+		{"annotation ignore", []string{"--route", "namespace=payments,class=OOMKilled", "--annotation", "kpulse.io/ignore=OOMKilled"},
+			[]string{"ignored:  yes, by annotation kpulse.io/ignore", `rule="annotation"`}, nil},
+		{"silences hook", []string{"--route", "namespace=x"}, []string{"silences: not checked"}, nil},
+	} {
+		code, out, errOut := check(t, append([]string{"--config", path}, tc.args...)...)
+		if code != 0 {
+			t.Errorf("%s: code %d, stderr %s", tc.name, code, errOut)
+			continue
+		}
+		for _, w := range tc.wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: output has %q:\n%s", tc.name, w, out)
+			}
+		}
+	}
+}
