@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -137,5 +138,39 @@ func TestCheckRoute(t *testing.T) {
 				t.Errorf("%s: output has %q:\n%s", tc.name, w, out)
 			}
 		}
+	}
+}
+
+// TestRoutingDocRecipes: every YAML recipe of docs/routing.md that names channels is a config
+// `kpulse check` accepts, and the output the doc shows is what check prints for the per-team
+// recipe.
+func TestRoutingDocRecipes(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/routing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(doc, -1)
+	var recipes []string
+	for _, b := range blocks {
+		if strings.HasPrefix(b[1], "channels:") {
+			recipes = append(recipes, b[1])
+		}
+	}
+	if len(recipes) != 2 {
+		t.Fatalf("found %d full recipes in docs/routing.md, want 2", len(recipes))
+	}
+	for i, r := range recipes {
+		if code, out, errOut := check(t, "--config", writeFile(t, r)); code != 0 {
+			t.Errorf("recipe %d: check = %d %s %s", i, code, out, errOut)
+		}
+	}
+	want := regexp.MustCompile("(?s)```text\n(.*?)```").FindStringSubmatch(doc)
+	if want == nil {
+		t.Fatal("docs/routing.md shows no check output")
+	}
+	code, out, errOut := check(t, "--config", writeFile(t, recipes[0]), "--route", "namespace=checkout,class=OOMKilled,nslabel:team=a")
+	if code != 0 || out != want[1] {
+		t.Errorf("check printed (%d, %s):\n%s\nthe doc shows:\n%s", code, errOut, out, want[1])
 	}
 }
