@@ -455,7 +455,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		pod, ok := a.watcher.Pod(key.Namespace, key.Name)
 		if !ok {
 			a.detector.PodGone(key.Namespace, key.Name)
-			a.ignored.clear(key.Namespace, "Pod/"+key.Name)
+			a.ignored.clear(memberID{key.Namespace, "Pod", key.Name})
 			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}
@@ -477,7 +477,7 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		ref := incident.MemberRef{Kind: "Job", Name: key.Name}
 		job, ok := a.watcher.Job(key.Namespace, key.Name)
 		if !ok {
-			a.ignored.clear(key.Namespace, "Job/"+key.Name)
+			a.ignored.clear(memberID{key.Namespace, "Job", key.Name})
 			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}

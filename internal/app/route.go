@@ -35,9 +35,9 @@ type member struct {
 	workload  detect.Workload
 	// pod is the pod's name ("" for a Job: an ignore rule's pods regex never matches a Job).
 	pod string
-	// object is "Pod/<name>" or "Job/<name>"; labels and annotations read its own (decoded only
-	// when a finding is to be judged).
-	object      string
+	// kind ("Pod" or "Job") and name are the member's; labels and annotations read its own
+	// (decoded only when a finding is to be judged).
+	kind, name  string
 	labels      func() map[string]string
 	annotations func() map[string]string
 }
@@ -46,10 +46,12 @@ type member struct {
 // one observation: it returns the findings that are not ignored, with the Routing of each. An
 // ignored finding is counted once while it lasts (see ignoredSet), never logged.
 func (a *App) route(m member, findings []detect.Finding) ([]detect.Finding, []incident.Routing) {
+	id := memberID{m.namespace, m.kind, m.name}
 	if len(findings) == 0 {
-		a.ignored.clear(m.namespace, m.object)
+		a.ignored.clear(id)
 		return findings, nil
 	}
+	object := m.kind + "/" + m.name
 	policy := a.policy.Load()
 	annotations := a.cfg.Annotations.Enabled
 	if policy.Empty() && !annotations {
@@ -58,10 +60,10 @@ func (a *App) route(m member, findings []detect.Finding) ([]detect.Finding, []in
 	s := route.Subject{Namespace: m.namespace, Kind: m.workload.Kind, Workload: m.workload.Name, Pod: m.pod}
 	var layers []route.Layer
 	if annotations {
-		layers = append(layers, route.Layer{Object: m.object, Annotations: m.annotations()})
+		layers = append(layers, route.Layer{Object: object, Annotations: m.annotations()})
 	}
 	switch top := m.workload.Kind + "/" + m.workload.Name; {
-	case top == m.object:
+	case top == object:
 		s.WorkloadLabels = m.labels()
 	case m.workload.Kind == "Job":
 		if j, ok := a.watcher.Job(m.namespace, m.workload.Name); ok {
@@ -98,7 +100,7 @@ func (a *App) route(m member, findings []detect.Finding) ([]detect.Finding, []in
 		if v.Ignored {
 			key := string(f.Class) + "/" + f.Container
 			ignored = append(ignored, key)
-			if a.ignored.add(m.namespace, m.object, key) {
+			if a.ignored.add(id, key) {
 				a.metrics.Ignored.WithLabelValues(v.Rule).Inc()
 			}
 			continue
@@ -106,7 +108,7 @@ func (a *App) route(m member, findings []detect.Finding) ([]detect.Finding, []in
 		kept = append(kept, f)
 		routing = append(routing, incident.Routing{Channels: v.Decision.Channels, Runbook: v.Runbook, Owner: v.Owner})
 	}
-	a.ignored.keep(m.namespace, m.object, ignored)
+	a.ignored.keep(id, ignored)
 	return kept, routing
 }
 
@@ -115,31 +117,32 @@ func (a *App) route(m member, findings []detect.Finding) ([]detect.Finding, []in
 // entry per member with an ignored failure: it is cleared when the member shows none or is gone.
 type ignoredSet struct {
 	mu sync.Mutex
-	m  map[string][]string // namespace/object -> class/container keys
+	m  map[memberID][]string // class/container keys
 }
 
+// memberID names a pod or Job.
+type memberID struct{ namespace, kind, name string }
+
 // add records key for the member and reports whether it is new.
-func (s *ignoredSet) add(ns, object, key string) bool {
+func (s *ignoredSet) add(id memberID, key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := ns + "/" + object
 	for _, k := range s.m[id] {
 		if k == key {
 			return false
 		}
 	}
 	if s.m == nil {
-		s.m = map[string][]string{}
+		s.m = map[memberID][]string{}
 	}
 	s.m[id] = append(s.m[id], key)
 	return true
 }
 
 // keep forgets the member's ignored failures other than keys.
-func (s *ignoredSet) keep(ns, object string, keys []string) {
+func (s *ignoredSet) keep(id memberID, keys []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := ns + "/" + object
 	old, ok := s.m[id]
 	if !ok {
 		return
@@ -161,20 +164,22 @@ func (s *ignoredSet) keep(ns, object string, keys []string) {
 }
 
 // clear forgets the member.
-func (s *ignoredSet) clear(ns, object string) {
+func (s *ignoredSet) clear(id memberID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, ns+"/"+object)
+	if len(s.m) > 0 {
+		delete(s.m, id)
+	}
 }
 
 // podMember is what routing reads of a pod.
 func podMember(pod *watch.Pod, wl detect.Workload) member {
-	return member{namespace: pod.Namespace(), workload: wl, pod: pod.Name, object: "Pod/" + pod.Name,
+	return member{namespace: pod.Namespace(), workload: wl, pod: pod.Name, kind: "Pod", name: pod.Name,
 		labels: pod.Labels, annotations: pod.Annotations}
 }
 
 // jobMember is what routing reads of a Job.
 func jobMember(job *watch.Job, wl detect.Workload) member {
-	return member{namespace: job.Namespace(), workload: wl, object: "Job/" + job.Name,
+	return member{namespace: job.Namespace(), workload: wl, kind: "Job", name: job.Name,
 		labels: job.Labels, annotations: job.Annotations}
 }

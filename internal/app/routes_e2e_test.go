@@ -3,14 +3,20 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kpulse/kpulse/internal/config"
+	"github.com/kpulse/kpulse/internal/notifiers/integrations"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 	"github.com/kpulse/kpulse/internal/route"
 	"github.com/kpulse/kpulse/internal/testbed"
@@ -208,4 +214,46 @@ func (h *harness) barrierTo(s *sink, name string) {
 	pod := must[*corev1.Pod](h.t)(env.BarePod(ctx, h.ns, name, image))
 	must[*corev1.Pod](h.t)(h.kubelet.CrashLoop(ctx, pod, testbed.AppContainer, 3))
 	s.await(h.t, "firing", name, 1)
+}
+
+// TestRouteReloadAppliesToNewIncidents: a config file whose route changes while kpulse runs:
+// what fires after the reload follows the new route; what fired before it resolves to the
+// channel it was told on.
+func TestRouteReloadAppliesToNewIncidents(t *testing.T) {
+	ns := env.Namespace(t)
+	a, b := newSink(t), newSink(t)
+	path := filepath.Join(t.TempDir(), "kpulse.yaml")
+	write := func(channel string) {
+		t.Helper()
+		cfg := fmt.Sprintf("clusterName: e2e\nnamespaces:\n  include: [%s]\nstate:\n  namespace: %s\nincidents:\n  stableWindow: 2s\n"+
+			"channels:\n- name: team-a\n  webhook:\n    url: %s/a\n- name: team-b\n  webhook:\n    url: %s/b\n"+
+			"routes:\n- namespaces: [%s]\n  channels: [%s]\n", ns, ns, a.srv.URL, b.srv.URL, ns, channel)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("team-a")
+	fs := pflag.NewFlagSet("kpulse", pflag.ContinueOnError)
+	config.AddFlags(fs)
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	h := startWith(t, ns, a, path, func() (*config.Config, error) { return config.Load(fs, integrations.List) })
+	ctx := context.Background()
+	before := must[*corev1.Pod](t)(env.BarePod(ctx, ns, "before", image))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, before, testbed.AppContainer, 3))
+	a.await(t, "firing", "before", 1)
+
+	write("team-b")
+	poll(t, "the reload", func() bool {
+		_, body := h.get("/metrics")
+		return strings.Contains(body, `kpulse_config_reloads_total{result="success"} 1`)
+	})
+	after := must[*corev1.Pod](t)(env.BarePod(ctx, ns, "after", image))
+	must[*corev1.Pod](t)(h.kubelet.CrashLoop(ctx, after, testbed.AppContainer, 3))
+	b.await(t, "firing", "after", 1)
+	must[*corev1.Pod](t)(h.kubelet.Running(ctx, before))
+	a.await(t, "resolved", "before", 1)
+	none(t, b, "team-b", "before")
+	none(t, a, "team-a", "after")
 }
