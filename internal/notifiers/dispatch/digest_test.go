@@ -209,3 +209,37 @@ func TestDigestBeatEndsWithTheStorm(t *testing.T) {
 		t.Errorf("want two alone, a digest of one at 10s, then the late one alone at once")
 	}
 }
+
+// TestDigestFullStartsAnother: a storm of 2,500 folds into digests of at most MaxDigestEntries,
+// each carrying every notification it settles: none is settled without being in a message.
+func TestDigestFullStartsAnother(t *testing.T) {
+	ch := &funcNotifier{}
+	h := newHarness(t, []notifiers.Channel{{Name: "keyed", Type: "fake", Notifier: ch}},
+		Options{DigestThreshold: 3, DigestWindow: time.Minute}).start()
+	const storm = 2503
+	for i := range storm {
+		h.d.EnqueueTo("keyed", nt.Fingerprinted(fmt.Sprint("fp-", i)))
+	}
+	nt.WaitFor(t, "the first three", func() bool { return ch.callCount() == 3 })
+	h.waitTimer()
+	h.clock.Step(time.Minute)
+	nt.WaitFor(t, "the digests", func() bool { return ch.callCount() == 6 })
+	h.stop()
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	carried := map[string]bool{}
+	for _, n := range ch.ok[3:] {
+		if n.Kind != notifiers.KindDigest || len(n.Digest.Entries) != n.Digest.Total || n.Digest.Total > MaxDigestEntries {
+			t.Errorf("digest of %d entries, total %d: want every entry carried, at most %d", len(n.Digest.Entries), n.Digest.Total, MaxDigestEntries)
+		}
+		for _, e := range n.Digest.Entries {
+			carried[e.Incident.Fingerprint] = true
+		}
+	}
+	if len(carried) != storm-3 {
+		t.Errorf("the digests carried %d notifications, want %d", len(carried), storm-3)
+	}
+	if got := len(h.ledger.all()); got != storm {
+		t.Errorf("%d outcomes, want %d", got, storm)
+	}
+}

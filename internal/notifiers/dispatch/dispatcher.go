@@ -353,8 +353,10 @@ type digest struct {
 	folded []notifiers.Notification
 }
 
-// MaxDigestEntries bounds what a digest carries; it says how many more there are. Channels for
-// people show fewer (notifiers.MaxDigestLines).
+// MaxDigestEntries bounds what a digest carries. A full digest takes no more: the next
+// notification starts another, so every folded notification is in the message that settles it
+// (a channel that sends one event per entry, as PagerDuty, loses none). Channels for people show
+// fewer lines (notifiers.MaxDigestLines) and say how many more there are.
 const MaxDigestEntries = 1000
 
 func (d *digest) notification(cluster string, at time.Time) notifiers.Notification {
@@ -472,12 +474,14 @@ func (w *worker) enqueue(n notifiers.Notification) {
 	switch {
 	case w.closed:
 		refused = "channel is shutting down"
-	case w.open != nil && now.Before(w.open.closes):
+	case w.open != nil && now.Before(w.open.closes) && len(w.open.folded) < MaxDigestEntries:
 		w.open.folded = append(w.open.folded, n)
+	case w.open != nil && now.Before(w.open.closes):
+		w.fold(n, now, w.open.cause) // the open digest is full: another closes with it
 	case len(w.queue) >= w.opts.QueueLimit:
-		// The queue stays within QueueLimit items plus one digest: a digest still waiting at
-		// its tail takes n too.
-		if last := w.queue[len(w.queue)-1]; last.digest != nil && last.n.Kind == "" {
+		// The queue stays within QueueLimit items plus the digests: a digest still waiting at
+		// its tail, with room, takes n too.
+		if last := w.queue[len(w.queue)-1]; last.digest != nil && last.n.Kind == "" && len(last.digest.folded) < MaxDigestEntries {
 			last.digest.folded = append(last.digest.folded, n)
 			break
 		}

@@ -6,9 +6,13 @@ package integrations
 
 import (
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/discord"
 	"github.com/kpulse/kpulse/internal/notifiers/email"
 	"github.com/kpulse/kpulse/internal/notifiers/log"
+	"github.com/kpulse/kpulse/internal/notifiers/opsgenie"
+	"github.com/kpulse/kpulse/internal/notifiers/pagerduty"
 	"github.com/kpulse/kpulse/internal/notifiers/slack"
+	"github.com/kpulse/kpulse/internal/notifiers/teams"
 	"github.com/kpulse/kpulse/internal/notifiers/webhook"
 )
 
@@ -18,4 +22,8 @@ var List = notifiers.Registry{
 	email.Integration,
 	webhook.Integration,
 	log.Integration,
+	pagerduty.Integration,
+	opsgenie.Integration,
+	teams.Integration,
+	discord.Integration,
 }
