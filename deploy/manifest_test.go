@@ -232,6 +232,8 @@ var wantClusterRole = map[access]bool{
 	{"apps", "deployments", "list"}: true, {"apps", "deployments", "watch"}: true,
 	{"apps", "daemonsets", "list"}: true, {"apps", "daemonsets", "watch"}: true,
 	{"apps", "statefulsets", "list"}: true, {"apps", "statefulsets", "watch"}: true,
+	// Routes, ignore rules and kpulse.io annotations read Namespaces.
+	{"", "namespaces", "list"}: true, {"", "namespaces", "watch"}: true,
 	{"batch", "cronjobs", "list"}: true, {"batch", "cronjobs", "watch"}: true,
 }
 

@@ -259,6 +259,9 @@ func TestRBACProof(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "update", Group: "batch", Resource: "cronjobs", Namespace: ns, Name: "report"}, false},
 			// A Deployment's ReplicaSets are not read: the pod's owner name and hash label say it.
 			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "replicasets"}, false},
+			// Namespaces are watched for their labels and kpulse.io annotations, never changed.
+			{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "namespaces"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "namespaces", Name: ns}, false},
 			// Its own namespace's rights stay there.
 			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "configmaps", Namespace: ns}, false},
 			{authorizationv1.ResourceAttributes{Verb: "delete", Resource: "configmaps", Namespace: "kpulse"}, false},

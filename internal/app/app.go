@@ -34,6 +34,7 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/dispatch"
 	"github.com/kpulse/kpulse/internal/notifiers/integrations"
+	"github.com/kpulse/kpulse/internal/route"
 	"github.com/kpulse/kpulse/internal/server"
 	"github.com/kpulse/kpulse/internal/state"
 	"github.com/kpulse/kpulse/internal/watch"
@@ -116,6 +117,10 @@ type App struct {
 	detector *detect.Detector
 	// silences are the leader's silences and the admin API over them.
 	silences *silenceBook
+	// policy is the routes and ignore rules (swapped by a config reload); ignored remembers the
+	// failures they keep quiet, to count each once.
+	policy  atomic.Pointer[route.Policy]
+	ignored ignoredSet
 }
 
 // New builds every part of the daemon; nothing runs until Run.
@@ -209,6 +214,8 @@ func New(opts Options) (*App, error) {
 	}
 
 	a.deps = deps
+	a.policy.Store(cfg.Policy())
+	m.InitIgnoreRules(append(a.policy.Load().Ignorer.Names(), route.AnnotationRule))
 	var persist bool
 	persist, a.electing, a.observer = writesToCluster(cfg, inCluster)
 	a.store = incident.NewMemoryStore()
@@ -245,15 +252,18 @@ func New(opts Options) (*App, error) {
 	}
 	a.stage = newStage(cfg.Enrichment.Concurrency, fetch, a.enrichTarget, a.dispatcher.Enqueue, a.dispatcher.Enriched)
 	a.stage.grew = a.dispatcher.Grew
+	namespaces, workloads := watchNeeds(cfg)
 	a.watcher, err = watch.New(watch.Options{
-		Client:   client,
-		Include:  cfg.Namespaces.Include,
-		Exclude:  cfg.Namespaces.Exclude,
-		Logger:   log,
-		OnEvent:  m.WorkqueueEvents.Inc,
-		OnSynced: func() { m.CachesSynced.Set(1); close(a.synced) },
-		Clock:    clk,
-		Skip:     skippedKinds(a.detector),
+		Namespaces: namespaces,
+		Workloads:  workloads,
+		Client:     client,
+		Include:    cfg.Namespaces.Include,
+		Exclude:    cfg.Namespaces.Exclude,
+		Logger:     log,
+		OnEvent:    m.WorkqueueEvents.Inc,
+		OnSynced:   func() { m.CachesSynced.Set(1); close(a.synced) },
+		Clock:      clk,
+		Skip:       skippedKinds(a.detector),
 	})
 	if err != nil {
 		return nil, err
@@ -452,34 +462,42 @@ func (a *App) handle(_ context.Context, key watch.Key) error {
 		pod, ok := a.watcher.Pod(key.Namespace, key.Name)
 		if !ok {
 			a.detector.PodGone(key.Namespace, key.Name)
+			a.ignored.clear(memberID{key.Namespace, "Pod", key.Name})
 			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}
 		res := a.detector.Pod(pod, a.podJob(pod), now)
+		wl := detect.PodWorkload(pod, a.jobWorkload)
+		findings, routing := a.route(podMember(pod, wl), res.Findings)
 		ts = engine.Observe(now, incident.Observation{
 			Namespace: pod.Namespace(),
-			Workload:  detect.PodWorkload(pod, a.jobWorkload),
+			Workload:  wl,
 			Member:    ref,
-			Findings:  res.Findings,
+			Findings:  findings,
 			Healthy:   res.Healthy,
-			Fold:      foldIntoNode(pod.NodeName(), res.Findings),
+			Fold:      foldIntoNode(pod.NodeName(), findings),
+			Routing:   routing,
 		})
 		a.recheck(key, res.RecheckAt, now)
 	case watch.KindJob:
 		ref := incident.MemberRef{Kind: "Job", Name: key.Name}
 		job, ok := a.watcher.Job(key.Namespace, key.Name)
 		if !ok {
+			a.ignored.clear(memberID{key.Namespace, "Job", key.Name})
 			ts = engine.Gone(now, key.Namespace, ref)
 			break
 		}
 		siblings := a.siblings(job)
 		res := a.detector.Job(job, siblings)
+		wl := detect.JobWorkload(job)
+		findings, routing := a.route(jobMember(job, wl), res.Findings)
 		ts = engine.Observe(now, incident.Observation{
 			Namespace: job.Namespace(),
-			Workload:  detect.JobWorkload(job),
+			Workload:  wl,
 			Member:    ref,
-			Findings:  res.Findings,
+			Findings:  findings,
 			Healthy:   res.Healthy,
+			Routing:   routing,
 		})
 		if res.Healthy {
 			// A run that succeeded may supersede its CronJob's earlier failed runs: look at

@@ -56,6 +56,14 @@ func (a *App) reloadConfig() {
 	a.channels = cfg.Channels
 	a.deps.DashboardURL = cfg.DashboardURL // the channels' templates are rebuilt with it
 	a.reloadMu.Unlock()
+	// Routes and ignore rules take effect now, for incidents that fire from now on; one that
+	// fired keeps the channels it was told on.
+	a.policy.Store(cfg.Policy())
+	a.metrics.InitIgnoreRules(cfg.Policy().Ignorer.Names())
+	if ns, wl := watchNeeds(cfg); ns && !a.watcher.WatchesNamespaces() || wl && !a.watcher.WatchesWorkloads() {
+		a.log.Warn("config reload: a namespaceSelector, workloadSelector or annotations.enabled needs the Namespace or workload caches, which start at the next restart; until then those selectors match nothing",
+			"key", "routes")
+	}
 	for _, k := range []struct {
 		key      string
 		old, new any
@@ -65,6 +73,7 @@ func (a *App) reloadConfig() {
 		{"incidents", a.cfg.Incidents, cfg.Incidents}, {"delivery", a.cfg.Delivery, cfg.Delivery},
 		{"enrichment", a.cfg.Enrichment, cfg.Enrichment}, {"detection", a.cfg.Detection, cfg.Detection},
 		{"silences", a.cfg.Silences, cfg.Silences},
+		{"annotations", a.cfg.Annotations, cfg.Annotations},
 	} {
 		if !reflect.DeepEqual(k.old, k.new) {
 			a.log.Warn("config reload: this setting changes at the next restart", "key", k.key)

@@ -68,16 +68,17 @@ func (b *silenceBook) load(ctx context.Context) bool {
 }
 
 // silenced is the engine's Silencer: the silence that mutes inc at now, and its end. The engine
-// calls it with its lock held; it reads only the silences.
+// calls it with its lock held; it reads only the silences and the watcher's caches.
 func (b *silenceBook) silenced(inc incident.Incident, now time.Time) (string, time.Time, bool) {
-	s, ok := b.store.Active(silenceSubject(inc), now)
+	subject := silenceSubject(inc)
+	b.a.labelSubject(&subject)
+	s, ok := b.store.Active(subject, now)
 	return s.ID, s.EndsAt, ok
 }
 
 // silenceSubject is what a silence matches of an incident: where it lives and what it is. The
 // pod is its first failing member (any member when none fails), the exit code the latest
-// finding's. Namespace and workload labels are not known here, so a silence's selectors match
-// only what has no labels asked for.
+// finding's. The labels of its namespace and workload are added from the caches (labelSubject).
 func silenceSubject(inc incident.Incident) route.Subject {
 	s := route.Subject{
 		Namespace: inc.Key.Namespace, Kind: inc.Key.Workload.Kind, Workload: inc.Key.Workload.Name,

@@ -22,6 +22,7 @@ import (
 )
 
 func init() {
+	Silenced = activeSilence
 	Commands["silence"] = Command{
 		Summary: "add, list or expire silences through a running kpulse (--url, default http://localhost:8080)",
 		Run:     runSilence,
@@ -335,4 +336,26 @@ func defaultAuthor() string {
 		return u.Username
 	}
 	return ""
+}
+
+// activeSilence is the Silenced hook of `kpulse check --route --url`: it lists the silences of
+// the kpulse at base and returns the ID of the first active one whose matcher matches s.
+func activeSilence(base string, s route.Subject) (string, error) {
+	var answer struct {
+		Silences []silenceView `json:"silences"`
+	}
+	var why strings.Builder
+	if code := call(base, http.MethodGet, "/api/v1/silences", nil, &answer, &why); code != 0 {
+		return "", errors.New(strings.TrimSpace(strings.TrimPrefix(why.String(), "kpulse silence: ")))
+	}
+	for _, sv := range answer.Silences {
+		if sv.State != route.SilenceActive {
+			continue
+		}
+		m, problems := sv.Matcher.Compile()
+		if len(problems) == 0 && m.Matches(s) {
+			return sv.ID, nil
+		}
+	}
+	return "", nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kpulse/kpulse/internal/route"
 )
 
 // Defaults are the values a key takes when neither the file, the environment nor a flag sets it.
@@ -61,6 +63,7 @@ var defaults = map[string]any{
 	"admin.cacheTTL":               "30s",
 	"silences.retention":           "24h",
 	"silences.maxDuration":         "720h",
+	"annotations.enabled":          true,
 }
 
 // flagKeys maps command-line flags to config keys. Flags win over the environment, which wins
@@ -327,10 +330,33 @@ func (c *Config) Validate() error {
 			add("%s.enrichment: %q is not one of update, wait, off", path, ch.Enrichment)
 		}
 	}
+	p = append(p, c.routeProblems()...)
 	if len(p) == 0 {
 		return nil
 	}
 	return &Error{Problems: p}
+}
+
+// ChannelNames are the configured channels' names, in order.
+func (c *Config) ChannelNames() []string {
+	out := make([]string, 0, len(c.Channels))
+	for _, ch := range c.Channels {
+		out = append(out, ch.Name)
+	}
+	return out
+}
+
+// Policy compiles the routes and ignore rules; Load has validated them.
+func (c *Config) Policy() *route.Policy {
+	p, _ := route.NewPolicy(c.Routes, c.Ignore, c.ChannelNames())
+	return p
+}
+
+// routeProblems checks routes and ignore rules: their matchers, and that every channel a route
+// names is configured.
+func (c *Config) routeProblems() []string {
+	_, problems := route.NewPolicy(c.Routes, c.Ignore, c.ChannelNames())
+	return problems
 }
 
 func validName(s string) bool {

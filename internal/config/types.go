@@ -4,6 +4,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/kpulse/kpulse/internal/route"
 )
 
 // Config is the whole configuration of the daemon.
@@ -40,6 +42,24 @@ type Config struct {
 	Admin Admin `mapstructure:"admin"`
 	// Silences bound the silences made through the admin API.
 	Silences Silences `mapstructure:"silences"`
+	// Routes are tried in order when an incident first fires; the first that matches picks its
+	// channels (with continue: true the next matches add theirs). No match: every channel.
+	// docs/routing.md.
+	Routes []route.Route `mapstructure:"routes"`
+	// Ignore rules keep matching failures from becoming incidents; each is counted in
+	// kpulse_ignored_total{rule} under its name.
+	Ignore []route.IgnoreRule `mapstructure:"ignore"`
+	// Annotations turns the kpulse.io/* annotations on pods, workloads and namespaces on or off.
+	Annotations Annotations `mapstructure:"annotations"`
+}
+
+// Annotations says whether kpulse reads the kpulse.io/* annotations (docs/routing.md).
+type Annotations struct {
+	// Enabled (default true) reads them from pods, their top workloads and their namespaces; it
+	// runs slim informers for Namespaces and the top workload kinds (Deployments, StatefulSets,
+	// DaemonSets, CronJobs), which RBAC must allow. Off, only routes and ignore rules decide, and
+	// those informers run only for a namespaceSelector or a workloadSelector.
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // Log sets the daemon's own logging.

@@ -1,6 +1,9 @@
 package incident
 
-import "cmp"
+import (
+	"cmp"
+	"slices"
+)
 
 // DeepCopy returns a copy of inc that shares no memory with it.
 func (inc Incident) DeepCopy() Incident {
@@ -14,6 +17,7 @@ func (inc Incident) DeepCopy() Incident {
 	}
 	inc.Latest = inc.Latest.DeepCopy()
 	inc.Deliveries = copyDeliveries(inc.Deliveries)
+	inc.Route = slices.Clone(inc.Route)
 	return inc
 }
 

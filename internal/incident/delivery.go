@@ -114,6 +114,43 @@ func copyDeliveries(in map[string]ChannelState) map[string]ChannelState {
 	return out
 }
 
+// fire fixes the channels a firing incident is told about: its Route (what the routes picked)
+// among the configured channels, or every configured channel when its Route is nil, or when
+// none of the channels it names is configured any more (an alert is never dropped because the
+// config changed while it was pending). With no channels configured it leaves Route as it is.
+func (e *Engine) fire(inc *Incident) []string {
+	if len(e.channels) == 0 {
+		return nil
+	}
+	var out []string
+	for _, ch := range inc.Route {
+		if slices.Contains(e.channels, ch) {
+			out = append(out, ch)
+		}
+	}
+	if len(out) == 0 {
+		out = slices.Clone(e.channels)
+	}
+	inc.Route = out
+	return out
+}
+
+// told are the channels a firing incident's repeats and resolve go to: those told it was
+// firing (its Route) that are still configured; every configured channel for an incident stored
+// before routes (nil Route).
+func (e *Engine) told(inc *Incident) []string {
+	if inc.Route == nil {
+		return e.channels
+	}
+	var out []string
+	for _, ch := range inc.Route {
+		if slices.Contains(e.channels, ch) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
 // SetChannels sets the names of the channels that transitions are owed to. With none (the
 // default), the engine keeps no delivery state and forgets an incident as soon as it resolves.
 func (e *Engine) SetChannels(channels []string) {

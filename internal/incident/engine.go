@@ -42,6 +42,18 @@ type Observation struct {
 	// takes the finding as a folded member (Member.Folded) and nothing is told about it; none
 	// open, or an own incident that has fired already, and the finding goes its usual way.
 	Fold func(detect.Finding) []Key
+	// Routing says, per finding (Routing[i] for Findings[i]), where its incident goes and what
+	// its messages carry; a finding without one goes to every channel.
+	Routing []Routing
+}
+
+// Routing is what the routes and the kpulse.io annotations decided for one finding.
+type Routing struct {
+	// Channels are the channel names its incident is told about when it fires; nil is every
+	// channel. It is fixed when the incident fires (see Incident.Route).
+	Channels []string
+	// Runbook and Owner go into every message.
+	Runbook, Owner string
 }
 
 // memberKey names a member across incidents.
@@ -342,7 +354,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 	var out []Transition
 	var seenBuf [4]string
 	seen := seenBuf[:0]
-	for _, f := range o.Findings {
+	for fi, f := range o.Findings {
 		own := Key{Namespace: o.Namespace, Workload: o.Workload, Container: f.Container, Class: f.Class}
 		if en, k, ok := e.foldTarget(o, own, f); ok {
 			seen = append(seen, en.inc.Fingerprint)
@@ -390,6 +402,14 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		if f.Severity != "" {
 			en.inc.Severity = f.Severity
 		}
+		if fi < len(o.Routing) && !k.IsOverflow() {
+			// An overflow incident spans workloads and namespaces: it goes to every channel.
+			r := o.Routing[fi]
+			if en.inc.Status == Pending || !exists {
+				en.inc.Route = slices.Clone(r.Channels)
+			}
+			en.inc.Runbook, en.inc.Owner = r.Runbook, r.Owner
+		}
 		fires := !exists && en.inc.Status == Firing
 		if en.inc.Status == Pending {
 			if f.Ongoing && f.Grace > 0 {
@@ -412,7 +432,7 @@ func (e *Engine) Observe(now time.Time, o Observation) []Transition {
 		}
 		if fires {
 			fired(&en.inc)
-			markPending(&en.inc, e.channels, WhyFirst, now)
+			markPending(&en.inc, e.fire(&en.inc), WhyFirst, now)
 		} else if joined && en.inc.Status == Firing {
 			e.grew(en)
 		}
@@ -631,14 +651,14 @@ func (e *Engine) Tick(now time.Time) []Transition {
 			}
 			inc.SilencedBy, inc.SilencedUntil = "", time.Time{}
 			fired(inc) // the size its first message tells, once it is told
-			markPending(inc, e.channels, why, now)
+			markPending(inc, e.fire(inc), why, now)
 			e.changed(en)
 		case WhyResolved:
 			e.firing[inc.Key.Class]-- // del and forgetEntry count only what is firing
 			inc.Status = Resolved
 			inc.ResolvedAt = now
 			if inc.SilencedBy == "" {
-				markPending(inc, e.channels, why, now)
+				markPending(inc, e.told(inc), why, now)
 			} // else no channel was told it was firing: none is told it resolved
 			if inc.HasPending() {
 				e.changed(en) // kept until every channel has had its "resolved"
@@ -663,7 +683,7 @@ func (e *Engine) Tick(now time.Time) []Transition {
 					continue
 				}
 			}
-			markPending(inc, e.channels, why, now)
+			markPending(inc, e.told(inc), why, now)
 			e.changed(en)
 		}
 		if inc.SilencedBy != "" {
@@ -829,5 +849,6 @@ func transition(why Why, inc Incident, now time.Time) Transition {
 	c.Members = sortedCopy(inc.Members)
 	c.Latest = inc.Latest.DeepCopy()
 	c.Deliveries = copyDeliveries(inc.Deliveries)
+	c.Route = slices.Clone(inc.Route)
 	return Transition{Why: why, Incident: c, At: now}
 }

@@ -162,6 +162,7 @@ func (en *entry) snapshot(limit int) Incident {
 	inc := en.inc
 	inc.Latest = inc.Latest.DeepCopy()
 	inc.Deliveries = copyDeliveries(inc.Deliveries)
+	inc.Route = slices.Clone(inc.Route)
 	if limit <= 0 || len(en.inc.Members) <= limit {
 		inc.Members = slices.Clone(en.inc.Members)
 		return inc

@@ -246,6 +246,11 @@ func wantTick(list []Incident, now time.Time, s Settings, channels []string) []T
 		case WhyFirst:
 			inc.Status = Firing
 			fired(&inc) // the size its first message tells
+			if len(channels) > 0 {
+				// No observation here carries a route: an incident fires to every channel,
+				// and that becomes its route.
+				inc.Route = append([]string(nil), channels...)
+			}
 		}
 		markPending(&inc, channels, why, now)
 		out = append(out, transition(why, inc, now))

@@ -92,6 +92,16 @@ type Incident struct {
 	// then, once; if it resolves while silenced, nothing is told at all.
 	SilencedBy    string    `json:"silencedBy,omitempty"`
 	SilencedUntil time.Time `json:"silencedUntil,omitzero"`
+	// Route are the channels the incident goes to. While it is pending it is what the routes
+	// (Observation.Routing) would pick, nil meaning every channel; when it fires it becomes the
+	// channels told it is firing, and its repeats and its resolve go to those (the ones still
+	// configured), whatever the config or the cluster's labels say later. Nil on an incident a
+	// kpulse before routes stored: every channel.
+	Route []string `json:"route,omitempty"`
+	// Runbook and Owner come from the kpulse.io/runbook and kpulse.io/owner annotations, as the
+	// newest observation saw them; every message shows them.
+	Runbook string `json:"runbook,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // Why says why a transition notifies.

@@ -19,6 +19,7 @@ type Metrics struct {
 	IncidentsActive   *prometheus.GaugeVec     // reason
 	IncidentsOverflow *prometheus.CounterVec   // reason: members folded into an overflow incident
 	Silenced          *prometheus.CounterVec   // reason: incidents whose firing message a silence held back
+	Ignored           *prometheus.CounterVec   // rule: failures an ignore rule or annotation kept from becoming incidents
 	Transitions       *prometheus.CounterVec   // reason, transition (first|repeat|resolved)
 	Notifications     *prometheus.CounterVec   // channel, result
 	DeliveryDuration  *prometheus.HistogramVec // channel: one attempt, request to answer
@@ -149,6 +150,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.DeliveryLatency, m.QueueDepth, m.ChannelConfigured, m.WorkqueueEvents, m.CachesSynced,
 		m.ReloadTimestamp, m.ReloadSuccess, m.Reloads, m.StateWrites, m.StateIncidents, m.Leader,
 		m.ConfigReloads, m.ConfigReloadOK, m.Digests, m.NotifierPanics)
+	m.Ignored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kpulse_ignored_total",
+		Help: "Failures (a pod's or Job's failure of one class and container, counted once while it lasts) that an ignore rule kept from becoming an incident, by rule name; rule \"annotation\" counts the kpulse.io/ignore annotation.",
+	}, []string{"rule"})
+	reg.MustRegister(m.Ignored)
 	for _, r := range []string{"success", "error"} {
 		m.StateWrites.WithLabelValues(r)
 	}
@@ -173,6 +179,13 @@ func (m *Metrics) InitReasons(reasons []string) {
 		for _, t := range []string{"first", "repeat", "resolved"} {
 			m.Transitions.WithLabelValues(r, t)
 		}
+	}
+}
+
+// InitIgnoreRules sets kpulse_ignored_total of each rule name to zero.
+func (m *Metrics) InitIgnoreRules(rules []string) {
+	for _, r := range rules {
+		m.Ignored.WithLabelValues(r)
 	}
 }
 

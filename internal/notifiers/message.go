@@ -11,6 +11,7 @@ import (
 
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
+	"github.com/kpulse/kpulse/internal/route"
 )
 
 // Bounds of a Message. Text from the cluster is cut to these sizes before any channel sees it, so
@@ -99,7 +100,13 @@ type Message struct {
 	// Notes say what could not be fetched for this message ("logs: pod has no node").
 	Notes []string
 	// Hint is the kubectl command to run next.
-	Hint        string
+	Hint string
+	// Runbook is an http(s) URL and Owner a team or handle, from the kpulse.io/runbook and
+	// kpulse.io/owner annotations ("" when unset). Runbook is checked again here (only an
+	// absolute http(s) URL without spaces, quotes or angle brackets passes); both are still
+	// cluster text that each channel escapes.
+	Runbook     string
+	Owner       string
 	Fingerprint string
 	// DigestLines are, on a digest, one line per notification it stands for (the first
 	// MaxDigestLines); DigestMore counts the others.
@@ -135,6 +142,8 @@ func NewMessage(n Notification) Message {
 		FirstSeen:          inc.FirstSeen.UTC(),
 		At:                 n.At.UTC(),
 		Fingerprint:        line(inc.Fingerprint, maxNameBytes),
+		Runbook:            route.Runbook(inc.Runbook),
+		Owner:              line(route.Owner(inc.Owner), maxNameBytes),
 	}
 	if latest.ExitCode != nil {
 		code := *latest.ExitCode
@@ -648,6 +657,8 @@ func (m Message) Facts() []Fact {
 	if m.Workload.Name != "" {
 		add("Workload", true, m.Workload.Kind+"/"+m.Workload.Name)
 	}
+	add("Owner", false, m.Owner)
+	add("Runbook", false, m.Runbook)
 	if len(m.Pods) > 0 {
 		label := "Pod"
 		if m.Reason == string(detect.JobFailed) {

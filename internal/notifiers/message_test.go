@@ -177,3 +177,26 @@ func TestSummaries(t *testing.T) {
 		t.Errorf("init container: %q %q", m.Summary(), m.ContainerText())
 	}
 }
+
+// TestMessageRunbookAndOwner: the message carries the incident's runbook and owner; a runbook
+// that is not an http(s) URL (a stored state edited by hand, an older kpulse) is left out, and
+// the owner is one line.
+func TestMessageRunbookAndOwner(t *testing.T) {
+	n := nt.CrashLoop()
+	n.Incident.Runbook, n.Incident.Owner = "https://rb.example/a", "team-a"
+	m := NewMessage(n)
+	if m.Runbook != "https://rb.example/a" || m.Owner != "team-a" {
+		t.Fatalf("runbook %q owner %q", m.Runbook, m.Owner)
+	}
+	facts := map[string]string{}
+	for _, f := range m.Facts() {
+		facts[f.Label] = f.String()
+	}
+	if facts["Owner"] != "team-a" || facts["Runbook"] != "https://rb.example/a" {
+		t.Errorf("facts %v", facts)
+	}
+	n.Incident.Runbook, n.Incident.Owner = "javascript:alert(1)", "a\nb"
+	if m := NewMessage(n); m.Runbook != "" || m.Owner != "a b" {
+		t.Errorf("runbook %q owner %q", m.Runbook, m.Owner)
+	}
+}

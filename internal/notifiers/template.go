@@ -78,8 +78,7 @@ func (m Message) Fields() TemplateFields {
 		Cluster: m.Cluster, Namespace: m.Namespace, WorkloadKind: m.Workload.Kind, WorkloadName: m.Workload.Name,
 		Pods: m.Pods, PodCount: m.PodCount, PeakPodCount: m.PeakPodCount, Container: m.Container,
 		ExitCode: m.ExitText(), Message: strings.Join(m.Messages(), "\n"), Logs: m.Logs,
-		// Runbook and Owner stay "" until the message model carries the kpulse.io/runbook and
-		// kpulse.io/owner annotations (issue 14, routes).
+		Runbook: m.Runbook, Owner: m.Owner,
 		Fingerprint: m.Fingerprint, FirstSeen: m.FirstSeenText(), Duration: m.DurationText(),
 	}
 	if m.Workload.Name != "" {

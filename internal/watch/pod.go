@@ -30,6 +30,10 @@ type shared struct {
 	controller   Owner
 	templateHash string // the pod-template-hash label
 	jobName      string // the batch.kubernetes.io/job-name label
+	// labels and annotations (only kpulse.io/*) are packed (packMap): what routes, ignore rules
+	// and annotations read. Replicas share them with the rest.
+	labels      unique.Handle[string]
+	annotations unique.Handle[string]
 }
 
 func newShared(m *metav1.ObjectMeta) unique.Handle[shared] {
@@ -37,6 +41,8 @@ func newShared(m *metav1.ObjectMeta) unique.Handle[shared] {
 		namespace:    m.Namespace,
 		templateHash: m.Labels["pod-template-hash"],
 		jobName:      m.Labels[batchv1.JobNameLabel],
+		labels:       packLabels(m),
+		annotations:  packAnnotations(m),
 	}
 	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
 		s.controller = Owner{Kind: ref.Kind, Name: ref.Name, UID: ref.UID}

@@ -8,7 +8,7 @@ import (
 
 // Slim is the informers' transform: it turns a decoded *corev1.Pod, *batchv1.Job, *corev1.Node,
 // *appsv1.Deployment, *appsv1.DaemonSet, *appsv1.StatefulSet or *batchv1.CronJob into kpulse's
-// own type of the same name, which holds only what detection, owner resolution and enrichment
+// own type of the same name, and a *corev1.Namespace into an *Object, which holds only what detection, owner resolution and enrichment
 // read, so the full object is garbage as soon as the watch event has been handled.
 //
 // Everything else passes through unchanged: tombstones, and objects already transformed, which
@@ -30,6 +30,9 @@ func Slim(obj any) (any, error) {
 		return NewStatefulSet(o), nil
 	case *batchv1.CronJob:
 		return NewCronJob(o), nil
+	}
+	if o, ok := slimObject(obj); ok {
+		return o, nil
 	}
 	return obj, nil
 }

@@ -78,6 +78,12 @@ type Options struct {
 	OnSynced func()
 	// Clock times the queue's delayed keys (EnqueueAfter); nil means the real clock.
 	Clock clock.WithTicker
+	// Namespaces caches every Namespace (name, labels, kpulse.io/* annotations), with no
+	// handler: routes with a namespaceSelector and the annotations read it. Workloads keeps the
+	// top workloads (Deployments, StatefulSets, DaemonSets, CronJobs) watched whatever Skip says,
+	// for their labels and kpulse.io/* annotations (Watcher.Workload). Both off unless asked for.
+	Namespaces bool
+	Workloads  bool
 }
 
 // Watcher runs the informers and the workqueue.
@@ -88,8 +94,10 @@ type Watcher struct {
 	sets    map[string]*informerSet // by namespace; "" = all namespaces
 	// nodes is the one Node informer: Nodes belong to no namespace, so it watches the whole
 	// cluster whatever Include says. Nil when Skip names KindNode.
-	nodes  cache.SharedIndexInformer
-	synced atomic.Bool
+	nodes cache.SharedIndexInformer
+	// namespaces is the Namespace informer (Options.Namespaces); nil when off.
+	namespaces cache.SharedIndexInformer
+	synced     atomic.Bool
 }
 
 // informerSet is the informers of one namespace (or of all). They are built directly rather than
@@ -146,6 +154,11 @@ func New(opts Options) (*Watcher, error) {
 		}
 		skip[k] = true
 	}
+	if opts.Workloads {
+		for _, k := range WorkloadKinds {
+			delete(skip, Kind(k))
+		}
+	}
 	for _, ns := range namespaces {
 		set := &informerSet{byKind: map[Kind]cache.SharedIndexInformer{}}
 		for _, src := range namespaced {
@@ -166,8 +179,25 @@ func New(opts Options) (*Watcher, error) {
 			return nil, err
 		}
 	}
+	if opts.Namespaces {
+		c := opts.Client
+		w.namespaces = newInformer(c, &corev1.Namespace{}, cache.Indexers{},
+			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return c.CoreV1().Namespaces().List(ctx, o)
+			},
+			func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+				return c.CoreV1().Namespaces().Watch(ctx, o)
+			})
+		if err := w.namespaces.SetTransform(Slim); err != nil {
+			return nil, fmt.Errorf("watch: set Namespace transform: %w", err)
+		}
+	}
 	return w, nil
 }
+
+// WorkloadKinds are the top workload kinds Options.Workloads keeps watched for their labels and
+// annotations (a Job's are in the Job cache).
+var WorkloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "CronJob"}
 
 // source is how to list and watch one kind in a namespace ("" for all, and for Nodes).
 type source struct {
@@ -357,6 +387,12 @@ func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 		}
 		return errors.New("watch: the Node cache did not sync")
 	}
+	if w.namespaces != nil && !cache.WaitForCacheSync(ctx.Done(), w.namespaces.HasSynced) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("watch: the Namespace cache did not sync")
+	}
 	w.synced.Store(true)
 	if w.opts.OnSynced != nil {
 		w.opts.OnSynced()
@@ -400,6 +436,9 @@ func (w *Watcher) informers() []cache.SharedIndexInformer {
 	}
 	if w.nodes != nil {
 		out = append(out, w.nodes)
+	}
+	if w.namespaces != nil {
+		out = append(out, w.namespaces)
 	}
 	return out
 }
@@ -457,6 +496,47 @@ func (w *Watcher) Node(name string) (*Node, bool) {
 		return nil, false
 	}
 	return get[*Node](w.nodes.GetIndexer(), "", name)
+}
+
+// WatchesNamespaces and WatchesWorkloads say whether Options.Namespaces and Options.Workloads
+// were on.
+func (w *Watcher) WatchesNamespaces() bool { return w.opts.Namespaces }
+func (w *Watcher) WatchesWorkloads() bool  { return w.opts.Workloads }
+
+// Namespace returns the cached Namespace; false when Options.Namespaces is off or it is unknown.
+func (w *Watcher) Namespace(name string) (*Object, bool) {
+	if w.namespaces == nil {
+		return nil, false
+	}
+	return get[*Object](w.namespaces.GetIndexer(), "", name)
+}
+
+// Workload returns the name, labels and kpulse.io/* annotations of a cached top workload of a
+// kind among WorkloadKinds; false when that kind is not watched or the object is unknown.
+func (w *Watcher) Workload(kind, ns, name string) (*Object, bool) {
+	var m *Meta
+	switch kind {
+	case "Deployment":
+		if o, ok := w.Deployment(ns, name); ok {
+			m = &o.Meta
+		}
+	case "StatefulSet":
+		if o, ok := w.StatefulSet(ns, name); ok {
+			m = &o.Meta
+		}
+	case "DaemonSet":
+		if o, ok := w.DaemonSet(ns, name); ok {
+			m = &o.Meta
+		}
+	case "CronJob":
+		if o, ok := w.CronJob(ns, name); ok {
+			m = &o.Meta
+		}
+	}
+	if m == nil {
+		return nil, false
+	}
+	return m.object(), true
 }
 
 func get[T any](idx cache.Indexer, ns, name string) (T, bool) {

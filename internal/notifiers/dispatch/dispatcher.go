@@ -270,8 +270,13 @@ func (d *Dispatcher) Replace(channels []notifiers.Channel) {
 // shutting down refuses n: that is logged at error and counted as "dropped". A firing n whose
 // context is still being fetched (EnrichmentPending) skips the channels that wait for it: they
 // get it from Enriched.
+//
+// Only the channels of the incident's route get it (Incident.Route; nil is every channel).
 func (d *Dispatcher) Enqueue(n notifiers.Notification) {
 	for _, w := range d.workers {
+		if !routedTo(n, w) {
+			continue
+		}
 		if n.Kind == notifiers.KindFiring && n.EnrichmentPending && w.channel().Enrichment == notifiers.EnrichWait {
 			w.await(n.Incident.Fingerprint)
 			continue
@@ -286,6 +291,9 @@ func (d *Dispatcher) Enqueue(n notifiers.Notification) {
 func (d *Dispatcher) Enriched(n notifiers.Notification) {
 	n.EnrichmentPending = false
 	for _, w := range d.workers {
+		if !routedTo(n, w) {
+			continue
+		}
 		switch {
 		case w.awaited(n.Incident.Fingerprint):
 			w.enqueue(n)
@@ -339,6 +347,11 @@ func (d *Dispatcher) Grew(n notifiers.Notification, edit, followUp bool) {
 			w.enqueue(f)
 		}
 	}
+}
+
+// routedTo reports whether n's incident is routed to w's channel.
+func routedTo(n notifiers.Notification, w *worker) bool {
+	return n.Incident.Route == nil || slices.Contains(n.Incident.Route, w.channel().Name)
 }
 
 // EnqueueTo hands n to the named channel's queue only (a delivery resumed after a restart is

@@ -364,6 +364,7 @@ func TestEmailGolden(t *testing.T) {
 		{"resolved_crashloop", nt.Resolved()},
 		{"repeat_imagepull", nt.ImagePull()},
 		{"firing_jobfailed", nt.JobFailed()},
+		{"firing_owned", nt.Owned()},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	}
 	for _, tt := range tests {

@@ -186,3 +186,12 @@ func Fingerprinted(fp string) notifiers.Notification {
 	n.Incident.Fingerprint = fp
 	return n
 }
+
+// Owned is CrashLoop of a workload whose kpulse.io annotations name a runbook and an owner; the
+// runbook has the characters a link markup must encode (&, |).
+func Owned() notifiers.Notification {
+	n := CrashLoop()
+	n.Incident.Runbook = "https://runbooks.example/checkout?view=crash&team=a|b"
+	n.Incident.Owner = "team-checkout (@oncall)"
+	return n
+}

@@ -31,6 +31,7 @@ func Hostile(s string) notifiers.Notification {
 	f := &n.Incident.Latest
 	f.Message, f.TerminationMessage, f.Image, f.Reason, f.TerminationReason = s, s+" (termination)", s, s, s
 	n.Incident.Key.Workload.Name = s
+	n.Incident.Owner = s
 	n.Incident.Members = append(n.Incident.Members, incident.Member{Ref: incident.MemberRef{Kind: "Pod", Name: s}, Failing: true})
 	n.Enrichment.Events = append(n.Enrichment.Events, notifiers.Event{Reason: s, Message: s, Count: 2, LastSeen: T0})
 	n.Enrichment.Logs = append(n.Enrichment.Logs, s, strings.Repeat("A", 1<<20)+s, s)

@@ -595,6 +595,7 @@ func TestSlackGolden(t *testing.T) {
 		{"repeat_imagepull", notifiers.NewMessage(nt.ImagePull())},
 		{"firing_jobfailed", notifiers.NewMessage(nt.JobFailed())},
 		{"firing_oomkilled", notifiers.NewMessage(nt.OOMKilled())},
+		{"firing_owned", notifiers.NewMessage(nt.Owned())},
 		{"test", notifiers.NewMessage(notifiers.TestNotification("prod-eu-1", nt.T0))},
 	}
 	for _, tt := range tests {

@@ -70,6 +70,7 @@ func render(m notifiers.Message) message {
 	if fields := slackFields(m); len(fields) > 0 {
 		fieldsBlock = slack.NewSectionBlock(nil, fields, nil)
 	}
+	ownerBlock := slackOwnership(m)
 	var hintBlock *slack.SectionBlock
 	if m.Hint != "" && m.Kind != notifiers.KindResolved {
 		hintBlock = codeSection("*Next step*", m.Hint, slackSectionMax)
@@ -104,6 +105,9 @@ func render(m notifiers.Message) message {
 	if fieldsBlock != nil {
 		fixed += blockChars(fieldsBlock)
 	}
+	if ownerBlock != nil {
+		fixed += blockChars(ownerBlock)
+	}
 	if hintBlock != nil {
 		fixed += blockChars(hintBlock)
 	}
@@ -116,6 +120,9 @@ func render(m notifiers.Message) message {
 	blocks := []slack.Block{header, summaryBlock}
 	if fieldsBlock != nil {
 		blocks = append(blocks, fieldsBlock)
+	}
+	if ownerBlock != nil {
+		blocks = append(blocks, ownerBlock)
 	}
 	for i, sec := range sections {
 		blocks = append(blocks, sec.render(budgets[i]))
@@ -227,6 +234,9 @@ func slackFields(m notifiers.Message) []*slack.TextBlockObject {
 		if len(fields) == slackFieldsMax {
 			break
 		}
+		if f.Label == "Owner" || f.Label == "Runbook" {
+			continue // their own block (slackOwnership): ten fields are too few to share
+		}
 		vals := make([]string, len(f.Values))
 		for i, v := range f.Values {
 			if f.Code {
@@ -336,6 +346,31 @@ func listSection(title string, lines []string, hidden int, tail bool, budget int
 		slices.Reverse(kept)
 	}
 	return slack.NewSectionBlock(mrkdwnText(title+"\n```"+strings.Join(kept, "\n")+"```"+ending(hidden)), nil, nil)
+}
+
+// slackOwnership is the owner (inline code, inert) and the runbook (a link) of m in one section;
+// nil when neither is set.
+func slackOwnership(m notifiers.Message) *slack.SectionBlock {
+	var parts []string
+	if m.Owner != "" {
+		parts = append(parts, "*Owner* "+slackCode(m.Owner, 300))
+	}
+	if m.Runbook != "" {
+		parts = append(parts, "*Runbook* "+slackLink(m.Runbook, "open the runbook"))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return slack.NewSectionBlock(mrkdwnText(strings.Join(parts, "    ")), nil, nil)
+}
+
+// slackLink is Slack's link markup <url|label> for a URL the message model has checked
+// (notifiers.Message.Runbook: http(s), no spaces, quotes or angle brackets). Slack's escaping
+// rule for a link's URL applies all the same (&, < and > as entities), and a | , which would end
+// the URL and start the label, is percent-encoded: the URL cannot close the link or add markup.
+func slackLink(u, label string) string {
+	u = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C").Replace(u)
+	return "<" + u + "|" + slackEscape(label) + ">"
 }
 
 // mrkdwnText is a mrkdwn text object with verbatim on: Slack then does not turn bare URLs,

@@ -84,6 +84,10 @@ type Payload struct {
 	// or were evicted with it (folded into the node's incident: they get no message of their
 	// own), sorted, each with every affected pod, like pods.
 	Affected []PayloadAffected `json:"affected,omitempty"`
+	// Runbook (an http or https URL) and Owner (a team or handle) come from the workload's
+	// kpulse.io/runbook and kpulse.io/owner annotations (docs/routing.md); absent when unset.
+	Runbook string `json:"runbook,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // PayloadAffected is one workload an incident affects without being about it.
@@ -161,6 +165,8 @@ func NewPayload(n notifiers.Notification, sentAt time.Time) Payload {
 		PeakPodCount:      m.PeakPodCount,
 		Title:             m.TemplateTitle,
 		Body:              m.TemplateBody,
+		Runbook:           m.Runbook,
+		Owner:             m.Owner,
 	}
 	for _, name := range notifiers.MemberNames(n.Incident) {
 		p.Pods = append(p.Pods, notifiers.Line(name, notifiers.MaxNameBytes))

@@ -26,6 +26,7 @@ func TestPayloadGolden(t *testing.T) {
 		{"repeat_imagepull", nt.ImagePull()},
 		{"firing_jobfailed", nt.JobFailed()},
 		{"firing_oomkilled", nt.OOMKilled()},
+		{"firing_owned", nt.Owned()},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	}
 	for _, tt := range tests {
