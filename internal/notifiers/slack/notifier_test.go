@@ -427,9 +427,15 @@ func TestPacerRealAlertsFirst(t *testing.T) {
 	// 60 test sends queue up, then their callers go away.
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error, 60)
+	var mu sync.Mutex
+	var errs []error
 	for range 60 {
-		wg.Go(func() { errs <- p.wait(ctx, "c", true) })
+		wg.Go(func() {
+			err := p.wait(ctx, "c", true)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
 	}
 	nt.WaitFor(t, "60 test sends in line", func() bool { return p.waiting("c") == 60 })
 	if got := clk.Waiters(); got != 1 {
@@ -437,8 +443,7 @@ func TestPacerRealAlertsFirst(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("a test send whose caller left: err = %v", err)
 		}
@@ -448,7 +453,7 @@ func TestPacerRealAlertsFirst(t *testing.T) {
 	}
 
 	// A real alert now waits only for the pace of the first message.
-	order := make(chan string, 10)
+	order := make(chan string) // each waiter hands its name over as the test reads it
 	start := func(name string, low bool) {
 		go func() {
 			if err := p.wait(context.Background(), "c", low); err != nil {
