@@ -657,8 +657,10 @@ func (m Message) Facts() []Fact {
 	if m.Workload.Name != "" {
 		add("Workload", true, m.Workload.Kind+"/"+m.Workload.Name)
 	}
-	add("Owner", false, m.Owner)
-	add("Runbook", false, m.Runbook)
+	// Owner and Runbook come from the cluster's annotations: identifiers, shown as code, so that
+	// no channel reads them as its markup (a channel that links the runbook does so itself).
+	add("Owner", true, m.Owner)
+	add("Runbook", true, m.Runbook)
 	if len(m.Pods) > 0 {
 		label := "Pod"
 		if m.Reason == string(detect.JobFailed) {

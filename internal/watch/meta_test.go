@@ -54,8 +54,19 @@ func objectMaps(t *testing.T, obj any) [2]map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, ok := out.(*Object)
-	if !ok {
+	var o *Object
+	switch v := out.(type) {
+	case *Object: // a Namespace
+		o = v
+	case *Deployment: // a top workload: its own type, whose Meta keeps the same
+		o = v.Meta.object()
+	case *StatefulSet:
+		o = v.Meta.object()
+	case *DaemonSet:
+		o = v.Meta.object()
+	case *CronJob:
+		o = v.Meta.object()
+	default:
 		t.Fatalf("Slim(%T) = %T", obj, out)
 	}
 	if o.Name != "x" {
