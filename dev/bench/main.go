@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -41,6 +42,7 @@ type options struct {
 	GoMemLimit       string        `json:"goMemLimit"`
 	KpulseMemLimit   string        `json:"kpulseGoMemLimit,omitempty"`
 	APIServerFlags   string        `json:"apiserverFlags,omitempty"`
+	EtcdFlags        string        `json:"etcdFlags,omitempty"`
 	NoPhases         bool          `json:"memoryOnly,omitempty"`
 	Nodes            int           `json:"nodes"`
 	PodsOnly         bool          `json:"podsOnly,omitempty"`
@@ -94,8 +96,9 @@ func main() {
 	flag.IntVar(&o.Runs, "runs", 3, "starts of each subject per size (memory and startup are medians)")
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")
 	flag.StringVar(&o.GoMemLimit, "gomemlimit", "", "GOMEMLIMIT for both subjects (empty: off)")
-	flag.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", "230MiB"),
-		"GOMEMLIMIT for kpulse only, as it sets for itself in a container (90% of the memory limit: 230MiB for the manifests' 256Mi); 'off' for none (env KPULSE_GOMEMLIMIT)")
+	containerLimit := fmt.Sprintf("%dMiB", app.GoMemoryLimit(256<<20)>>20)
+	flag.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", containerLimit),
+		"GOMEMLIMIT for kpulse only, as it sets for itself in the manifests' 256Mi container ("+containerLimit+"); 'off' for none (env KPULSE_GOMEMLIMIT)")
 	flag.StringVar(&o.KpulseBin, "kpulse", "", "kpulse binary (empty: this binary runs the daemon in-process)")
 	flag.StringVar(&o.FloorBin, "floor", "", "floor binary (empty: this binary runs the floor)")
 	flag.StringVar(&o.Profile, "profile", envOr("PROFILE", ""), "directory for kpulse's CPU and heap profiles (runs the daemon in-process)")
@@ -106,6 +109,8 @@ func main() {
 	flag.BoolVar(&o.PodsOnly, "pods-only", false, "no fleet: pods alone, without nodes, Deployments, ReplicaSets, DaemonSets, StatefulSets and CronJobs (the population of the rounds before issue 13)")
 	apiFlags := flag.String("apiserver-flags", envOr("APISERVER_FLAGS", ""),
 		"extra kube-apiserver flags, name=value,... e.g. watch-cache=false, whose watch cache of 150k pods would not fit 24 GiB (env APISERVER_FLAGS)")
+	etcdFlags := flag.String("etcd-flags", envOr("ETCD_FLAGS", "quota-backend-bytes=8589934592"),
+		"extra etcd flags, name=value,...; the default raises etcd's backend quota from 2 GiB to 8 GiB, which a fill past about 120k pods needs (env ETCD_FLAGS)")
 	flag.Parse()
 	var err error
 	if o.Sizes, err = parseSizes(*sizes); err != nil {
@@ -123,17 +128,18 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintln(os.Stderr, "bench: starting the control plane (kube-apiserver + etcd)")
-	flags := map[string]string{}
-	for kv := range strings.SplitSeq(*apiFlags, ",") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
-			flags[strings.TrimLeft(k, "-")] = v
-		} else if kv != "" {
-			fmt.Fprintf(os.Stderr, "bench: -apiserver-flags: %q is not name=value\n", kv)
-			os.Exit(2)
-		}
+	apiserver, err := parseFlagList("-apiserver-flags", *apiFlags)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
 	}
-	o.APIServerFlags = *apiFlags
-	env, err := testbed.StartWith(ctx, flags)
+	etcd, err := parseFlagList("-etcd-flags", *etcdFlags)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	o.APIServerFlags, o.EtcdFlags = *apiFlags, *etcdFlags
+	env, err := testbed.StartWith(ctx, testbed.Flags{APIServer: apiserver, Etcd: etcd})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -161,6 +167,23 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// parseFlagList reads "name=value,..." (a leading dash on a name is dropped) into a map; name
+// says which option it came from.
+func parseFlagList(name, list string) (map[string]string, error) {
+	flags := map[string]string{}
+	for kv := range strings.SplitSeq(list, ",") {
+		if strings.TrimSpace(kv) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not name=value", name, kv)
+		}
+		flags[strings.TrimLeft(k, "-")] = v
+	}
+	return flags, nil
 }
 
 func envOr(key, def string) string {

@@ -232,7 +232,10 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 					}
 				}
 				sp := spec(name)
-				if !detailed {
+				// The profiled start is the detailed one, or with -memory-only the last start of
+				// each size (its heap profile is then taken after sync).
+				profiled := detailed || (o.NoPhases && i == o.Runs-1)
+				if !profiled {
 					sp.profile = false
 					sp.dir = o.Dir
 				}
@@ -262,10 +265,10 @@ func run(ctx context.Context, env *testbed.Env, o options) (*report, error) {
 				heaps = append(heaps, float64(m.HeapInuse))
 				fmt.Fprintf(os.Stderr, "bench: %d pods: %s ready in %.2fs, sync CPU %.2fs, RSS %.1f MiB, heap %.1f MiB\n",
 					size, name, p.ready.Seconds(), u.CPU, mib(m.RSS), mib(m.HeapInuse))
+				if sp.profile {
+					heapProfile(ctx, p)
+				}
 				if detailed {
-					if sp.profile {
-						heapProfile(ctx, p)
-					}
 					err = phases(ctx, r, cl, sk, p, probes, o)
 				}
 				p.stop()

@@ -137,7 +137,7 @@ func StartControllers(ctx context.Context, cfg ControllersConfig) (*Env, error) 
 	if err != nil {
 		return nil, err
 	}
-	e, err := StartWith(ctx, cfg.APIServerFlags)
+	e, err := StartWith(ctx, Flags{APIServer: cfg.APIServerFlags})
 	if err != nil {
 		return nil, err
 	}

@@ -89,12 +89,23 @@ func routeControllerRuntimeLogs() {
 // kube-apiserver on loopback ports. The caller must call Stop. ctx bounds the build and the wait
 // for the build lock; envtest's own start is bounded by its start timeout.
 func Start(ctx context.Context) (*Env, error) {
-	return StartWith(ctx, nil)
+	return StartWith(ctx, Flags{})
 }
 
-// StartWith is Start with extra kube-apiserver flags (name without dashes -> value), e.g. the
-// bench's watch-cache=false for populations whose watch cache would not fit the machine.
-func StartWith(ctx context.Context, apiserverFlags map[string]string) (*Env, error) {
+// Flags are extra command-line flags for the control plane's processes, each a name without
+// dashes -> value.
+type Flags struct {
+	// APIServer goes to kube-apiserver, e.g. the bench's watch-cache=false for populations whose
+	// watch cache would not fit the machine.
+	APIServer map[string]string
+	// Etcd goes to etcd, e.g. quota-backend-bytes: etcd refuses every write once its database
+	// passes the quota (2 GiB by default, "mvcc: database space exceeded"), which a fill of about
+	// 120k realistic pods reaches.
+	Etcd map[string]string
+}
+
+// StartWith is Start with extra flags for kube-apiserver and etcd.
+func StartWith(ctx context.Context, flags Flags) (*Env, error) {
 	began := time.Now()
 	assets, err := assetsDir(ctx)
 	if err != nil {
@@ -114,8 +125,14 @@ func StartWith(ctx context.Context, apiserverFlags map[string]string) (*Env, err
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		te.ControlPlaneStartTimeout = defaultStartTimeout
 	}
-	for k, v := range apiserverFlags {
+	for k, v := range flags.APIServer {
 		te.ControlPlane.GetAPIServer().Configure().Set(k, v)
+	}
+	if len(flags.Etcd) > 0 {
+		te.ControlPlane.Etcd = &envtest.Etcd{}
+		for k, v := range flags.Etcd {
+			te.ControlPlane.Etcd.Configure().Set(k, v)
+		}
 	}
 	cfg, err := te.Start()
 	if err != nil {
