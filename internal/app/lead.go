@@ -179,6 +179,10 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 
 	resumed := a.resume(engine)
 	a.leading.Store(true)
+	// Caches that have not synced yet get swept once they do (watch.Watcher.Run), and that
+	// sweep comes after this replica leads: it decides about everything then. Caches already
+	// synced (a standby that takes over) need a sweep of their own.
+	sweep := a.watcher.Synced()
 	select {
 	case <-a.synced:
 		// Look again at everything: what is still failing is the same incident (no message),
@@ -190,7 +194,9 @@ func (a *App) lead(ctx context.Context, stillLeader func() bool) error {
 				a.watcher.Enqueue(memberKey(ns, incident.MemberRef{Kind: m.Ref.Kind, Name: name}))
 			}
 		}
-		a.watcher.EnqueueAll()
+		if sweep {
+			a.watcher.EnqueueAll()
+		}
 		a.log.Info("leader caught up", "incidents", len(engine.Active()), "resumedDeliveries", resumed)
 	case <-ctx.Done():
 	}

@@ -98,6 +98,11 @@ type Watcher struct {
 	// namespaces is the Namespace informer (Options.Namespaces); nil when off.
 	namespaces cache.SharedIndexInformer
 	synced     atomic.Bool
+	// handlers report whether each informer's handler has had its initial list's events.
+	handlers []cache.InformerSynced
+	// sweepAsked holds an ask for a sweep (sweep.go); taken a worker's signal that it took a key.
+	sweepAsked chan struct{}
+	taken      chan struct{}
 }
 
 // informerSet is the informers of one namespace (or of all). They are built directly rather than
@@ -138,7 +143,9 @@ func New(opts Options) (*Watcher, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[Key](),
 			workqueue.TypedRateLimitingQueueConfig[Key]{Name: "kpulse", Clock: opts.Clock}),
-		sets: map[string]*informerSet{},
+		sets:       map[string]*informerSet{},
+		sweepAsked: make(chan struct{}, 1),
+		taken:      make(chan struct{}, 1),
 	}
 	for _, ns := range opts.Exclude {
 		w.exclude[ns] = true
@@ -260,13 +267,15 @@ func (w *Watcher) newInformer(src source, ns string) (cache.SharedIndexInformer,
 		return nil, fmt.Errorf("watch: set %s transform: %w", src.kind, err)
 	}
 	kind := src.kind
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { w.enqueue(kind, obj) },
 		UpdateFunc: func(_, obj any) { w.enqueue(kind, obj) },
 		DeleteFunc: func(obj any) { w.enqueue(kind, obj) },
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("watch: add %s handler: %w", src.kind, err)
 	}
+	w.handlers = append(w.handlers, reg.HasSynced)
 	return inf, nil
 }
 
@@ -317,6 +326,9 @@ func objectName(obj any) (cache.ObjectName, error) {
 
 // enqueue is the whole event handler: it only computes the key.
 func (w *Watcher) enqueue(kind Kind, obj any) {
+	if !w.synced.Load() {
+		return // the sweep after the sync looks at every cached object (sweep.go)
+	}
 	name, err := objectName(obj)
 	if err != nil {
 		utilruntime.HandleError(err)
@@ -354,7 +366,8 @@ func (w *Watcher) EnqueueAfter(key Key, d time.Duration) {
 func (w *Watcher) Synced() bool { return w.synced.Load() }
 
 // Run starts the informers, waits for their caches, then runs the workers with handle until ctx
-// ends. On return the queue has drained and every goroutine it started has ended.
+// ends. Once the caches have synced it sweeps them (every cached object is handled once, see
+// sweep.go); events are queued from then on. On return the queue has drained and every goroutine it started has ended.
 func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 	informerCtx, stopInformers := context.WithCancel(ctx)
 	var informers, workers sync.WaitGroup
@@ -393,12 +406,22 @@ func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 		}
 		return errors.New("watch: the Namespace cache did not sync")
 	}
+	// The handlers have had every event of the initial lists (and queued none, see enqueue):
+	// none comes in after the sync to be queued beside the sweep.
+	if !cache.WaitForCacheSync(ctx.Done(), w.handlers...) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("watch: the event handlers did not get the initial lists")
+	}
 	w.synced.Store(true)
 	if w.opts.OnSynced != nil {
 		w.opts.OnSynced()
 	}
 	log.Info("caches synced", "durationMs", time.Since(start).Milliseconds())
 
+	w.EnqueueAll()
+	workers.Go(func() { w.sweeper(ctx) })
 	for range w.opts.Workers {
 		workers.Go(func() {
 			for w.next(ctx, handle) {
@@ -413,6 +436,10 @@ func (w *Watcher) next(ctx context.Context, handle Handler) bool {
 	key, quit := w.queue.Get()
 	if quit {
 		return false
+	}
+	select {
+	case w.taken <- struct{}{}:
+	default:
 	}
 	defer w.queue.Done(key)
 	if err := handle(ctx, key); err != nil {

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -171,4 +172,48 @@ func TestEnqueueAfter(t *testing.T) {
 	collect(t, keys, []Key{marker}) // the delayed key, if it were queued already, would come first
 	clk.Step(time.Second)
 	collect(t, keys, []Key{later})
+}
+
+// TestSweepIsPaced: the events of the initial lists are not queued; the sweep after the sync
+// queues every cached object once and never holds more than sweepBatch keys in the queue (its
+// sets never shrink again); EnqueueAll asks for one more sweep, and nothing else is queued.
+func TestSweepIsPaced(t *testing.T) {
+	const n = 3*sweepBatch + 100
+	objs := make([]runtime.Object, 0, n)
+	for i := range n {
+		objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("web-%04d", i)}})
+	}
+	w, err := New(Options{Client: fake.NewClientset(objs...), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := run(t, w)
+	sweepOnce := func(what string) {
+		t.Helper()
+		seen := map[string]int{}
+		longest := 0
+		deadline := time.After(30 * time.Second)
+		for len(seen) < n {
+			select {
+			case k := <-keys:
+				if seen[k.Name]++; seen[k.Name] > 1 {
+					t.Fatalf("%s: %s handled twice", what, k.Name)
+				}
+				longest = max(longest, w.queue.Len())
+			case <-deadline:
+				t.Fatalf("%s: %d of %d pods handled", what, len(seen), n)
+			}
+		}
+		if longest > sweepBatch {
+			t.Errorf("%s: the queue held %d keys, want at most %d", what, longest, sweepBatch)
+		}
+	}
+	sweepOnce("after the sync")
+	w.EnqueueAll()
+	sweepOnce("EnqueueAll")
+	sentinel := key(KindPod, "shop", "sentinel")
+	w.Enqueue(sentinel)
+	if k := <-keys; k != sentinel {
+		t.Errorf("after the sweeps %+v came, want nothing before the sentinel", k)
+	}
 }
