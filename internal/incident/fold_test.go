@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -238,4 +239,37 @@ func TestEvictionFoldsIntoTheNodesPressure(t *testing.T) {
 	e2, _ := foldEngine(t)
 	e2.Observe(at(0), nodeObs())
 	wantTransitions(t, "evicted on a healthy node", e2.Observe(at(40*time.Second), evicted), WhyFirst)
+}
+
+// TestFoldedPodsAreNotGrowth: a node's incident counts its own members only. The pods folded
+// into it are listed as affected workloads, not as its size: folding twenty of them in, before
+// or after it fires, neither raises its size nor earns it the follow-up a grown incident gets.
+func TestFoldedPodsAreNotGrowth(t *testing.T) {
+	e, _ := foldEngine(t)
+	e.Observe(at(5*time.Second), nodeObs(nodeDown))
+	pods := make([]Observation, 0, 20)
+	for p := range 20 {
+		pods = append(pods, podNotReady("web", fmt.Sprintf("web-%02d", p)))
+	}
+	for _, o := range pods[:10] {
+		e.Observe(at(6*time.Second), o)
+	}
+	fired := e.Tick(at(time.Minute))
+	wantTransitions(t, "grace over", fired, WhyFirst)
+	inc := fired[0].Incident
+	if len(inc.Members) != 11 || inc.FiredMembers != 1 || inc.PeakMembers != 1 {
+		t.Fatalf("fired with %d members, size %d, peak %d; want 11 members and size 1 (the node)",
+			len(inc.Members), inc.FiredMembers, inc.PeakMembers)
+	}
+	for _, o := range pods[10:] {
+		wantTransitions(t, "pod folds after the firing", e.Observe(at(2*time.Minute), o))
+	}
+	if got, ok := e.FollowUp(inc.Fingerprint); ok {
+		t.Errorf("follow-up for folded pods: peak %d of %d members", got.PeakMembers, len(got.Members))
+	}
+	active := e.Active()
+	if len(active) != 1 || len(active[0].Members) != 21 || active[0].PeakMembers != 1 {
+		t.Fatalf("active %d incidents; members %d, peak %d; want the node's with 21 members and peak 1",
+			len(active), len(active[0].Members), active[0].PeakMembers)
+	}
 }
