@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -875,14 +876,26 @@ type panicError struct {
 }
 
 func (e *panicError) Error() string {
-	return fmt.Sprintf("notifiers: %s %q: panic: %s", e.typ, e.channel, notifiers.SafeText(fmt.Sprint(e.value), 200))
+	return fmt.Sprintf("notifiers: %s %q: panic: %s", e.typ, e.channel, panicText(e.value, 200))
+}
+
+// panicText is what a log or an error may say of a panic's value. A runtime error's text is the
+// runtime's own (an index out of range, a nil dereference) and is told; any other value (a
+// string or error a notifier or a library built) may carry a URL or a token, which a channel's
+// redactor would have removed but the dispatcher cannot, so only its type is told. The stack
+// says where it happened.
+func panicText(v any, max int) string {
+	if re, ok := v.(runtime.Error); ok {
+		return notifiers.SafeText(re.Error(), max)
+	}
+	return fmt.Sprintf("a %T value (its text is not logged: it may hold a secret)", v)
 }
 
 // panicked logs a notifier's panic, with its stack, and counts it.
 func (w *worker) panicked(n notifiers.Notification, p *panicError) {
 	w.log.Error("notifier panicked on a notification; a minimal fallback message is sent in its place",
 		"fingerprint", notifiers.SafeText(n.Incident.Fingerprint, notifiers.MaxNameBytes), "kind", n.Kind,
-		"panic", notifiers.SafeText(fmt.Sprint(p.value), 500), "stack", string(p.stack))
+		"panic", panicText(p.value, 500), "stack", string(p.stack))
 	w.panics.Inc()
 }
 

@@ -454,15 +454,30 @@ func TestDispatcherOptionDefaults(t *testing.T) {
 	}
 }
 
+// TestNotifierPanicIsContained: a notifier's panic fails its delivery alone; the log tells a
+// runtime error's text, but of any other value only its type, which may hold a secret.
 func TestNotifierPanicIsContained(t *testing.T) {
-	boom := &funcNotifier{fn: func(context.Context, int, notifiers.Notification) error { panic("boom") }}
+	boom := &funcNotifier{fn: func(context.Context, int, notifiers.Notification) error {
+		panic("POST https://hooks.example.com/services/T0/B0/s3cr3t-token: boom")
+	}}
 	fine := &funcNotifier{}
 	h := newHarness(t, []notifiers.Channel{{Name: "boom", Type: "fake", Notifier: boom}, {Name: "fine", Type: "fake", Notifier: fine}},
 		Options{}).start()
 	h.d.Enqueue(nt.CrashLoop())
 	h.waitCount("boom", metrics.ResultFailed, 1)
 	h.waitCount("fine", metrics.ResultSuccess, 1)
-	if recs := h.logs.Records(t, "giving up"); len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0]["err"]), `fake "boom": panic: boom`) {
+	if recs := h.logs.Records(t, "giving up"); len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0]["err"]), `fake "boom": panic: a string value`) {
 		t.Errorf("panic log records = %v", recs)
+	}
+	if out := h.logs.String(); strings.Contains(out, "s3cr3t-token") || strings.Contains(out, "hooks.example.com") {
+		t.Errorf("the panic's text reached the log:\n%s", out)
+	}
+	var idx []int
+	if got := panicText(func() (r any) {
+		defer func() { r = recover() }()
+		_ = idx[3]
+		return nil
+	}(), 200); !strings.Contains(got, "index out of range [3] with length 0") {
+		t.Errorf("a runtime error is told as %q", got)
 	}
 }
