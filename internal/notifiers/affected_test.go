@@ -88,3 +88,19 @@ func TestMessagesWithoutAffectedAreUnchanged(t *testing.T) {
 		t.Errorf("payload affected %+v", p.Affected)
 	}
 }
+
+// TestOverflowTitle: the overflow incident (past incidents.maxActive) has no namespace and a
+// made-up workload; its title says what it is instead of naming either.
+func TestOverflowTitle(t *testing.T) {
+	inc := incident.Incident{
+		Fingerprint: "f00dcafe00000002",
+		Key:         incident.OverflowKey(detect.CrashLoop),
+		Status:      incident.Firing,
+		Latest:      detect.Finding{Class: detect.CrashLoop, Reason: "CrashLoopBackOff"},
+		Members:     []incident.Member{{Ref: incident.MemberRef{Kind: "Pod", Name: "shop/web-1"}, Failing: true}},
+	}
+	m := NewMessage(Notification{Kind: KindFiring, Why: incident.WhyFirst, Incident: inc, At: nt.T0})
+	if got := m.Title(); got != "CrashLoopBackOff in more workloads (incidents.maxActive reached)" {
+		t.Errorf("title %q", got)
+	}
+}

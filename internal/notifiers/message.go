@@ -281,6 +281,10 @@ func (m Message) Title() string {
 	if m.TemplateTitle != "" {
 		return m.TemplateTitle
 	}
+	if m.Namespace == "" && m.Workload.Kind == incident.OverflowKind {
+		// Past incidents.maxActive: the pods of any namespace, listed as <namespace>/<pod>.
+		return fmt.Sprintf("%s in more workloads (incidents.maxActive reached)", cmp.Or(m.Reason, "Problem"))
+	}
 	if m.Namespace == "" && m.Workload.Kind != "" {
 		// A Node's: it has no namespace.
 		return fmt.Sprintf("%s on %s %s", cmp.Or(m.Reason, "Problem"), strings.ToLower(m.Workload.Kind), m.Workload.Name)
