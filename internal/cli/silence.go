@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,8 @@ const silenceUsage = `usage:
   kpulse silence list [-o table|json]
   kpulse silence expire ID
 Every subcommand takes --url (default ` + DefaultURL + `: kubectl -n NAMESPACE port-forward deploy/kpulse 8080).
+With admin.access: token, reach the admin port over https instead:
+  --url https://HOST:8443 --token-file FILE [--ca-file admin-ca.pem]
 Exit codes: 0 done, 1 kpulse could not be reached or failed, 2 bad arguments or a silence kpulse refused.
 `
 
@@ -64,12 +68,55 @@ func runSilence(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// flags returns a flag set with --url, and where its value lands.
-func silenceFlags(name string, stderr io.Writer) (*pflag.FlagSet, *string) {
+// remote is where and how the silence commands reach kpulse.
+type remote struct {
+	base string
+	// tokenFile holds a bearer token for an admin port with admin.access: token (docs/security.md);
+	// caFile the PEM certificate(s) that admin.tls's certificate chains to.
+	tokenFile, caFile string
+}
+
+// silenceFlags returns a flag set with --url, --token-file and --ca-file, and where they land.
+func silenceFlags(name string, stderr io.Writer) (*pflag.FlagSet, *remote) {
 	fs := pflag.NewFlagSet("kpulse silence "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	u := fs.String("url", DefaultURL, "kpulse's address (its admin endpoints answer on loopback: use kubectl port-forward)")
-	return fs, u
+	r := &remote{}
+	fs.StringVar(&r.base, "url", DefaultURL, "kpulse's address (its admin endpoints answer on loopback: use kubectl port-forward)")
+	fs.StringVar(&r.tokenFile, "token-file", "", "file holding a bearer token, for kpulse's admin port with admin.access: token (https only), e.g. from kubectl create token")
+	fs.StringVar(&r.caFile, "ca-file", "", "PEM file of the CA that signed kpulse's admin certificate (admin.tls), for --url https://...")
+	return fs, r
+}
+
+// client returns the HTTP client and the Authorization header value (empty for none) that r
+// asks for; the error names the flag and the file, never the token.
+func (r remote) client(u *url.URL) (*http.Client, string, error) {
+	c := &http.Client{}
+	if r.caFile != "" {
+		pem, err := os.ReadFile(r.caFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, "", fmt.Errorf("--ca-file %s: no PEM certificate in it", r.caFile)
+		}
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	if r.tokenFile == "" {
+		return c, "", nil
+	}
+	if u.Scheme != "https" {
+		return nil, "", fmt.Errorf("--token-file: a token goes over https only (the admin port, admin.listen), not to %s", u.Redacted())
+	}
+	raw, err := os.ReadFile(r.tokenFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("--token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return nil, "", fmt.Errorf("--token-file %s: want one token, alone in the file", r.tokenFile)
+	}
+	return c, "Bearer " + token, nil
 }
 
 // parse parses args; done is true with the exit code when there is nothing more to do.
@@ -85,7 +132,7 @@ func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (code int, done b
 }
 
 func silenceAdd(args []string, stdout, stderr io.Writer) int {
-	fs, base := silenceFlags("add", stderr)
+	fs, at := silenceFlags("add", stderr)
 	var m route.Matcher
 	fs.StringSliceVar(&m.Namespaces, "namespace", nil, "namespace name or glob (repeat, or comma-separated)")
 	fs.StringVar(&m.NamespaceSelector, "namespace-selector", "", "label selector on the Namespace's labels")
@@ -143,7 +190,7 @@ func silenceAdd(args []string, stdout, stderr io.Writer) int {
 		req["duration"] = duration.String()
 	}
 	var added route.Silence
-	if code := call(*base, http.MethodPost, "/api/v1/silences", req, &added, stderr); code != 0 {
+	if code := call(*at, http.MethodPost, "/api/v1/silences", req, &added, stderr); code != 0 {
 		return code
 	}
 	fmt.Fprintln(stdout, added.ID)
@@ -157,7 +204,7 @@ type silenceView struct {
 }
 
 func silenceList(args []string, stdout, stderr io.Writer) int {
-	fs, base := silenceFlags("list", stderr)
+	fs, at := silenceFlags("list", stderr)
 	output := fs.StringP("output", "o", "table", "table or json")
 	if code, done := parse(fs, args, stderr); done {
 		return code
@@ -169,7 +216,7 @@ func silenceList(args []string, stdout, stderr io.Writer) int {
 	var answer struct {
 		Silences []silenceView `json:"silences"`
 	}
-	if code := call(*base, http.MethodGet, "/api/v1/silences", nil, &answer, stderr); code != 0 {
+	if code := call(*at, http.MethodGet, "/api/v1/silences", nil, &answer, stderr); code != 0 {
 		return code
 	}
 	if *output == "json" {
@@ -192,7 +239,7 @@ func silenceList(args []string, stdout, stderr io.Writer) int {
 }
 
 func silenceExpire(args []string, stdout, stderr io.Writer) int {
-	fs, base := silenceFlags("expire", stderr)
+	fs, at := silenceFlags("expire", stderr)
 	if code, done := parse(fs, args, stderr); done {
 		return code
 	}
@@ -203,7 +250,7 @@ func silenceExpire(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, id := range fs.Args() {
 		var s route.Silence
-		if c := call(*base, http.MethodDelete, "/api/v1/silences/"+url.PathEscape(id), nil, &s, stderr); c != 0 {
+		if c := call(*at, http.MethodDelete, "/api/v1/silences/"+url.PathEscape(id), nil, &s, stderr); c != 0 {
 			code = max(code, c)
 			continue
 		}
@@ -215,10 +262,16 @@ func silenceExpire(args []string, stdout, stderr io.Writer) int {
 // call sends one request to the API and decodes the answer into out. It returns the exit code:
 // 0, 2 when kpulse refused the request as bad (400, 413), 1 for anything else, with the reason
 // on stderr.
-func call(base, method, path string, body, out any, stderr io.Writer) int {
+func call(at remote, method, path string, body, out any, stderr io.Writer) int {
+	base := at.base
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		fmt.Fprintf(stderr, "kpulse silence: --url %q: want http://HOST:PORT\n", base)
+		return 2
+	}
+	client, auth, err := at.client(u)
+	if err != nil {
+		fmt.Fprintf(stderr, "kpulse silence: %v\n", err)
 		return 2
 	}
 	var rd io.Reader
@@ -241,7 +294,10 @@ func call(base, method, path string, body, out any, stderr io.Writer) int {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "kpulse silence: cannot reach kpulse at %s (is a kubectl port-forward running?): %v\n", base, err)
 		return 1
@@ -345,7 +401,7 @@ func activeSilence(base string, s route.Subject) (string, error) {
 		Silences []silenceView `json:"silences"`
 	}
 	var why strings.Builder
-	if code := call(base, http.MethodGet, "/api/v1/silences", nil, &answer, &why); code != 0 {
+	if code := call(remote{base: base}, http.MethodGet, "/api/v1/silences", nil, &answer, &why); code != 0 {
 		return "", errors.New(strings.TrimSpace(strings.TrimPrefix(why.String(), "kpulse silence: ")))
 	}
 	for _, sv := range answer.Silences {

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +124,66 @@ func TestSilenceExitCodes(t *testing.T) {
 	}
 	if len(b.ss.All()) != 0 {
 		t.Errorf("refused commands stored silences: %+v", b.ss.All())
+	}
+}
+
+// TestSilenceOverTheAdminPort: with admin.access: token the commands reach kpulse over https
+// with a bearer token from --token-file, trusting --ca-file. A token never goes over plain
+// http, and no error shows it.
+func TestSilenceOverTheAdminPort(t *testing.T) {
+	const token = "eyJhbGciOiJSUzI1NiJ9.kpulse-admin-token"
+	b := &book{ss: route.NewSilences(route.SilenceLimits{}), now: epoch}
+	api := server.New(server.Options{Silences: b, Clock: clocktesting.NewFakeClock(epoch)}).Handler()
+	var sawAuth []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAuth = append(sawAuth, r.Header.Get("Authorization"))
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, `{"error": "a bearer token is required"}`, http.StatusUnauthorized)
+			return
+		}
+		// The admin port has authenticated the caller; the API behind it is the loopback one.
+		r.RemoteAddr = "127.0.0.1:40000"
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	tokenFile, caFile := filepath.Join(dir, "token"), filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errs := run("add", "--url", srv.URL, "--token-file", tokenFile, "--ca-file", caFile,
+		"--namespace=payments", "--duration=1h", "--comment=upgrade", "--author=ana")
+	if code != 0 || strings.TrimSpace(out) == "" { // the new silence's ID
+		t.Fatalf("add over https: exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	if len(b.ss.List(epoch)) != 1 || len(sawAuth) != 1 || sawAuth[0] != "Bearer "+token {
+		t.Fatalf("kpulse has %d silences; the requests carried %q", len(b.ss.List(epoch)), sawAuth)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a token over http", []string{"list", "--url", "http://kpulse.example:8080", "--token-file", tokenFile}, "--token-file: a token goes over https only"},
+		{"no such token file", []string{"list", "--url", srv.URL, "--token-file", filepath.Join(dir, "missing")}, "--token-file: open " + filepath.Join(dir, "missing")},
+		{"no CA: the certificate is not trusted", []string{"list", "--url", srv.URL, "--token-file", tokenFile}, "certificate"},
+		{"a CA file without a certificate", []string{"list", "--url", srv.URL, "--ca-file", tokenFile}, "no PEM certificate in it"},
+	} {
+		code, out, errs := run(tc.args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want a failure saying %q", tc.name, code, errs, tc.want)
+		}
+		if strings.Contains(out+errs, token) {
+			t.Errorf("%s: the token was printed: %s%s", tc.name, out, errs)
+		}
+	}
+	if len(sawAuth) != 1 {
+		t.Errorf("%d requests reached kpulse; the refused ones must not send anything", len(sawAuth))
 	}
 }
