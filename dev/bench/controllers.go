@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -127,7 +128,7 @@ func mainControllers(args []string) int {
 	fs.IntVar(&o.QPS, "qps", 1000, "client QPS of the controller manager, the scheduler and kwok")
 	fs.IntVar(&o.Syncs, "syncs", 25, "Deployments and ReplicaSets the controller manager syncs at once")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")
-	fs.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", "230MiB"), "GOMEMLIMIT for kpulse ('off' for none)")
+	fs.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", fmt.Sprintf("%dMiB", app.GoMemoryLimit(256<<20)>>20)), "GOMEMLIMIT for kpulse, as it sets for itself in the manifests' 256Mi container ('off' for none)")
 	fs.StringVar(&o.APIServerFlags, "apiserver-flags", envOr("APISERVER_FLAGS", ""), "extra kube-apiserver flags, name=value,...")
 	fs.StringVar(&o.KpulseBin, "kpulse", "", "kpulse binary (empty: this binary runs the daemon)")
 	fs.StringVar(&o.FloorBin, "floor", "", "floor binary (empty: this binary runs the floor)")

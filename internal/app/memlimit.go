@@ -19,10 +19,26 @@ import (
 
 // memoryLimitRatioEnv names the share of the cgroup limit given to the Go runtime; the rest is
 // headroom for what the Go limit does not cover (the binary, C allocations, kernel buffers).
+//
+// By default the headroom is 10% of the limit and at least defaultNonGoReserve: the binary's
+// code that the process has touched is resident but not counted by the runtime (about 30 MiB of
+// kpulse's RSS), and the runtime overshoots its soft limit for short spells while the caches
+// fill. Measured at 150k pods (docs/performance.md): with 90% of a 256Mi limit (230 MiB) the
+// peak RSS was 264.7 MiB, past the container's limit; the reserve keeps it under. A ratio set
+// through the environment is used as given, without the reserve.
 const (
 	memoryLimitRatioEnv     = "KPULSE_MEMORY_LIMIT_RATIO"
 	defaultMemoryLimitRatio = 0.9
+	defaultNonGoReserve     = 48 << 20
 )
+
+// GoMemoryLimit is the Go memory limit kpulse sets by default in a container whose memory limit
+// is cgroupBytes: the limit less the larger of 10% and defaultNonGoReserve, and never less than
+// half of it.
+func GoMemoryLimit(cgroupBytes int64) int64 {
+	reserve := max(cgroupBytes/10, defaultNonGoReserve) // 10%: 1 - defaultMemoryLimitRatio
+	return max(cgroupBytes-reserve, cgroupBytes/2)
+}
 
 // unlimitedCgroupBytes: cgroup v1 reports "no limit" as the largest page-aligned int64
 // (9223372036854771712 with 4 KiB pages, less with larger pages); no real limit comes near it.
@@ -47,8 +63,8 @@ type memoryLimitDecision struct {
 	ratioErr    error // an invalid KPULSE_MEMORY_LIMIT_RATIO; ratio then holds the default
 }
 
-// ApplyMemoryLimit sets the Go runtime's memory limit to a share (KPULSE_MEMORY_LIMIT_RATIO,
-// default 0.9) of the container's cgroup memory limit, unless GOMEMLIMIT is set, and logs what it
+// ApplyMemoryLimit sets the Go runtime's memory limit to a share of the container's cgroup
+// memory limit (KPULSE_MEMORY_LIMIT_RATIO; by default GoMemoryLimit), unless GOMEMLIMIT is set, and logs what it
 // did in one line. Call it once at startup, before the informers fill the heap.
 func ApplyMemoryLimit(log *slog.Logger) {
 	applyMemoryLimit(log, os.DirFS("/"), os.Getenv, debug.SetMemoryLimit)
@@ -66,8 +82,9 @@ func applyMemoryLimit(log *slog.Logger, root fs.FS, getenv func(string) string, 
 		log.Warn("Go memory limit not set: cannot read the container's memory limit", "err", err)
 	case d.goBytes > 0:
 		setLimit(d.goBytes)
+		share := math.Round(float64(d.goBytes)/float64(d.cgroupBytes)*1000) / 1000
 		log.Info("Go memory limit set from the container's memory limit", "source", d.source, "file", d.file,
-			"cgroupLimitBytes", d.cgroupBytes, "ratio", d.ratio, "goMemoryLimitBytes", d.goBytes)
+			"cgroupLimitBytes", d.cgroupBytes, "ratio", share, "goMemoryLimitBytes", d.goBytes)
 	default:
 		log.Info("Go memory limit not set by kpulse", "source", d.source, "reason", d.skipped)
 	}
@@ -84,7 +101,8 @@ func memoryLimitFrom(root fs.FS, getenv func(string) string) (memoryLimitDecisio
 		d.source, d.skipped = "GOMEMLIMIT", fmt.Sprintf("GOMEMLIMIT=%s is set; the runtime uses it", v)
 		return d, nil
 	}
-	d.ratio, d.ratioErr = memoryLimitRatio(getenv(memoryLimitRatioEnv))
+	rawRatio := getenv(memoryLimitRatioEnv)
+	d.ratio, d.ratioErr = memoryLimitRatio(rawRatio)
 
 	for _, f := range cgroupLimitFiles {
 		raw, err := fs.ReadFile(root, f.path)
@@ -105,7 +123,11 @@ func memoryLimitFrom(root fs.FS, getenv func(string) string) (memoryLimitDecisio
 			return d, nil
 		}
 		d.cgroupBytes = limit
-		d.goBytes = int64(float64(limit) * d.ratio)
+		if rawRatio == "" || d.ratioErr != nil {
+			d.goBytes = GoMemoryLimit(limit)
+		} else {
+			d.goBytes = int64(float64(limit) * d.ratio)
+		}
 		return d, nil
 	}
 	d.skipped = "no cgroup memory limit found (not in a container, or no memory controller)"

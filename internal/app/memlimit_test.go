@@ -18,6 +18,24 @@ func environ(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// TestGoMemoryLimit: by default the Go runtime gets the container's limit less 10% of it, and
+// less at least 48 MiB (the binary's resident code and the runtime's overshoot), but never less
+// than half of it.
+func TestGoMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct{ cgroup, want int64 }{
+		{64 * mib, 32 * mib},                 // half: the reserve would leave 16 MiB
+		{128 * mib, 80 * mib},                // 48 MiB reserve
+		{256 * mib, 208 * mib},               // 48 MiB reserve (10% would be 25.6 MiB)
+		{480 * mib, 432 * mib},               // 10% and 48 MiB agree
+		{1024 * mib, 1024*mib - 1024*mib/10}, // 10%
+	} {
+		if got := GoMemoryLimit(tc.cgroup); got != tc.want {
+			t.Errorf("GoMemoryLimit(%d MiB) = %.1f MiB, want %.1f MiB", tc.cgroup/mib, float64(got)/mib, float64(tc.want)/mib)
+		}
+	}
+}
+
 func TestMemoryLimitFromCgroup(t *testing.T) {
 	const mib256, mib512 = 256 << 20, 512 << 20
 	cases := []struct {
@@ -30,15 +48,15 @@ func TestMemoryLimitFromCgroup(t *testing.T) {
 		err                  string // the error names the file
 	}{
 		{name: "cgroup v2 limit", root: "v2", source: "cgroup v2", file: "/sys/fs/cgroup/memory.max",
-			cgroupBytes: mib256, goBytes: mib256 * 9 / 10},
+			cgroupBytes: mib256, goBytes: mib256 - 48<<20},
 		{name: "cgroup v2 max is no limit", root: "v2-max", source: "cgroup v2", file: "/sys/fs/cgroup/memory.max",
 			skipped: "/sys/fs/cgroup/memory.max says no limit"},
 		{name: "cgroup v1 limit", root: "v1", source: "cgroup v1", file: "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-			cgroupBytes: mib256, goBytes: mib256 * 9 / 10},
+			cgroupBytes: mib256, goBytes: mib256 - 48<<20},
 		{name: "cgroup v1 unlimited", root: "v1-unlimited", source: "cgroup v1", file: "/sys/fs/cgroup/memory/memory.limit_in_bytes",
 			skipped: "says no limit"},
 		{name: "v2 wins over v1", root: "hybrid", source: "cgroup v2", file: "/sys/fs/cgroup/memory.max",
-			cgroupBytes: mib512, goBytes: mib512 * 9 / 10},
+			cgroupBytes: mib512, goBytes: mib512 - mib512/10},
 		{name: "no cgroup files", root: "missing", skipped: "no cgroup memory limit found"},
 		{name: "cgroup v2 without the memory controller", root: "no-memory-controller", skipped: "no cgroup memory limit found"},
 		{name: "GOMEMLIMIT set", root: "v2", env: map[string]string{"GOMEMLIMIT": "100MiB"},
@@ -46,7 +64,7 @@ func TestMemoryLimitFromCgroup(t *testing.T) {
 		{name: "GOMEMLIMIT=off is the user's choice too", root: "v2", env: map[string]string{"GOMEMLIMIT": "off"},
 			source: "GOMEMLIMIT", skipped: "GOMEMLIMIT=off is set"},
 		{name: "empty GOMEMLIMIT is unset", root: "v2", env: map[string]string{"GOMEMLIMIT": ""},
-			source: "cgroup v2", file: "/sys/fs/cgroup/memory.max", cgroupBytes: mib256, goBytes: mib256 * 9 / 10},
+			source: "cgroup v2", file: "/sys/fs/cgroup/memory.max", cgroupBytes: mib256, goBytes: mib256 - 48<<20},
 		{name: "ratio from the environment", root: "v1", env: map[string]string{memoryLimitRatioEnv: "0.5"},
 			source: "cgroup v1", file: "/sys/fs/cgroup/memory/memory.limit_in_bytes", cgroupBytes: mib256, goBytes: mib256 / 2},
 		{name: "ratio 1", root: "v2", env: map[string]string{memoryLimitRatioEnv: "1"},
@@ -117,9 +135,9 @@ func TestApplyMemoryLimitLogs(t *testing.T) {
 		wantSet    int64 // 0: the runtime's limit is not touched
 		wantLines  []map[string]any
 	}{
-		{name: "set", root: "v2", wantSet: 241591910, wantLines: []map[string]any{{
+		{name: "set", root: "v2", wantSet: 218103808, wantLines: []map[string]any{{
 			"level": "INFO", "source": "cgroup v2", "file": "/sys/fs/cgroup/memory.max",
-			"cgroupLimitBytes": 268435456.0, "ratio": 0.9, "goMemoryLimitBytes": 241591910.0,
+			"cgroupLimitBytes": 268435456.0, "ratio": 0.813, "goMemoryLimitBytes": 218103808.0,
 		}}},
 		{name: "GOMEMLIMIT set", root: "v2", env: map[string]string{"GOMEMLIMIT": "200MiB"}, wantLines: []map[string]any{{
 			"level": "INFO", "source": "GOMEMLIMIT", "reason": "GOMEMLIMIT=200MiB is set; the runtime uses it",
@@ -130,9 +148,9 @@ func TestApplyMemoryLimitLogs(t *testing.T) {
 		{name: "garbage", root: "v1-garbage", wantLines: []map[string]any{{
 			"level": "WARN", "err": `memory limit: /sys/fs/cgroup/memory/memory.limit_in_bytes: "unlimited" is not a number of bytes or "max"`,
 		}}},
-		{name: "bad ratio", root: "v1", env: map[string]string{memoryLimitRatioEnv: "2"}, wantSet: 241591910, wantLines: []map[string]any{
+		{name: "bad ratio", root: "v1", env: map[string]string{memoryLimitRatioEnv: "2"}, wantSet: 218103808, wantLines: []map[string]any{
 			{"level": "WARN", "ratio": 0.9, "err": memoryLimitRatioEnv + `="2": want a number greater than 0 and at most 1, e.g. 0.8`},
-			{"level": "INFO", "source": "cgroup v1", "cgroupLimitBytes": 268435456.0, "goMemoryLimitBytes": 241591910.0},
+			{"level": "INFO", "source": "cgroup v1", "cgroupLimitBytes": 268435456.0, "goMemoryLimitBytes": 218103808.0},
 		}},
 	}
 	for _, tc := range cases {
