@@ -18,7 +18,6 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/incidentio/incidentiotest"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 // channel builds an incident.io channel named "oncall" pointing at peer, through
@@ -315,53 +314,19 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 // digest.
 func TestDigestPassesOverARefusedEvent(t *testing.T) {
 	peer := incidentiotest.New(t)
-	ch := channel(t, peer, nil)
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	_, err := notify(t, ch, nt.DigestOf(2, nt.JobFailed(), nt.OOMKilled()))
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") ||
-		!strings.Contains(err.Error(), nt.JobFailed().Incident.Fingerprint) {
-		t.Errorf("err = %v", err)
-	}
-	if peer.Delivered() != 1 {
-		t.Errorf("%d events accepted, want the second", peer.Delivered())
-	}
-	d := nt.DigestOf(2, nt.JobFailed(), nt.OOMKilled())
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
-	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable error", err)
-	}
-	_, err = notify(t, ch, d)
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") {
-		t.Errorf("retry: err = %v, want the refusal of the first try", err)
-	}
-	if peer.Delivered() != 2 {
-		t.Errorf("%d events accepted, want 2", peer.Delivered())
-	}
+	nt.CheckDigestPassesOverARefusal(t, channel(t, peer, nil), peer, "event")
 }
 
 // TestUpdateIsNotSent: the context of an alert is never sent as a second firing event, and
 // enrichment "update" is refused.
 func TestUpdateIsNotSent(t *testing.T) {
 	peer := incidentiotest.New(t)
-	ch := channel(t, peer, nil)
-	if ch.Enrichment != notifiers.EnrichWait {
-		t.Errorf("enrichment = %q, want wait", ch.Enrichment)
-	}
-	up := nt.Enriched(nt.CrashLoop())
-	up.Kind = notifiers.KindUpdate
-	if _, err := notify(t, ch, up); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Delivered()+len(peer.Rejected()) != 0 {
-		t.Errorf("an update reached incident.io")
-	}
-	_, err := notifiers.Build(notifiers.Registry{Integration},
-		[]config.Channel{{Name: "iio", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"tokenFrom": "T", "alertSourceConfigID": "01X"}}}},
-		notifiers.Deps{Secrets: notifiers.MapSecrets{"T": peer.Token()}})
-	if err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
-		t.Errorf("enrichment update: err = %v", err)
-	}
+	nt.CheckUpdateIsNotSent(t, channel(t, peer, nil), peer, "incident.io", func() error {
+		_, err := notifiers.Build(notifiers.Registry{Integration},
+			[]config.Channel{{Name: "iio", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"tokenFrom": "T", "alertSourceConfigID": "01X"}}}},
+			notifiers.Deps{Secrets: notifiers.MapSecrets{"T": peer.Token()}})
+		return err
+	})
 }
 
 // TestRateLimitWaitsForTheDate: over the source's 120 events a minute, incident.io answers 429

@@ -21,7 +21,6 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty/pagerdutytest"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 func mustJSON(t testing.TB, v any) []byte {
@@ -309,55 +308,18 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 // and the digest fails permanently, naming it.
 func TestDigestPassesOverARefusedEvent(t *testing.T) {
 	peer := pagerdutytest.New(t)
-	ch := channel(t, peer, nil)
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	_, err := notify(t, ch, nt.DigestOf(2, nt.JobFailed(), nt.OOMKilled()))
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") ||
-		!strings.Contains(err.Error(), nt.JobFailed().Incident.Fingerprint) {
-		t.Errorf("err = %v", err)
-	}
-	if peer.Delivered() != 1 {
-		t.Errorf("%d events accepted, want the second", peer.Delivered())
-	}
-
-	// A refusal is remembered across the tries of one digest: the first event refused, the
-	// second met by a 500, the retry sends the second only and still names the first.
-	d := nt.DigestOf(2, nt.JobFailed(), nt.OOMKilled())
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
-	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable error", err)
-	}
-	_, err = notify(t, ch, d)
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") {
-		t.Errorf("retry: err = %v, want the refusal of the first try", err)
-	}
-	if peer.Delivered() != 2 {
-		t.Errorf("%d events accepted, want 2", peer.Delivered())
-	}
+	nt.CheckDigestPassesOverARefusal(t, channel(t, peer, nil), peer, "event")
 }
 
 // TestUpdateIsNotSent: the context of an alert is never sent as a second trigger.
 func TestUpdateIsNotSent(t *testing.T) {
 	peer := pagerdutytest.New(t)
-	ch := channel(t, peer, nil)
-	if ch.Enrichment != notifiers.EnrichWait {
-		t.Errorf("enrichment = %q, want wait", ch.Enrichment)
-	}
-	up := nt.Enriched(nt.CrashLoop())
-	up.Kind = notifiers.KindUpdate
-	if _, err := notify(t, ch, up); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Delivered()+len(peer.Rejected()) != 0 {
-		t.Errorf("an update reached PagerDuty")
-	}
-	_, err := notifiers.Build(notifiers.Registry{Integration},
-		[]config.Channel{{Name: "pd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"routingKeyFrom": "PD_KEY"}}}},
-		notifiers.Deps{Secrets: notifiers.MapSecrets{"PD_KEY": peer.RoutingKey()}})
-	if err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
-		t.Errorf("enrichment update: err = %v", err)
-	}
+	nt.CheckUpdateIsNotSent(t, channel(t, peer, nil), peer, "PagerDuty", func() error {
+		_, err := notifiers.Build(notifiers.Registry{Integration},
+			[]config.Channel{{Name: "pd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"routingKeyFrom": "PD_KEY"}}}},
+			notifiers.Deps{Secrets: notifiers.MapSecrets{"PD_KEY": peer.RoutingKey()}})
+		return err
+	})
 }
 
 // TestFiringCarriesTheContext: the trigger's custom_details hold what the message says; the

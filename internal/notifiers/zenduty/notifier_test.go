@@ -303,29 +303,9 @@ func TestDigestIsOneAlertPerIncident(t *testing.T) {
 // digest.
 func TestDigestPassesOverARefusedAlert(t *testing.T) {
 	peer := zendutytest.New(t)
-	ch := channel(t, peer, nil)
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	_, err := notify(t, ch, nt.DigestOf(2, nt.JobFailed(), nt.OOMKilled()))
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 alerts refused") ||
-		!strings.Contains(err.Error(), nt.JobFailed().Incident.Fingerprint) ||
-		!strings.Contains(err.Error(), "non_field_errors: The peer was told to refuse this alert.") {
-		t.Errorf("err = %v", err)
-	}
-	if peer.Delivered() != 1 {
-		t.Errorf("%d alerts accepted, want the second", peer.Delivered())
-	}
-	d := nt.DigestOf(2, nt.JobFailed(), nt.OOMKilled())
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
-	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable error", err)
-	}
-	_, err = notify(t, ch, d)
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 alerts refused") {
-		t.Errorf("retry: err = %v, want the refusal of the first try", err)
-	}
-	if peer.Delivered() != 2 {
-		t.Errorf("%d alerts accepted, want 2", peer.Delivered())
+	err := nt.CheckDigestPassesOverARefusal(t, channel(t, peer, nil), peer, "alert")
+	if err == nil || !strings.Contains(err.Error(), "non_field_errors: The peer was told to refuse this alert.") {
+		t.Errorf("err = %v, want Zenduty's reason", err)
 	}
 }
 
@@ -333,24 +313,12 @@ func TestDigestPassesOverARefusedAlert(t *testing.T) {
 // "update" is refused.
 func TestUpdateIsNotSent(t *testing.T) {
 	peer := zendutytest.New(t)
-	ch := channel(t, peer, nil)
-	if ch.Enrichment != notifiers.EnrichWait {
-		t.Errorf("enrichment = %q, want wait", ch.Enrichment)
-	}
-	up := nt.Enriched(nt.CrashLoop())
-	up.Kind = notifiers.KindUpdate
-	if _, err := notify(t, ch, up); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Delivered()+len(peer.Rejected()) != 0 {
-		t.Errorf("an update reached Zenduty")
-	}
-	_, err := notifiers.Build(notifiers.Registry{Integration},
-		[]config.Channel{{Name: "zd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"account": "a", "integrationKeyFrom": "K"}}}},
-		notifiers.Deps{Secrets: notifiers.MapSecrets{"K": peer.IntegrationKey()}})
-	if err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
-		t.Errorf("enrichment update: err = %v", err)
-	}
+	nt.CheckUpdateIsNotSent(t, channel(t, peer, nil), peer, "Zenduty", func() error {
+		_, err := notifiers.Build(notifiers.Registry{Integration},
+			[]config.Channel{{Name: "zd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"account": "a", "integrationKeyFrom": "K"}}}},
+			notifiers.Deps{Secrets: notifiers.MapSecrets{"K": peer.IntegrationKey()}})
+		return err
+	})
 }
 
 // TestRateLimitHonoursRetryAfter: over an integration's 100 alerts a minute, Zenduty answers
