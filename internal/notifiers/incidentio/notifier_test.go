@@ -3,10 +3,8 @@ package incidentio
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,17 +69,7 @@ func TestGolden(t *testing.T) {
 		{"digest", nt.DigestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			events := r.render(tt.n)
-			if events == nil {
-				events = []Event{}
-			}
-			b, err := json.MarshalIndent(events, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			nt.Golden(t, filepath.Join("testdata", tt.name+".json"), append(b, '\n'))
-		})
+		t.Run(tt.name, func(t *testing.T) { nt.GoldenEvents(t, tt.name, r.render(tt.n)) })
 	}
 }
 

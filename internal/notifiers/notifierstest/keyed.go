@@ -2,6 +2,8 @@ package notifierstest
 
 import (
 	"context"
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,4 +70,18 @@ func CheckUpdateIsNotSent(t *testing.T, ch notifiers.Channel, peer testpeer.Peer
 	if err := buildUpdate(); err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
 		t.Errorf("enrichment update: err = %v", err)
 	}
+}
+
+// GoldenEvents compares the events a notification rendered as, indented JSON with a final
+// line break ([] for none), with testdata/<name>.json (Golden).
+func GoldenEvents[E any](t *testing.T, name string, events []E) {
+	t.Helper()
+	if events == nil {
+		events = []E{}
+	}
+	b, err := json.MarshalIndent(events, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	Golden(t, filepath.Join("testdata", name+".json"), append(b, '\n'))
 }

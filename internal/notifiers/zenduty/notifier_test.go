@@ -3,10 +3,8 @@ package zenduty
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,17 +66,7 @@ func TestGolden(t *testing.T) {
 		{"digest", nt.DigestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			alerts := r.render(tt.n)
-			if alerts == nil {
-				alerts = []Alert{}
-			}
-			b, err := json.MarshalIndent(alerts, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			nt.Golden(t, filepath.Join("testdata", tt.name+".json"), append(b, '\n'))
-		})
+		t.Run(tt.name, func(t *testing.T) { nt.GoldenEvents(t, tt.name, r.render(tt.n)) })
 	}
 }
 
