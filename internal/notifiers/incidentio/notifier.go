@@ -18,13 +18,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"k8s.io/utils/clock"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 )
 
 type notifier struct {
@@ -33,15 +33,9 @@ type notifier struct {
 	token  notifiers.Sealed
 	render renderer
 	http   *notifiers.HTTP
-
-	// A digest is many events. When one of them fails, the dispatcher retries the same
-	// *Digest; the events incident.io already took are not sent again, so that a digest larger
-	// than what a source takes in a minute (120 events) makes progress. digestRefused are the
-	// events of that digest incident.io refused for good in earlier tries.
-	mu            sync.Mutex
-	digest        *notifiers.Digest
-	digestSent    int
-	digestRefused []string
+	// sender resumes a digest where its last try stopped: a digest larger than what a source
+	// takes in a minute (120 events) makes progress.
+	sender *keyed.Sender[Event]
 }
 
 // New makes the notifier of the incident.io channel name.
@@ -69,6 +63,12 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 	redact := notifiers.NewRedactor(nil, n.token.Reveal())
 	n.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: redact,
 		ReadRefusal: refusalReader(deps.Clock)})
+	n.sender = &keyed.Sender[Event]{
+		Send:     n.send,
+		Describe: func(ev Event) (string, string) { return ev.Status, ev.DeduplicationKey },
+		Noun:     "event",
+		TestOpen: "was opened but not resolved: resolve it in incident.io",
+	}
 	return n, nil
 }
 
@@ -142,67 +142,14 @@ func retryDate(v string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Notify sends the events of n (renderer.render). A firing or a resolved is one event, and its
+// Notify sends the events of n (renderer.render) through keyed.Sender. A firing or a resolved is one event, and its
 // Receipt's Ref is the deduplication_key. A test is a firing event with the channel's test key
 // and, at once, its resolve, so that no test alert stays open. A digest is one event per
 // incident. An update (enrichment: update) is not sent: a firing event after the resolve would
 // open the alert again; the channel's default, enrichment "wait", puts the events and logs in
 // the one firing event.
 func (n *notifier) Notify(ctx context.Context, nt notifiers.Notification) (notifiers.Receipt, error) {
-	events := n.render.render(nt)
-	switch nt.Kind {
-	case notifiers.KindUpdate:
-		return notifiers.Receipt{}, nil
-	case notifiers.KindDigest:
-		return notifiers.Receipt{}, n.sendDigest(ctx, nt.Digest, events)
-	case notifiers.KindTest:
-		if err := n.send(ctx, events[0]); err != nil {
-			return notifiers.Receipt{}, err
-		}
-		if err := n.send(ctx, events[1]); err != nil {
-			return notifiers.Receipt{}, fmt.Errorf("the test alert %s was opened but not resolved: resolve it in incident.io: %w", events[1].DeduplicationKey, err)
-		}
-		return notifiers.Receipt{}, nil
-	}
-	if len(events) == 0 {
-		return notifiers.Receipt{}, nil
-	}
-	if err := n.send(ctx, events[0]); err != nil {
-		return notifiers.Receipt{}, err
-	}
-	return notifiers.Receipt{Ref: events[0].DeduplicationKey}, nil
-}
-
-// sendDigest sends a digest's events, from where the previous try of the same digest stopped.
-// An event incident.io refuses for good is passed over, so that one bad incident does not hold
-// back the others; the digest then fails permanently, naming it.
-func (n *notifier) sendDigest(ctx context.Context, d *notifiers.Digest, events []Event) error {
-	n.mu.Lock()
-	start := 0
-	var refused []string
-	if d != nil && n.digest == d {
-		start, refused = min(n.digestSent, len(events)), n.digestRefused
-	}
-	n.mu.Unlock()
-	for i := start; i < len(events); i++ {
-		err := n.send(ctx, events[i])
-		if err != nil && !notifiers.IsPermanent(err) {
-			n.mu.Lock()
-			n.digest, n.digestSent, n.digestRefused = d, i, refused
-			n.mu.Unlock()
-			return fmt.Errorf("digest: event %d of %d (%s %s): %w", i+1, len(events), events[i].Status, events[i].DeduplicationKey, err)
-		}
-		if err != nil {
-			refused = append(refused, fmt.Sprintf("%s %s: %v", events[i].Status, events[i].DeduplicationKey, err))
-		}
-	}
-	n.mu.Lock()
-	n.digest, n.digestSent, n.digestRefused = nil, 0, nil
-	n.mu.Unlock()
-	if len(refused) > 0 {
-		return notifiers.Permanent(fmt.Errorf("digest: %d of %d events refused: %s", len(refused), len(events), strings.Join(refused, "; ")))
-	}
-	return nil
+	return n.sender.Deliver(ctx, nt, n.render.render(nt))
 }
 
 // send posts one event with the token.

@@ -3,11 +3,8 @@ package incidentio
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +16,6 @@ import (
 	"github.com/kpulse/kpulse/internal/notifiers"
 	"github.com/kpulse/kpulse/internal/notifiers/incidentio/incidentiotest"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 // channel builds an incident.io channel named "oncall" pointing at peer, through
@@ -53,14 +49,6 @@ func notify(t *testing.T, ch notifiers.Channel, n notifiers.Notification) (notif
 	return ch.Notifier.Notify(context.Background(), n)
 }
 
-func digestOf(total int, ns ...notifiers.Notification) notifiers.Notification {
-	d := &notifiers.Digest{Total: total, Cause: "storm"}
-	for _, n := range ns {
-		d.Entries = append(d.Entries, notifiers.DigestEntry{Kind: n.Kind, Why: n.Why, Incident: n.Incident, At: n.At})
-	}
-	return notifiers.Notification{Kind: notifiers.KindDigest, Cluster: "prod-eu-1", At: nt.T0.Add(time.Minute), Digest: d}
-}
-
 // TestGolden: the events each kind of message becomes, as sent.
 func TestGolden(t *testing.T) {
 	r := renderer{testKey: TestDedupKey("oncall")}
@@ -78,20 +66,10 @@ func TestGolden(t *testing.T) {
 		{"repeat_imagepull", repeat},
 		{"resolved_crashloop", nt.Resolved()},
 		{"update", update},
-		{"digest", digestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
+		{"digest", nt.DigestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			events := r.render(tt.n)
-			if events == nil {
-				events = []Event{}
-			}
-			b, err := json.MarshalIndent(events, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			nt.Golden(t, filepath.Join("testdata", tt.name+".json"), append(b, '\n'))
-		})
+		t.Run(tt.name, func(t *testing.T) { nt.GoldenEvents(t, tt.name, r.render(tt.n)) })
 	}
 }
 
@@ -266,7 +244,7 @@ func TestTestMessageResolveFails(t *testing.T) {
 	peer := incidentiotest.New(t)
 	ch := channel(t, peer, nil)
 	// The firing goes through; the resolve meets a 500.
-	srv := forwarder(t, peer, func(call int) bool { return call == 1 })
+	srv := nt.Forwarder(t, peer.URL(), func(call int) bool { return call == 1 })
 	ch = channel(t, peer, map[string]any{"apiURL": srv.URL})
 	_, err := notify(t, ch, notifiers.TestNotification("prod", nt.T0))
 	if err == nil || notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "test alert kpulse-test-oncall was opened but not resolved") {
@@ -277,33 +255,6 @@ func TestTestMessageResolveFails(t *testing.T) {
 	}
 }
 
-// forwarder is a server in front of peer: fail says which calls (counted from 0) it answers
-// 500 to; it hands the others on and their answers back.
-func forwarder(t *testing.T, peer *incidentiotest.Peer, fail func(call int) bool) *nt.Server {
-	var srv *nt.Server
-	srv = nt.NewServer(t, func(call int, w http.ResponseWriter, r *http.Request) {
-		if fail(call) {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		req, err := http.NewRequest(http.MethodPost, peer.URL()+r.URL.Path, bytes.NewReader(srv.Requests()[call].Body))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer resp.Body.Close()
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	})
-	return srv
-}
-
 // TestDigestIsOneEventPerIncident: a digest becomes one event per incident (its latest state),
 // not one combined alert; a try that fails midway is resumed where it stopped.
 func TestDigestIsOneEventPerIncident(t *testing.T) {
@@ -311,12 +262,12 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 	ch := channel(t, peer, nil)
 	again := nt.CrashLoop()
 	again.Why = incident.WhyRepeat
-	d := digestOf(5, nt.CrashLoop(), nt.JobFailed(), again, nt.OOMKilled(), nt.Resolved())
+	d := nt.DigestOf(5, nt.CrashLoop(), nt.JobFailed(), again, nt.OOMKilled(), nt.Resolved())
 	if _, err := notify(t, ch, nt.CrashLoop()); err != nil { // the crash loop's alert is open
 		t.Fatal(err)
 	}
 	// The second request of the digest meets a 500.
-	srv := forwarder(t, peer, func(call int) bool { return call == 1 })
+	srv := nt.Forwarder(t, peer.URL(), func(call int) bool { return call == 1 })
 	ch = channel(t, peer, map[string]any{"apiURL": srv.URL})
 	_, err := notify(t, ch, d)
 	if err == nil || notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "event 2 of 3") {
@@ -338,7 +289,7 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 		t.Errorf("metadata.digest = %v", s)
 	}
 	// Another digest starts from its beginning.
-	if _, err := notify(t, ch, digestOf(1, nt.JobFailed())); err != nil {
+	if _, err := notify(t, ch, nt.DigestOf(1, nt.JobFailed())); err != nil {
 		t.Fatal(err)
 	}
 	if n := peer.Delivered(); n != 5 {
@@ -351,53 +302,19 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 // digest.
 func TestDigestPassesOverARefusedEvent(t *testing.T) {
 	peer := incidentiotest.New(t)
-	ch := channel(t, peer, nil)
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	_, err := notify(t, ch, digestOf(2, nt.JobFailed(), nt.OOMKilled()))
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") ||
-		!strings.Contains(err.Error(), nt.JobFailed().Incident.Fingerprint) {
-		t.Errorf("err = %v", err)
-	}
-	if peer.Delivered() != 1 {
-		t.Errorf("%d events accepted, want the second", peer.Delivered())
-	}
-	d := digestOf(2, nt.JobFailed(), nt.OOMKilled())
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
-	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable error", err)
-	}
-	_, err = notify(t, ch, d)
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") {
-		t.Errorf("retry: err = %v, want the refusal of the first try", err)
-	}
-	if peer.Delivered() != 2 {
-		t.Errorf("%d events accepted, want 2", peer.Delivered())
-	}
+	nt.CheckDigestPassesOverARefusal(t, channel(t, peer, nil), peer, "event")
 }
 
 // TestUpdateIsNotSent: the context of an alert is never sent as a second firing event, and
 // enrichment "update" is refused.
 func TestUpdateIsNotSent(t *testing.T) {
 	peer := incidentiotest.New(t)
-	ch := channel(t, peer, nil)
-	if ch.Enrichment != notifiers.EnrichWait {
-		t.Errorf("enrichment = %q, want wait", ch.Enrichment)
-	}
-	up := nt.Enriched(nt.CrashLoop())
-	up.Kind = notifiers.KindUpdate
-	if _, err := notify(t, ch, up); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Delivered()+len(peer.Rejected()) != 0 {
-		t.Errorf("an update reached incident.io")
-	}
-	_, err := notifiers.Build(notifiers.Registry{Integration},
-		[]config.Channel{{Name: "iio", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"tokenFrom": "T", "alertSourceConfigID": "01X"}}}},
-		notifiers.Deps{Secrets: notifiers.MapSecrets{"T": peer.Token()}})
-	if err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
-		t.Errorf("enrichment update: err = %v", err)
-	}
+	nt.CheckUpdateIsNotSent(t, channel(t, peer, nil), peer, "incident.io", func() error {
+		_, err := notifiers.Build(notifiers.Registry{Integration},
+			[]config.Channel{{Name: "iio", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"tokenFrom": "T", "alertSourceConfigID": "01X"}}}},
+			notifiers.Deps{Secrets: notifiers.MapSecrets{"T": peer.Token()}})
+		return err
+	})
 }
 
 // TestRateLimitWaitsForTheDate: over the source's 120 events a minute, incident.io answers 429

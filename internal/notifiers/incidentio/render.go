@@ -1,15 +1,12 @@
 package incidentio
 
 import (
-	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 )
 
 // incident.io's limits. Its docs give none for an HTTP alert source's fields; the title and the
@@ -39,36 +36,10 @@ type Event struct {
 	Metadata         *Metadata `json:"metadata,omitempty"`
 }
 
-// Metadata is an event's metadata, with fixed keys so that the alert source's attribute
-// expressions and routes can match on them. Every text is cleaned by notifiers.NewMessage and
-// bounded by it; the events and log lines are in the description only.
-type Metadata struct {
-	Source    string `json:"source"`
-	Status    string `json:"status"`
-	Cluster   string `json:"cluster,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
-	Workload  string `json:"workload,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-	Severity  string `json:"severity,omitempty"`
-	Container string `json:"container,omitempty"`
-	Image     string `json:"image,omitempty"`
-	ExitCode  string `json:"exit_code,omitempty"`
-	Restarts  *int32 `json:"restarts,omitempty"`
-	PodCount  int    `json:"pod_count,omitempty"`
-	// Pods are the first notifiers.MaxPods names, then "…and N more" when there are others.
-	Pods       []string `json:"pods,omitempty"`
-	FirstSeen  string   `json:"first_seen,omitempty"`
-	ResolvedAt string   `json:"resolved_at,omitempty"`
-	Duration   string   `json:"duration,omitempty"`
-	Hint       string   `json:"next_step,omitempty"`
-	// Fingerprint is the incident's, the deduplication_key unless it had to be cut.
-	Fingerprint string `json:"fingerprint,omitempty"`
-	// Digest says the event was one of a digest's (a storm, or a full queue).
-	Digest string `json:"digest,omitempty"`
-	// Test marks the event of /test-channel.
-	Test bool `json:"test,omitempty"`
-}
+// Metadata is an event's metadata (keyed.Fields), with fixed keys so that the alert source's
+// attribute expressions and routes can match on them; the events and log lines are in the
+// description only.
+type Metadata = keyed.Fields
 
 // renderer turns notifications into events.
 type renderer struct {
@@ -80,121 +51,39 @@ type renderer struct {
 // one per channel, so a test never touches an incident's alert.
 func TestDedupKey(channel string) string { return "kpulse-test-" + channel }
 
-// render returns the events n becomes, in the order they are sent: one firing event for a
-// firing (first or repeat), one resolved event for a resolved, a firing and its resolve for a
-// test, one event per incident for a digest, and none for an update (see Notify).
+// render returns the events n becomes, in the order they are sent (keyed.Renderer.Render): one
+// firing event for a firing (first or repeat), one resolved event for a resolved, a firing and
+// its resolve for a test, one event per incident for a digest (incident.io deduplicates by
+// incident, so a combined event would be one alert for many that no resolve closes), and none
+// for an update (see Notify).
 func (r renderer) render(n notifiers.Notification) []Event {
-	switch n.Kind {
-	case notifiers.KindUpdate:
-		return nil
-	case notifiers.KindDigest:
-		return r.digest(n)
-	case notifiers.KindTest:
-		m := notifiers.NewMessage(n)
-		firing := event(m, statusFiring, r.testKey, "")
-		firing.Metadata.Test = true
-		resolved := event(m, statusResolved, r.testKey, "")
-		resolved.Metadata.Test = true
-		resolved.Title = cutUnits("RESOLVED: "+m.Title(), maxTitle, "…")
-		resolved.Description = escape("The test alert is resolved: nothing is broken and no action is needed.")
-		return []Event{firing, resolved}
-	case notifiers.KindResolved:
-		m := notifiers.NewMessage(n)
-		return []Event{event(m, statusResolved, dedupKey(m), "")}
-	default:
-		m := notifiers.NewMessage(n)
-		return []Event{event(m, statusFiring, dedupKey(m), "")}
-	}
+	return keyed.Renderer[Event]{MaxKey: maxDedupKey, Event: event, Test: r.test}.Render(n)
 }
 
-// digest is one event per incident the digest stands for: incident.io deduplicates by
-// incident, so a combined event would be one alert for many that no resolve closes. An
-// incident folded more than once is sent as its latest state, at the place of its first entry.
-func (r renderer) digest(n notifiers.Notification) []Event {
-	if n.Digest == nil {
-		return nil
-	}
-	d := n.Digest
-	note := fmt.Sprintf("sent in a digest of %d notifications (%s)", d.Total, cmp.Or(notifiers.Line(d.Cause, 20), "storm"))
-	var out []Event
-	at := map[string]int{}
-	for _, e := range d.Entries {
-		m := notifiers.NewMessage(notifiers.Notification{Kind: e.Kind, Why: e.Why, Cluster: n.Cluster, Incident: e.Incident, At: e.At})
-		key := dedupKey(m)
-		status := statusFiring
-		if e.Kind == notifiers.KindResolved {
-			status = statusResolved
-		}
-		ev := event(m, status, key, note)
-		if i, ok := at[key]; ok {
-			out[i] = ev
-			continue
-		}
-		at[key] = len(out)
-		out = append(out, ev)
-	}
-	return out
+// test is the test's firing event and its resolve, both marked as a test's.
+func (r renderer) test(m notifiers.Message) []Event {
+	firing := event(m, r.testKey, "")
+	firing.Metadata.Test = true
+	resolved := event(m, r.testKey, "")
+	resolved.Status = statusResolved
+	resolved.Metadata.Test = true
+	resolved.Title = keyed.Cut("RESOLVED: "+m.Title(), maxTitle, "…")
+	resolved.Description = escape("The test alert is resolved: nothing is broken and no action is needed.")
+	return []Event{firing, resolved}
 }
 
-// dedupKey is the incident's fingerprint: a firing event sent again (a retry, a restart that
-// delivers a transition a second time) updates the alert open for it, and a resolved event
-// finds it. A message without one (kpulse sends none) gets a key derived from what names the
-// incident.
-func dedupKey(m notifiers.Message) string {
-	if m.Fingerprint != "" {
-		return cutUnits(m.Fingerprint, maxDedupKey, "")
-	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{m.Namespace, m.Workload.Kind, m.Workload.Name, m.Container, m.Reason}, "\x00")))
-	return "kpulse-" + hex.EncodeToString(sum[:8])
-}
-
-// event renders m as an event with status and key.
-func event(m notifiers.Message, status, key, digestNote string) Event {
-	md := &Metadata{
-		Source:      "kpulse",
-		Status:      m.Status,
-		Cluster:     m.Cluster,
-		Namespace:   m.Namespace,
-		Reason:      m.Reason,
-		Severity:    m.Severity,
-		Container:   m.ContainerText(),
-		Image:       m.Image,
-		ExitCode:    m.ExitText(),
-		PodCount:    m.PodCount,
-		FirstSeen:   m.FirstSeenText(),
-		ResolvedAt:  m.ResolvedAtText(),
-		Hint:        m.Hint,
-		Fingerprint: m.Fingerprint,
-		Digest:      digestNote,
-	}
-	if m.Kind == notifiers.KindFiring && m.Why == incident.WhyRepeat {
-		md.Status = "STILL FIRING"
-	}
-	if m.Workload.Name != "" {
-		md.Workload = strings.TrimPrefix(m.Workload.Kind+"/"+m.Workload.Name, "/")
-	}
-	if m.Detail != m.Reason {
-		md.Detail = m.Detail
-	}
-	if m.Container != "" {
-		restarts := m.RestartCount
-		md.Restarts = &restarts
-	}
-	if !m.FirstSeen.IsZero() {
-		md.Duration = m.DurationText()
-	}
-	if len(m.Pods) > 0 {
-		md.Pods = append([]string(nil), m.Pods...)
-		if more := m.MorePods(); more > 0 {
-			md.Pods = append(md.Pods, fmt.Sprintf("…and %d more", more))
-		}
+// event renders m as an event with key: a resolved event when m is a resolved, else a firing.
+func event(m notifiers.Message, key, digestNote string) Event {
+	status := statusFiring
+	if m.Kind == notifiers.KindResolved {
+		status = statusResolved
 	}
 	return Event{
-		Title:            cutUnits(m.Headline(), maxTitle, "…"),
+		Title:            keyed.Cut(m.Headline(), maxTitle, "…"),
 		Status:           status,
 		DeduplicationKey: key,
 		Description:      description(m, digestNote),
-		Metadata:         md,
+		Metadata:         keyed.NewFields(m, digestNote),
 	}
 }
 
@@ -276,39 +165,6 @@ func fenced(text string) string {
 	}
 	fence := strings.Repeat("`", max(3, longest+1))
 	return fence + "\n" + text + "\n" + fence + "\n"
-}
-
-// cutUnits cuts s to at most max UTF-16 code units, at a character boundary, ending in tail
-// when it is cut.
-func cutUnits(s string, max int, tail string) string {
-	if units(s) <= max {
-		return s
-	}
-	budget := max - units(tail)
-	n := 0
-	for i, r := range s {
-		w := 1
-		if r > 0xFFFF {
-			w = 2
-		}
-		if n+w > budget {
-			return s[:i] + tail
-		}
-		n += w
-	}
-	return s
-}
-
-// units counts s in UTF-16 code units.
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if r > 0xFFFF {
-			n++
-		}
-	}
-	return n
 }
 
 // encode is the request body of ev.

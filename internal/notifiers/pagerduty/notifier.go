@@ -16,9 +16,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 )
 
 // routingKeyLength is the length of an Events API v2 integration key.
@@ -30,17 +30,9 @@ type pagerduty struct {
 	routingKey notifiers.Sealed
 	render     renderer
 	http       *notifiers.HTTP
-
-	// A digest is many events. When one of them fails, the dispatcher retries the digest; the
-	// events PagerDuty already took are not sent again, so that a digest larger than what
-	// PagerDuty takes in a minute (about 120 events per integration key) makes progress instead
-	// of spending each try on the same first events. Only the digest in flight is remembered
-	// (the dispatcher retries the same *Digest until it is done or given up).
-	// digestRefused are the events of that digest PagerDuty refused for good in earlier tries.
-	mu            sync.Mutex
-	digest        *notifiers.Digest
-	digestSent    int
-	digestRefused []string
+	// sender resumes a digest where its last try stopped: a digest larger than what PagerDuty
+	// takes in a minute (about 120 events per integration key) makes progress.
+	sender *keyed.Sender[Event]
 }
 
 // New makes the notifier of the PagerDuty channel name.
@@ -65,6 +57,12 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 	}
 	redact := notifiers.NewRedactor(nil, p.routingKey.Reveal())
 	p.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: redact, ReadRefusal: readRefusal})
+	p.sender = &keyed.Sender[Event]{
+		Send:     p.send,
+		Describe: func(ev Event) (string, string) { return ev.EventAction, ev.DedupKey },
+		Noun:     "event",
+		TestOpen: "was opened but not resolved: resolve it in PagerDuty",
+	}
 	return p, nil
 }
 
@@ -98,67 +96,15 @@ func readRefusal(a notifiers.Answer) notifiers.Refusal {
 	return notifiers.Refusal{Reason: reason}
 }
 
-// Notify sends the events of n (renderer.render). A firing or a resolved is one event, and its
-// Receipt's Ref is the dedup_key. A test is a trigger with the channel's test key and, at once,
-// its resolve, so that no test alert stays open. A digest is one event per incident. An update
-// (enrichment: update) is not sent: PagerDuty shows an alert's first trigger, a second one only
-// lands in its log, and an update that arrived after the resolve would open the alert again;
-// the channel's default, enrichment "wait", puts the events and logs in the one trigger.
+// Notify sends the events of n (renderer.render) through keyed.Sender. A firing or a resolved
+// is one event, and its Receipt's Ref is the dedup_key. A test is a trigger with the channel's
+// test key and, at once, its resolve, so that no test alert stays open. A digest is one event
+// per incident. An update (enrichment: update) is not sent: PagerDuty shows an alert's first
+// trigger, a second one only lands in its log, and an update that arrived after the resolve
+// would open the alert again; the channel's default, enrichment "wait", puts the events and
+// logs in the one trigger.
 func (p *pagerduty) Notify(ctx context.Context, n notifiers.Notification) (notifiers.Receipt, error) {
-	events := p.render.render(n)
-	switch n.Kind {
-	case notifiers.KindUpdate:
-		return notifiers.Receipt{}, nil
-	case notifiers.KindDigest:
-		return notifiers.Receipt{}, p.sendDigest(ctx, n.Digest, events)
-	case notifiers.KindTest:
-		if err := p.send(ctx, events[0]); err != nil {
-			return notifiers.Receipt{}, err
-		}
-		if err := p.send(ctx, events[1]); err != nil {
-			return notifiers.Receipt{}, fmt.Errorf("the test alert %s was opened but not resolved: resolve it in PagerDuty: %w", events[1].DedupKey, err)
-		}
-		return notifiers.Receipt{}, nil
-	}
-	if len(events) == 0 {
-		return notifiers.Receipt{}, nil
-	}
-	if err := p.send(ctx, events[0]); err != nil {
-		return notifiers.Receipt{}, err
-	}
-	return notifiers.Receipt{Ref: events[0].DedupKey}, nil
-}
-
-// sendDigest sends a digest's events, from where the previous try of the same digest stopped.
-// An event PagerDuty refuses for good is passed over, so that one bad incident does not hold
-// back the others; the digest then fails permanently, naming it.
-func (p *pagerduty) sendDigest(ctx context.Context, d *notifiers.Digest, events []Event) error {
-	p.mu.Lock()
-	start := 0
-	var refused []string
-	if d != nil && p.digest == d {
-		start, refused = min(p.digestSent, len(events)), p.digestRefused
-	}
-	p.mu.Unlock()
-	for i := start; i < len(events); i++ {
-		err := p.send(ctx, events[i])
-		if err != nil && !notifiers.IsPermanent(err) {
-			p.mu.Lock()
-			p.digest, p.digestSent, p.digestRefused = d, i, refused
-			p.mu.Unlock()
-			return fmt.Errorf("digest: event %d of %d (%s %s): %w", i+1, len(events), events[i].EventAction, events[i].DedupKey, err)
-		}
-		if err != nil {
-			refused = append(refused, fmt.Sprintf("%s %s: %v", events[i].EventAction, events[i].DedupKey, err))
-		}
-	}
-	p.mu.Lock()
-	p.digest, p.digestSent, p.digestRefused = nil, 0, nil
-	p.mu.Unlock()
-	if len(refused) > 0 {
-		return notifiers.Permanent(fmt.Errorf("digest: %d of %d events refused: %s", len(refused), len(events), strings.Join(refused, "; ")))
-	}
-	return nil
+	return p.sender.Deliver(ctx, n, p.render.render(n))
 }
 
 // send posts one event with the routing key.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +17,9 @@ import (
 	"github.com/kpulse/kpulse/internal/detect"
 	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 	"github.com/kpulse/kpulse/internal/notifiers/pagerduty/pagerdutytest"
-	"github.com/kpulse/kpulse/internal/testpeer"
 )
 
 func mustJSON(t testing.TB, v any) []byte {
@@ -58,49 +57,26 @@ func notify(t *testing.T, ch notifiers.Channel, n notifiers.Notification) (notif
 	return ch.Notifier.Notify(context.Background(), n)
 }
 
-func digestOf(total int, ns ...notifiers.Notification) notifiers.Notification {
-	d := &notifiers.Digest{Total: total, Cause: "storm"}
-	for _, n := range ns {
-		d.Entries = append(d.Entries, notifiers.DigestEntry{Kind: n.Kind, Why: n.Why, Incident: n.Incident, At: n.At})
-	}
-	return notifiers.Notification{Kind: notifiers.KindDigest, Cluster: "prod-eu-1", At: nt.T0.Add(time.Minute), Digest: d}
-}
-
-func withSeverity(n notifiers.Notification, s detect.Severity) notifiers.Notification {
-	n.Incident.Severity = s
-	return n
-}
-
 // TestGolden: the events each kind of message becomes, as sent but for the routing key.
 func TestGolden(t *testing.T) {
 	r := renderer{severity: (&Config{}).severityMap(), testKey: TestDedupKey("oncall")}
 	update := nt.Enriched(nt.CrashLoop())
 	update.Kind = notifiers.KindUpdate
-	repeat := withSeverity(nt.ImagePull(), detect.Warning)
+	repeat := nt.WithSeverity(nt.ImagePull(), detect.Warning)
 	for _, tt := range []struct {
 		name string
 		n    notifiers.Notification
 	}{
-		{"firing_crashloop", withSeverity(nt.Enriched(nt.CrashLoop()), detect.Critical)},
-		{"firing_jobfailed", withSeverity(nt.JobFailed(), detect.Warning)},
-		{"firing_oomkilled", withSeverity(nt.OOMKilled(), detect.Critical)},
+		{"firing_crashloop", nt.WithSeverity(nt.Enriched(nt.CrashLoop()), detect.Critical)},
+		{"firing_jobfailed", nt.WithSeverity(nt.JobFailed(), detect.Warning)},
+		{"firing_oomkilled", nt.WithSeverity(nt.OOMKilled(), detect.Critical)},
 		{"repeat_imagepull", repeat},
 		{"resolved_crashloop", nt.Resolved()},
 		{"update", update},
-		{"digest", digestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
+		{"digest", nt.DigestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			events := r.render(tt.n)
-			if events == nil {
-				events = []Event{}
-			}
-			b, err := json.MarshalIndent(events, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			nt.Golden(t, filepath.Join("testdata", tt.name+".json"), append(b, '\n'))
-		})
+		t.Run(tt.name, func(t *testing.T) { nt.GoldenEvents(t, tt.name, r.render(tt.n)) })
 	}
 }
 
@@ -190,7 +166,7 @@ func TestSeverity(t *testing.T) {
 		sev  detect.Severity
 		want string
 	}{{detect.Critical, "critical"}, {detect.Warning, "error"}, {"info", "warning"}, {"", "critical"}, {"unheard-of", "critical"}} {
-		n := withSeverity(nt.Fingerprinted(fmt.Sprint("fp-", i)), tc.sev)
+		n := nt.WithSeverity(nt.Fingerprinted(fmt.Sprint("fp-", i)), tc.sev)
 		if _, err := notify(t, ch, n); err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +241,7 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 	ch := channel(t, peer, nil)
 	again := nt.CrashLoop()
 	again.Why = incident.WhyRepeat
-	d := digestOf(5, nt.CrashLoop(), nt.JobFailed(), again, nt.OOMKilled(), nt.Resolved())
+	d := nt.DigestOf(5, nt.CrashLoop(), nt.JobFailed(), again, nt.OOMKilled(), nt.Resolved())
 	// Three incidents: the crash loop (fired, fired again, resolved: sent as its resolve, at its
 	// first place), the Job, the OOM kill. The second event meets a 429.
 	if _, err := notify(t, ch, nt.CrashLoop()); err != nil { // the crash loop's alert is open
@@ -309,7 +285,7 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 		t.Errorf("custom_details.digest = %v", s)
 	}
 	// Another digest starts from its beginning.
-	if _, err := notify(t, ch, digestOf(1, nt.JobFailed())); err != nil {
+	if _, err := notify(t, ch, nt.DigestOf(1, nt.JobFailed())); err != nil {
 		t.Fatal(err)
 	}
 	if n := peer.Delivered(); n != 5 {
@@ -321,55 +297,18 @@ func TestDigestIsOneEventPerIncident(t *testing.T) {
 // and the digest fails permanently, naming it.
 func TestDigestPassesOverARefusedEvent(t *testing.T) {
 	peer := pagerdutytest.New(t)
-	ch := channel(t, peer, nil)
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	_, err := notify(t, ch, digestOf(2, nt.JobFailed(), nt.OOMKilled()))
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") ||
-		!strings.Contains(err.Error(), nt.JobFailed().Incident.Fingerprint) {
-		t.Errorf("err = %v", err)
-	}
-	if peer.Delivered() != 1 {
-		t.Errorf("%d events accepted, want the second", peer.Delivered())
-	}
-
-	// A refusal is remembered across the tries of one digest: the first event refused, the
-	// second met by a 500, the retry sends the second only and still names the first.
-	d := digestOf(2, nt.JobFailed(), nt.OOMKilled())
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
-	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable error", err)
-	}
-	_, err = notify(t, ch, d)
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 events refused") {
-		t.Errorf("retry: err = %v, want the refusal of the first try", err)
-	}
-	if peer.Delivered() != 2 {
-		t.Errorf("%d events accepted, want 2", peer.Delivered())
-	}
+	nt.CheckDigestPassesOverARefusal(t, channel(t, peer, nil), peer, "event")
 }
 
 // TestUpdateIsNotSent: the context of an alert is never sent as a second trigger.
 func TestUpdateIsNotSent(t *testing.T) {
 	peer := pagerdutytest.New(t)
-	ch := channel(t, peer, nil)
-	if ch.Enrichment != notifiers.EnrichWait {
-		t.Errorf("enrichment = %q, want wait", ch.Enrichment)
-	}
-	up := nt.Enriched(nt.CrashLoop())
-	up.Kind = notifiers.KindUpdate
-	if _, err := notify(t, ch, up); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Delivered()+len(peer.Rejected()) != 0 {
-		t.Errorf("an update reached PagerDuty")
-	}
-	_, err := notifiers.Build(notifiers.Registry{Integration},
-		[]config.Channel{{Name: "pd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"routingKeyFrom": "PD_KEY"}}}},
-		notifiers.Deps{Secrets: notifiers.MapSecrets{"PD_KEY": peer.RoutingKey()}})
-	if err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
-		t.Errorf("enrichment update: err = %v", err)
-	}
+	nt.CheckUpdateIsNotSent(t, channel(t, peer, nil), peer, "PagerDuty", func() error {
+		_, err := notifiers.Build(notifiers.Registry{Integration},
+			[]config.Channel{{Name: "pd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"routingKeyFrom": "PD_KEY"}}}},
+			notifiers.Deps{Secrets: notifiers.MapSecrets{"PD_KEY": peer.RoutingKey()}})
+		return err
+	})
 }
 
 // TestFiringCarriesTheContext: the trigger's custom_details hold what the message says; the
@@ -407,9 +346,9 @@ func TestFiringCarriesTheContext(t *testing.T) {
 // UTF-16 code units, never inside a character.
 func TestSummaryWithinLimit(t *testing.T) {
 	for _, s := range []string{strings.Repeat("a", 2000), strings.Repeat("😀", 600), strings.Repeat("é", 1100), "short"} {
-		got := cutUnits(s, maxSummary, "…")
-		if units(got) > maxSummary || !strings.HasPrefix(s, strings.TrimSuffix(got, "…")) {
-			t.Errorf("cut %q... to %d units", s[:8], units(got))
+		got := keyed.Cut(s, maxSummary, "…")
+		if keyed.Units(got) > maxSummary || !strings.HasPrefix(s, strings.TrimSuffix(got, "…")) {
+			t.Errorf("cut %q... to %d units", s[:8], keyed.Units(got))
 		}
 		if s == "short" && got != s {
 			t.Errorf("a short summary was cut: %q", got)

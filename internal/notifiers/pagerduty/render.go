@@ -2,15 +2,13 @@ package pagerduty
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 )
 
 // PagerDuty's limits (developer.pagerduty.com, "Send an Alert Event" and "Events API v2
@@ -104,114 +102,61 @@ type renderer struct {
 // per channel, so a test never touches an incident's alert.
 func TestDedupKey(channel string) string { return "kpulse-test-" + channel }
 
-// render returns the events n becomes, in the order they are sent: one trigger for a firing
-// (first or repeat), one resolve for a resolved, a trigger and its resolve for a test, one event
-// per incident for a digest, and none for an update (see Notify).
+// render returns the events n becomes, in the order they are sent (keyed.Renderer.Render): one
+// trigger for a firing (first or repeat), one resolve for a resolved, a trigger and its resolve
+// for a test, one event per incident for a digest (PagerDuty deduplicates by incident, so a
+// combined event would be one alert for many), and none for an update (see Notify).
 func (r renderer) render(n notifiers.Notification) []Event {
-	switch n.Kind {
-	case notifiers.KindUpdate:
-		return nil
-	case notifiers.KindDigest:
-		return r.digest(n)
-	case notifiers.KindTest:
-		m := notifiers.NewMessage(n)
-		trigger := r.trigger(m, r.testKey, "")
-		trigger.Payload.Severity = r.severity["info"]
-		return []Event{trigger, resolve(r.testKey)}
-	case notifiers.KindResolved:
-		return []Event{resolve(dedupKey(notifiers.NewMessage(n)))}
-	default:
-		m := notifiers.NewMessage(n)
-		return []Event{r.trigger(m, dedupKey(m), "")}
-	}
+	return keyed.Renderer[Event]{MaxKey: maxDedupKey, Event: r.event, Test: r.test}.Render(n)
 }
 
-// digest is one event per incident the digest stands for: PagerDuty deduplicates by incident,
-// so a combined event would be one alert for many. An incident folded more than once is sent
-// as its latest state, at the place of its first entry.
-func (r renderer) digest(n notifiers.Notification) []Event {
-	if n.Digest == nil {
-		return nil
+// event is the trigger of m, or its resolve when m is a resolved.
+func (r renderer) event(m notifiers.Message, key, digestNote string) Event {
+	if m.Kind == notifiers.KindResolved {
+		return resolve(key)
 	}
-	d := n.Digest
-	note := fmt.Sprintf("sent in a digest of %d notifications (%s)", d.Total, cmp.Or(notifiers.Line(d.Cause, 20), "storm"))
-	var out []Event
-	at := map[string]int{}
-	for _, e := range d.Entries {
-		m := notifiers.NewMessage(notifiers.Notification{Kind: e.Kind, Why: e.Why, Cluster: n.Cluster, Incident: e.Incident, At: e.At})
-		key := dedupKey(m)
-		ev := resolve(key)
-		if e.Kind != notifiers.KindResolved {
-			ev = r.trigger(m, key, note)
-		}
-		if i, ok := at[key]; ok {
-			out[i] = ev
-			continue
-		}
-		at[key] = len(out)
-		out = append(out, ev)
-	}
-	return out
+	return r.trigger(m, key, digestNote)
+}
+
+// test is the test's trigger, at severity info, and its resolve.
+func (r renderer) test(m notifiers.Message) []Event {
+	trigger := r.trigger(m, r.testKey, "")
+	trigger.Payload.Severity = r.severity["info"]
+	return []Event{trigger, resolve(r.testKey)}
 }
 
 func resolve(key string) Event {
 	return Event{EventAction: actionResolve, DedupKey: key, Client: client}
 }
 
-// dedupKey is the incident's fingerprint: a trigger sent again (a retry, a restart that
-// delivers a transition a second time) joins the alert that is open for it, and a resolve
-// finds it. A message without one (a fallback digest entry keeps only fingerprints; this is
-// for what kpulse never sends) gets a key derived from what names the incident.
-func dedupKey(m notifiers.Message) string {
-	if m.Fingerprint != "" {
-		return cutUnits(m.Fingerprint, maxDedupKey, "")
-	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{m.Namespace, m.Workload.Kind, m.Workload.Name, m.Container, m.Reason}, "\x00")))
-	return "kpulse-" + hex.EncodeToString(sum[:8])
-}
-
-// trigger renders the trigger of m.
+// trigger renders the trigger of m. custom_details are keyed.NewFields' facts, in the order
+// and with the additions (description, affected workloads, messages, events, logs) PagerDuty
+// users have matched on since the first release.
 func (r renderer) trigger(m notifiers.Message, key, digestNote string) Event {
+	f := keyed.NewFields(m, digestNote)
 	d := &Details{
-		Status:      m.Status,
+		Status:      f.Status,
 		Description: m.Summary(),
-		Cluster:     m.Cluster,
-		Namespace:   m.Namespace,
-		Reason:      m.Reason,
-		Severity:    m.Severity,
-		PodCount:    m.PodCount,
-		Container:   m.ContainerText(),
-		Image:       m.Image,
-		ExitCode:    m.ExitText(),
+		Cluster:     f.Cluster,
+		Namespace:   f.Namespace,
+		Workload:    f.Workload,
+		Reason:      f.Reason,
+		Detail:      f.Detail,
+		Severity:    f.Severity,
+		Pods:        f.Pods,
+		PodCount:    f.PodCount,
+		Container:   f.Container,
+		Image:       f.Image,
+		ExitCode:    f.ExitCode,
+		Restarts:    f.Restarts,
 		Messages:    m.Messages(),
-		FirstSeen:   m.FirstSeenText(),
-		ResolvedAt:  m.ResolvedAtText(),
-		Hint:        m.Hint,
-		Fingerprint: m.Fingerprint,
+		FirstSeen:   f.FirstSeen,
+		ResolvedAt:  f.ResolvedAt,
+		Duration:    f.Duration,
+		Hint:        f.Hint,
+		Fingerprint: f.Fingerprint,
 		NotShown:    m.Notes,
-		Digest:      digestNote,
-	}
-	if m.Kind == notifiers.KindFiring && m.Why == incident.WhyRepeat {
-		d.Status = "STILL FIRING"
-	}
-	if m.Workload.Name != "" {
-		d.Workload = strings.TrimPrefix(m.Workload.Kind+"/"+m.Workload.Name, "/")
-	}
-	if m.Detail != m.Reason {
-		d.Detail = m.Detail
-	}
-	if m.Container != "" {
-		restarts := m.RestartCount
-		d.Restarts = &restarts
-	}
-	if !m.FirstSeen.IsZero() {
-		d.Duration = m.DurationText()
-	}
-	if len(m.Pods) > 0 {
-		d.Pods = append([]string(nil), m.Pods...)
-		if more := m.MorePods(); more > 0 {
-			d.Pods = append(d.Pods, fmt.Sprintf("…and %d more", more))
-		}
+		Digest:      f.Digest,
 	}
 	for _, a := range m.Affected {
 		d.Affected = append(d.Affected, a.String())
@@ -230,7 +175,7 @@ func (r renderer) trigger(m notifiers.Message, key, digestNote string) Event {
 		d.Description += " " + notifiers.TestDetailsNote
 	}
 	p := &Payload{
-		Summary:       cutUnits(m.Headline(), maxSummary, "…"),
+		Summary:       keyed.Cut(m.Headline(), maxSummary, "…"),
 		Source:        cmp.Or(m.Cluster, "kpulse"),
 		Severity:      r.pdSeverity(m.Severity),
 		Component:     d.Workload,
@@ -252,39 +197,6 @@ func (r renderer) pdSeverity(s string) string {
 		return v
 	}
 	return r.severity["critical"]
-}
-
-// cutUnits cuts s to at most max UTF-16 code units, at a character boundary, ending in tail
-// when it is cut.
-func cutUnits(s string, max int, tail string) string {
-	if units(s) <= max {
-		return s
-	}
-	budget := max - units(tail)
-	n := 0
-	for i, r := range s {
-		w := 1
-		if r > 0xFFFF {
-			w = 2
-		}
-		if n+w > budget {
-			return s[:i] + tail
-		}
-		n += w
-	}
-	return s
-}
-
-// units counts s in UTF-16 code units, as PagerDuty's limits are read here.
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if r > 0xFFFF {
-			n++
-		}
-	}
-	return n
 }
 
 // encode is the request body of ev.

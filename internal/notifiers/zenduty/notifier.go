@@ -22,9 +22,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 )
 
 // maxKey bounds an integration key: Zenduty's are UUIDs (36 characters).
@@ -39,14 +39,9 @@ type notifier struct {
 	render renderer
 	http   *notifiers.HTTP
 
-	// A digest is many alerts. When one of them fails, the dispatcher retries the same *Digest;
-	// the alerts Zenduty already took are not sent again, so that a digest larger than what an
-	// integration takes in a minute (about 100 alerts) makes progress. digestRefused are the
-	// alerts of that digest Zenduty refused for good in earlier tries.
-	mu            sync.Mutex
-	digest        *notifiers.Digest
-	digestSent    int
-	digestRefused []string
+	// sender resumes a digest where its last try stopped: a digest larger than what an
+	// integration takes in a minute (about 100 alerts) makes progress.
+	sender *keyed.Sender[Alert]
 }
 
 // New makes the notifier of the Zenduty channel name.
@@ -74,6 +69,12 @@ func New(name string, cfg *Config, deps notifiers.Deps) (notifiers.Notifier, err
 	// the path's fixed words and the account are not scrubbed, so that errors stay readable.
 	redact := notifiers.NewRedactor(nil, n.key.Reveal())
 	n.http = notifiers.NewHTTP(notifiers.HTTPOptions{Type: Type, Name: name, Deps: deps, Redact: redact, ReadRefusal: readRefusal})
+	n.sender = &keyed.Sender[Alert]{
+		Send:     n.send,
+		Describe: func(a Alert) (string, string) { return a.AlertType, a.EntityID },
+		Noun:     "alert",
+		TestOpen: "was raised but not resolved: resolve its incident in Zenduty",
+	}
 	return n, nil
 }
 
@@ -119,67 +120,14 @@ func readRefusal(a notifiers.Answer) notifiers.Refusal {
 	return r
 }
 
-// Notify sends the alerts of n (renderer.render). A firing or a resolved is one alert, and its
+// Notify sends the alerts of n (renderer.render) through keyed.Sender. A firing or a resolved is one alert, and its
 // Receipt's Ref is the entity_id. A test is an alert with the channel's test entity_id and, at
 // once, its resolve, so that no test incident stays open. A digest is one alert per incident.
 // An update (enrichment: update) is not sent: a second alert only joins the incident, and one
 // that arrived after the resolve would open a new incident; the channel's default, enrichment
 // "wait", puts the events and logs in the one alert.
 func (n *notifier) Notify(ctx context.Context, nt notifiers.Notification) (notifiers.Receipt, error) {
-	alerts := n.render.render(nt)
-	switch nt.Kind {
-	case notifiers.KindUpdate:
-		return notifiers.Receipt{}, nil
-	case notifiers.KindDigest:
-		return notifiers.Receipt{}, n.sendDigest(ctx, nt.Digest, alerts)
-	case notifiers.KindTest:
-		if err := n.send(ctx, alerts[0]); err != nil {
-			return notifiers.Receipt{}, err
-		}
-		if err := n.send(ctx, alerts[1]); err != nil {
-			return notifiers.Receipt{}, fmt.Errorf("the test alert %s was raised but not resolved: resolve its incident in Zenduty: %w", alerts[1].EntityID, err)
-		}
-		return notifiers.Receipt{}, nil
-	}
-	if len(alerts) == 0 {
-		return notifiers.Receipt{}, nil
-	}
-	if err := n.send(ctx, alerts[0]); err != nil {
-		return notifiers.Receipt{}, err
-	}
-	return notifiers.Receipt{Ref: alerts[0].EntityID}, nil
-}
-
-// sendDigest sends a digest's alerts, from where the previous try of the same digest stopped.
-// An alert Zenduty refuses for good is passed over, so that one bad incident does not hold back
-// the others; the digest then fails permanently, naming it.
-func (n *notifier) sendDigest(ctx context.Context, d *notifiers.Digest, alerts []Alert) error {
-	n.mu.Lock()
-	start := 0
-	var refused []string
-	if d != nil && n.digest == d {
-		start, refused = min(n.digestSent, len(alerts)), n.digestRefused
-	}
-	n.mu.Unlock()
-	for i := start; i < len(alerts); i++ {
-		err := n.send(ctx, alerts[i])
-		if err != nil && !notifiers.IsPermanent(err) {
-			n.mu.Lock()
-			n.digest, n.digestSent, n.digestRefused = d, i, refused
-			n.mu.Unlock()
-			return fmt.Errorf("digest: alert %d of %d (%s %s): %w", i+1, len(alerts), alerts[i].AlertType, alerts[i].EntityID, err)
-		}
-		if err != nil {
-			refused = append(refused, fmt.Sprintf("%s %s: %v", alerts[i].AlertType, alerts[i].EntityID, err))
-		}
-	}
-	n.mu.Lock()
-	n.digest, n.digestSent, n.digestRefused = nil, 0, nil
-	n.mu.Unlock()
-	if len(refused) > 0 {
-		return notifiers.Permanent(fmt.Errorf("digest: %d of %d alerts refused: %s", len(refused), len(alerts), strings.Join(refused, "; ")))
-	}
-	return nil
+	return n.sender.Deliver(ctx, nt, n.render.render(nt))
 }
 
 // send posts one alert to the webhook.

@@ -3,11 +3,8 @@ package zenduty
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,50 +46,27 @@ func notify(t *testing.T, ch notifiers.Channel, n notifiers.Notification) (notif
 	return ch.Notifier.Notify(context.Background(), n)
 }
 
-func digestOf(total int, ns ...notifiers.Notification) notifiers.Notification {
-	d := &notifiers.Digest{Total: total, Cause: "storm"}
-	for _, n := range ns {
-		d.Entries = append(d.Entries, notifiers.DigestEntry{Kind: n.Kind, Why: n.Why, Incident: n.Incident, At: n.At})
-	}
-	return notifiers.Notification{Kind: notifiers.KindDigest, Cluster: "prod-eu-1", At: nt.T0.Add(time.Minute), Digest: d}
-}
-
-func withSeverity(n notifiers.Notification, s detect.Severity) notifiers.Notification {
-	n.Incident.Severity = s
-	return n
-}
-
 // TestGolden: the alerts each kind of message becomes, as sent.
 func TestGolden(t *testing.T) {
 	r := renderer{alertType: (&Config{}).alertTypeMap(), testEntity: TestEntityID("oncall")}
 	update := nt.Enriched(nt.CrashLoop())
 	update.Kind = notifiers.KindUpdate
-	repeat := withSeverity(nt.ImagePull(), detect.Warning)
+	repeat := nt.WithSeverity(nt.ImagePull(), detect.Warning)
 	repeat.Why = incident.WhyRepeat
 	for _, tt := range []struct {
 		name string
 		n    notifiers.Notification
 	}{
-		{"firing_crashloop", withSeverity(nt.Enriched(nt.CrashLoop()), detect.Critical)},
-		{"firing_jobfailed", withSeverity(nt.JobFailed(), detect.Warning)},
-		{"firing_oomkilled", withSeverity(nt.OOMKilled(), detect.Critical)},
+		{"firing_crashloop", nt.WithSeverity(nt.Enriched(nt.CrashLoop()), detect.Critical)},
+		{"firing_jobfailed", nt.WithSeverity(nt.JobFailed(), detect.Warning)},
+		{"firing_oomkilled", nt.WithSeverity(nt.OOMKilled(), detect.Critical)},
 		{"repeat_imagepull", repeat},
 		{"resolved_crashloop", nt.Resolved()},
 		{"update", update},
-		{"digest", digestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
+		{"digest", nt.DigestOf(4, nt.JobFailed(), nt.OOMKilled(), nt.ImagePull(), nt.Resolved())},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			alerts := r.render(tt.n)
-			if alerts == nil {
-				alerts = []Alert{}
-			}
-			b, err := json.MarshalIndent(alerts, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			nt.Golden(t, filepath.Join("testdata", tt.name+".json"), append(b, '\n'))
-		})
+		t.Run(tt.name, func(t *testing.T) { nt.GoldenEvents(t, tt.name, r.render(tt.n)) })
 	}
 }
 
@@ -186,7 +160,7 @@ func TestAlertType(t *testing.T) {
 		sev  detect.Severity
 		want string
 	}{{detect.Critical, "critical"}, {detect.Warning, "error"}, {"info", "warning"}, {"", "critical"}, {"unheard-of", "critical"}} {
-		if _, err := notify(t, ch, withSeverity(nt.Fingerprinted(fmt.Sprint("fp-", i)), tc.sev)); err != nil {
+		if _, err := notify(t, ch, nt.WithSeverity(nt.Fingerprinted(fmt.Sprint("fp-", i)), tc.sev)); err != nil {
 			t.Fatal(err)
 		}
 		if got := peer.Accepted()[i].Alert.AlertType; got != tc.want {
@@ -257,38 +231,11 @@ func TestTestMessageLeavesNoOpenIncident(t *testing.T) {
 	}
 }
 
-// forwarder is a server in front of peer: fail says which calls (counted from 0) it answers
-// 500 to; it hands the others on and their answers back.
-func forwarder(t *testing.T, peer *zendutytest.Peer, fail func(call int) bool) *nt.Server {
-	var srv *nt.Server
-	srv = nt.NewServer(t, func(call int, w http.ResponseWriter, r *http.Request) {
-		if fail(call) {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		req, err := http.NewRequest(http.MethodPost, peer.URL()+r.URL.Path, bytes.NewReader(srv.Requests()[call].Body))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer resp.Body.Close()
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	})
-	return srv
-}
-
 // TestTestMessageResolveFails: a test whose resolve fails says that the test incident is open,
 // and how to close it.
 func TestTestMessageResolveFails(t *testing.T) {
 	peer := zendutytest.New(t)
-	srv := forwarder(t, peer, func(call int) bool { return call == 1 })
+	srv := nt.Forwarder(t, peer.URL(), func(call int) bool { return call == 1 })
 	ch := channel(t, peer, map[string]any{"apiURL": srv.URL})
 	_, err := notify(t, ch, notifiers.TestNotification("prod", nt.T0))
 	if err == nil || notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "test alert kpulse-test-oncall was raised but not resolved") {
@@ -306,11 +253,11 @@ func TestDigestIsOneAlertPerIncident(t *testing.T) {
 	ch := channel(t, peer, nil)
 	again := nt.CrashLoop()
 	again.Why = incident.WhyRepeat
-	d := digestOf(5, nt.CrashLoop(), nt.JobFailed(), again, nt.OOMKilled(), nt.Resolved())
+	d := nt.DigestOf(5, nt.CrashLoop(), nt.JobFailed(), again, nt.OOMKilled(), nt.Resolved())
 	if _, err := notify(t, ch, nt.CrashLoop()); err != nil { // the crash loop's incident is open
 		t.Fatal(err)
 	}
-	srv := forwarder(t, peer, func(call int) bool { return call == 1 })
+	srv := nt.Forwarder(t, peer.URL(), func(call int) bool { return call == 1 })
 	ch = channel(t, peer, map[string]any{"apiURL": srv.URL})
 	_, err := notify(t, ch, d)
 	if err == nil || notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "alert 2 of 3") {
@@ -331,7 +278,7 @@ func TestDigestIsOneAlertPerIncident(t *testing.T) {
 	if s := peer.Accepted()[2].Alert.Payload["digest"]; s != "sent in a digest of 5 notifications (storm)" {
 		t.Errorf("payload.digest = %v", s)
 	}
-	if _, err := notify(t, ch, digestOf(1, nt.JobFailed())); err != nil {
+	if _, err := notify(t, ch, nt.DigestOf(1, nt.JobFailed())); err != nil {
 		t.Fatal(err)
 	}
 	if n := peer.Delivered(); n != 5 {
@@ -344,29 +291,9 @@ func TestDigestIsOneAlertPerIncident(t *testing.T) {
 // digest.
 func TestDigestPassesOverARefusedAlert(t *testing.T) {
 	peer := zendutytest.New(t)
-	ch := channel(t, peer, nil)
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	_, err := notify(t, ch, digestOf(2, nt.JobFailed(), nt.OOMKilled()))
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 alerts refused") ||
-		!strings.Contains(err.Error(), nt.JobFailed().Incident.Fingerprint) ||
-		!strings.Contains(err.Error(), "non_field_errors: The peer was told to refuse this alert.") {
-		t.Errorf("err = %v", err)
-	}
-	if peer.Delivered() != 1 {
-		t.Errorf("%d alerts accepted, want the second", peer.Delivered())
-	}
-	d := digestOf(2, nt.JobFailed(), nt.OOMKilled())
-	peer.Fail(testpeer.Fault{Kind: testpeer.Invalid})
-	peer.Fail(testpeer.Fault{Kind: testpeer.ServerError})
-	if _, err := notify(t, ch, d); err == nil || notifiers.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable error", err)
-	}
-	_, err = notify(t, ch, d)
-	if !notifiers.IsPermanent(err) || !strings.Contains(err.Error(), "1 of 2 alerts refused") {
-		t.Errorf("retry: err = %v, want the refusal of the first try", err)
-	}
-	if peer.Delivered() != 2 {
-		t.Errorf("%d alerts accepted, want 2", peer.Delivered())
+	err := nt.CheckDigestPassesOverARefusal(t, channel(t, peer, nil), peer, "alert")
+	if err == nil || !strings.Contains(err.Error(), "non_field_errors: The peer was told to refuse this alert.") {
+		t.Errorf("err = %v, want Zenduty's reason", err)
 	}
 }
 
@@ -374,24 +301,12 @@ func TestDigestPassesOverARefusedAlert(t *testing.T) {
 // "update" is refused.
 func TestUpdateIsNotSent(t *testing.T) {
 	peer := zendutytest.New(t)
-	ch := channel(t, peer, nil)
-	if ch.Enrichment != notifiers.EnrichWait {
-		t.Errorf("enrichment = %q, want wait", ch.Enrichment)
-	}
-	up := nt.Enriched(nt.CrashLoop())
-	up.Kind = notifiers.KindUpdate
-	if _, err := notify(t, ch, up); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Delivered()+len(peer.Rejected()) != 0 {
-		t.Errorf("an update reached Zenduty")
-	}
-	_, err := notifiers.Build(notifiers.Registry{Integration},
-		[]config.Channel{{Name: "zd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"account": "a", "integrationKeyFrom": "K"}}}},
-		notifiers.Deps{Secrets: notifiers.MapSecrets{"K": peer.IntegrationKey()}})
-	if err == nil || !strings.Contains(err.Error(), `enrichment: "update" needs a channel that can add to a message it sent`) {
-		t.Errorf("enrichment update: err = %v", err)
-	}
+	nt.CheckUpdateIsNotSent(t, channel(t, peer, nil), peer, "Zenduty", func() error {
+		_, err := notifiers.Build(notifiers.Registry{Integration},
+			[]config.Channel{{Name: "zd", Enrichment: "update", Blocks: map[string]any{Type: map[string]any{"account": "a", "integrationKeyFrom": "K"}}}},
+			notifiers.Deps{Secrets: notifiers.MapSecrets{"K": peer.IntegrationKey()}})
+		return err
+	})
 }
 
 // TestRateLimitHonoursRetryAfter: over an integration's 100 alerts a minute, Zenduty answers

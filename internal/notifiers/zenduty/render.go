@@ -1,15 +1,12 @@
 package zenduty
 
 import (
-	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/kpulse/kpulse/internal/incident"
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/keyed"
 )
 
 // Zenduty documents no field limits for the Generic Integration. The message (the incident's
@@ -36,35 +33,9 @@ type Alert struct {
 	Payload   *Payload `json:"payload,omitempty"`
 }
 
-// Payload is an alert's payload, with fixed keys so that Zenduty's alert rules can match on
-// them. Every text is cleaned by notifiers.NewMessage and bounded by it; the events and log
-// lines are in the summary only.
-type Payload struct {
-	Source    string `json:"source"`
-	Status    string `json:"status"`
-	Cluster   string `json:"cluster,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
-	Workload  string `json:"workload,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-	Severity  string `json:"severity,omitempty"`
-	Container string `json:"container,omitempty"`
-	Image     string `json:"image,omitempty"`
-	ExitCode  string `json:"exit_code,omitempty"`
-	Restarts  *int32 `json:"restarts,omitempty"`
-	PodCount  int    `json:"pod_count,omitempty"`
-	// Pods are the first notifiers.MaxPods names, then "…and N more" when there are others.
-	Pods        []string `json:"pods,omitempty"`
-	FirstSeen   string   `json:"first_seen,omitempty"`
-	ResolvedAt  string   `json:"resolved_at,omitempty"`
-	Duration    string   `json:"duration,omitempty"`
-	Hint        string   `json:"next_step,omitempty"`
-	Fingerprint string   `json:"fingerprint,omitempty"`
-	// Digest says the alert was one of a digest's (a storm, or a full queue).
-	Digest string `json:"digest,omitempty"`
-	// Test marks the alerts of /test-channel.
-	Test bool `json:"test,omitempty"`
-}
+// Payload is an alert's payload (keyed.Fields), with fixed keys so that Zenduty's alert rules
+// can match on them; the events and log lines are in the summary only.
+type Payload = keyed.Fields
 
 // renderer turns notifications into alerts. alertType maps a kpulse severity to Zenduty's.
 type renderer struct {
@@ -77,60 +48,34 @@ type renderer struct {
 // channel, so a test never touches an incident's.
 func TestEntityID(channel string) string { return "kpulse-test-" + channel }
 
-// render returns the alerts n becomes, in the order they are sent: one for a firing (first or
-// repeat), one resolved alert for a resolved, an alert and its resolve for a test, one alert
-// per incident for a digest, and none for an update (see Notify).
+// render returns the alerts n becomes, in the order they are sent (keyed.Renderer.Render): one
+// for a firing (first or repeat), one resolved alert for a resolved, an alert and its resolve
+// for a test, one alert per incident for a digest (Zenduty binds alerts into incidents by
+// entity_id, so a combined alert would be one incident for many that no resolve closes), and
+// none for an update (see Notify).
 func (r renderer) render(n notifiers.Notification) []Alert {
-	switch n.Kind {
-	case notifiers.KindUpdate:
-		return nil
-	case notifiers.KindDigest:
-		return r.digest(n)
-	case notifiers.KindTest:
-		m := notifiers.NewMessage(n)
-		firing := r.alert(m, r.alertType["info"], r.testEntity, "")
-		firing.Payload.Test = true
-		resolved := r.alert(m, alertResolved, r.testEntity, "")
-		resolved.Payload.Test = true
-		resolved.Message = cutUnits("RESOLVED: "+m.Title(), maxMessage, "…")
-		resolved.Summary = "The test alert is resolved: nothing is broken and no action is needed."
-		return []Alert{firing, resolved}
-	case notifiers.KindResolved:
-		m := notifiers.NewMessage(n)
-		return []Alert{r.alert(m, alertResolved, entityID(m), "")}
-	default:
-		m := notifiers.NewMessage(n)
-		return []Alert{r.alert(m, r.firingType(m.Severity), entityID(m), "")}
-	}
+	return keyed.Renderer[Alert]{MaxKey: maxEntityID, Event: r.event, Test: r.test}.Render(n)
 }
 
-// digest is one alert per incident the digest stands for: Zenduty binds alerts into incidents
-// by entity_id, so a combined alert would be one incident for many that no resolve closes. An
-// incident folded more than once is sent as its latest state, at the place of its first entry.
-func (r renderer) digest(n notifiers.Notification) []Alert {
-	if n.Digest == nil {
-		return nil
+// test is the test's alert, at info's alert type, and its resolve, both marked as a test's.
+func (r renderer) test(m notifiers.Message) []Alert {
+	firing := r.alert(m, r.alertType["info"], r.testEntity, "")
+	firing.Payload.Test = true
+	resolved := r.alert(m, alertResolved, r.testEntity, "")
+	resolved.Payload.Test = true
+	resolved.Message = keyed.Cut("RESOLVED: "+m.Title(), maxMessage, "…")
+	resolved.Summary = "The test alert is resolved: nothing is broken and no action is needed."
+	return []Alert{firing, resolved}
+}
+
+// event is the alert of m for entity id: of type resolved when m is a resolved, else of its
+// severity's firing type.
+func (r renderer) event(m notifiers.Message, id, digestNote string) Alert {
+	typ := alertResolved
+	if m.Kind != notifiers.KindResolved {
+		typ = r.firingType(m.Severity)
 	}
-	d := n.Digest
-	note := fmt.Sprintf("sent in a digest of %d notifications (%s)", d.Total, cmp.Or(notifiers.Line(d.Cause, 20), "storm"))
-	var out []Alert
-	at := map[string]int{}
-	for _, e := range d.Entries {
-		m := notifiers.NewMessage(notifiers.Notification{Kind: e.Kind, Why: e.Why, Cluster: n.Cluster, Incident: e.Incident, At: e.At})
-		id := entityID(m)
-		typ := alertResolved
-		if e.Kind != notifiers.KindResolved {
-			typ = r.firingType(m.Severity)
-		}
-		a := r.alert(m, typ, id, note)
-		if i, ok := at[id]; ok {
-			out[i] = a
-			continue
-		}
-		at[id] = len(out)
-		out = append(out, a)
-	}
-	return out
+	return r.alert(m, typ, id, digestNote)
 }
 
 // firingType is the alert_type of a firing incident of severity s. One kpulse does not know (an
@@ -143,64 +88,14 @@ func (r renderer) firingType(s string) string {
 	return r.alertType["critical"]
 }
 
-// entityID is the incident's fingerprint: an alert sent again (a retry, a restart that delivers
-// a transition a second time) joins the incident open for it, and a resolved alert finds it. A
-// message without one (kpulse sends none) gets an id derived from what names the incident.
-func entityID(m notifiers.Message) string {
-	if m.Fingerprint != "" {
-		return cutUnits(m.Fingerprint, maxEntityID, "")
-	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{m.Namespace, m.Workload.Kind, m.Workload.Name, m.Container, m.Reason}, "\x00")))
-	return "kpulse-" + hex.EncodeToString(sum[:8])
-}
-
 // alert renders m as an alert of type typ for entity id.
 func (r renderer) alert(m notifiers.Message, typ, id, digestNote string) Alert {
-	p := &Payload{
-		Source:      "kpulse",
-		Status:      m.Status,
-		Cluster:     m.Cluster,
-		Namespace:   m.Namespace,
-		Reason:      m.Reason,
-		Severity:    m.Severity,
-		Container:   m.ContainerText(),
-		Image:       m.Image,
-		ExitCode:    m.ExitText(),
-		PodCount:    m.PodCount,
-		FirstSeen:   m.FirstSeenText(),
-		ResolvedAt:  m.ResolvedAtText(),
-		Hint:        m.Hint,
-		Fingerprint: m.Fingerprint,
-		Digest:      digestNote,
-	}
-	if m.Kind == notifiers.KindFiring && m.Why == incident.WhyRepeat {
-		p.Status = "STILL FIRING"
-	}
-	if m.Workload.Name != "" {
-		p.Workload = strings.TrimPrefix(m.Workload.Kind+"/"+m.Workload.Name, "/")
-	}
-	if m.Detail != m.Reason {
-		p.Detail = m.Detail
-	}
-	if m.Container != "" {
-		restarts := m.RestartCount
-		p.Restarts = &restarts
-	}
-	if !m.FirstSeen.IsZero() {
-		p.Duration = m.DurationText()
-	}
-	if len(m.Pods) > 0 {
-		p.Pods = append([]string(nil), m.Pods...)
-		if more := m.MorePods(); more > 0 {
-			p.Pods = append(p.Pods, fmt.Sprintf("…and %d more", more))
-		}
-	}
 	return Alert{
 		AlertType: typ,
-		Message:   cutUnits(m.Headline(), maxMessage, "…"),
+		Message:   keyed.Cut(m.Headline(), maxMessage, "…"),
 		Summary:   summary(m, digestNote),
 		EntityID:  id,
-		Payload:   p,
+		Payload:   keyed.NewFields(m, digestNote),
 	}
 }
 
@@ -239,39 +134,6 @@ func summary(m notifiers.Message, digestNote string) string {
 		fmt.Fprintf(&b, "\n(%s)\n", digestNote)
 	}
 	return strings.TrimRight(b.String(), "\n")
-}
-
-// cutUnits cuts s to at most max UTF-16 code units, at a character boundary, ending in tail
-// when it is cut.
-func cutUnits(s string, max int, tail string) string {
-	if units(s) <= max {
-		return s
-	}
-	budget := max - units(tail)
-	n := 0
-	for i, r := range s {
-		w := 1
-		if r > 0xFFFF {
-			w = 2
-		}
-		if n+w > budget {
-			return s[:i] + tail
-		}
-		n += w
-	}
-	return s
-}
-
-// units counts s in UTF-16 code units.
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if r > 0xFFFF {
-			n++
-		}
-	}
-	return n
 }
 
 // encode is the request body of a.
