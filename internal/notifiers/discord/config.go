@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/chatmd"
 )
 
 // Type is the channel type: the key of the type block in a channel entry.
@@ -52,7 +53,7 @@ func usernameProblem(name string) string {
 	switch {
 	case !utf8.ValidString(name):
 		return "not valid UTF-8"
-	case utf16Len(name) > 80:
+	case chatmd.UTF16(name) > 80:
 		return "at most 80 characters"
 	case strings.TrimSpace(name) == "":
 		return "blank"

@@ -6,24 +6,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/chatmd/chatmdtest"
+	"github.com/kpulse/kpulse/internal/notifiers/conformance"
 	"github.com/kpulse/kpulse/internal/notifiers/discord/discordtest"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 )
 
 // firingID is the reference of the firing message in the tests: a Discord message id.
 const firingID = "1290876543210000001"
-
-func digestOf(total int, ns ...notifiers.Notification) notifiers.Notification {
-	d := &notifiers.Digest{Total: total, Cause: "storm"}
-	for _, n := range ns {
-		d.Entries = append(d.Entries, notifiers.DigestEntry{Kind: n.Kind, Why: n.Why, Incident: n.Incident, At: n.At})
-	}
-	return notifiers.Notification{Kind: notifiers.KindDigest, Cluster: "prod-eu-1", At: nt.T0.Add(time.Minute), Digest: d}
-}
 
 func TestGolden(t *testing.T) {
 	for _, tc := range []struct {
@@ -36,7 +29,7 @@ func TestGolden(t *testing.T) {
 		{"firing_oomkilled", nt.OOMKilled(), ""},
 		{"repeat_imagepull", nt.ImagePull(), ""},
 		{"resolved_crashloop", nt.Resolved(), firingID},
-		{"digest", digestOf(3, nt.JobFailed(), nt.ImagePull(), nt.Resolved()), ""},
+		{"digest", nt.DigestOf(3, nt.JobFailed(), nt.ImagePull(), nt.Resolved()), ""},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,7 +104,7 @@ func TestHostileMarkdown(t *testing.T) {
 	extra := []string{"```\n@everyone\n```", "**bold** __under__ ~~strike~~ ||spoiler||", "# heading\n- list\n> quote\n-# subtext\n1. one",
 		"<t:1700000000:R> <:emoji:123> <a:anim:456> </cmd:1>", "https://evil.example/x", "[x](<https://evil.example>)", `\`, "\\`"}
 	for _, s := range append(append([]string{}, nt.HostileStrings...), extra...) {
-		for _, n := range []notifiers.Notification{nt.Hostile(s), digestOf(2, nt.Hostile(s), nt.Hostile(s+"2"))} {
+		for _, n := range []notifiers.Notification{nt.Hostile(s), nt.DigestOf(2, nt.Hostile(s), nt.Hostile(s+"2"))} {
 			raw, err := RenderJSON(notifiers.NewMessage(n), firingID)
 			if err != nil {
 				t.Fatal(err)
@@ -186,7 +179,7 @@ func checkPayload(t *testing.T, raw []byte) {
 			t.Errorf("blank field %+v", f)
 		}
 		total += c(f.Name) + c(f.Value)
-		checkMarkdown(t, "field "+f.Name, f.Value)
+		markdown.Check(t, "field "+f.Name, f.Value)
 	}
 	if e.Footer != nil {
 		limit("footer", e.Footer.Text, discordtest.MaxFooterText)
@@ -195,28 +188,9 @@ func checkPayload(t *testing.T, raw []byte) {
 	if total > discordtest.MaxEmbedTotal {
 		t.Errorf("the embed holds %d characters, Discord allows %d", total, discordtest.MaxEmbedTotal)
 	}
-	checkMarkdown(t, "title", e.Title)
-	checkMarkdown(t, "description", e.Description)
-	var all []string
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		case string:
-			all = append(all, x)
-		}
-	}
-	var tree any
-	_ = json.Unmarshal(raw, &tree)
-	walk(tree)
-	for _, s := range all {
+	markdown.Check(t, "title", e.Title)
+	markdown.Check(t, "description", e.Description)
+	for _, s := range conformance.JSONStrings(t, raw) {
 		if !utf8.ValidString(s) || strings.ContainsAny(s, "\x1b\r\x00\u202e") {
 			t.Errorf("control or invalid text reaches Discord: %q", nt.Shorten(s))
 		}
@@ -231,46 +205,7 @@ func checkPayload(t *testing.T, raw []byte) {
 // ownMarkup is the markdown kpulse writes itself.
 var ownMarkup = regexp.MustCompile(`\*\*(Message|Termination message|Recent Warning events|Last log lines|Next step|Notifications)\*\*`)
 
-// checkMarkdown reads s as Discord reads markdown: every markdown character outside code is
+// markdown reads markdown as Discord reads it: every markdown character outside code is
 // escaped, every code span and block is closed, and no backtick is inside one (which could
 // close it early).
-func checkMarkdown(t *testing.T, where, s string) {
-	t.Helper()
-	rs := []rune(ownMarkup.ReplaceAllString(s, ""))
-	lineStart := true
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		switch {
-		case r == '\\':
-			if i+1 == len(rs) {
-				t.Errorf("%s: a backslash ends the text: %q", where, nt.Shorten(s))
-			}
-			i++
-		case strings.HasPrefix(string(rs[i:min(i+3, len(rs))]), "```"):
-			end := strings.Index(string(rs[i+3:]), "```")
-			if end < 0 {
-				t.Errorf("%s: a code block is left open: %q", where, nt.Shorten(s))
-				return
-			}
-			body := []rune(string(rs[i+3:])[:end])
-			if len(body) == 0 || body[0] != '\n' || body[len(body)-1] != '\n' {
-				t.Errorf("%s: a code block's fences are not on lines of their own: %q", where, nt.Shorten(string(body)))
-			}
-			i += 3 + len(body) + 2
-		case r == '`':
-			end := strings.IndexRune(string(rs[i+1:]), '`')
-			if end < 0 {
-				t.Errorf("%s: a code span is left open: %q", where, nt.Shorten(s))
-				return
-			}
-			body := []rune(string(rs[i+1:])[:end])
-			if strings.Contains(string(body), "\n") {
-				t.Errorf("%s: a code span spans lines", where)
-			}
-			i += len(body) + 1
-		case strings.ContainsRune("*_~|[]>#", r), lineStart && r == '-':
-			t.Errorf("%s: an unescaped %q: %q", where, r, nt.Shorten(s))
-		}
-		lineStart = r == '\n'
-	}
-}
+var markdown = chatmdtest.Markdown{Own: ownMarkup, Backslash: true, Markup: "*_~|[]>#", LineStarts: "-"}

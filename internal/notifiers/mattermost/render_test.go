@@ -10,20 +10,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
+	"github.com/kpulse/kpulse/internal/notifiers/chatmd/chatmdtest"
+	"github.com/kpulse/kpulse/internal/notifiers/conformance"
 	"github.com/kpulse/kpulse/internal/notifiers/mattermost/mattermosttest"
 	nt "github.com/kpulse/kpulse/internal/notifiers/notifierstest"
 )
 
 // fired is when the incident of the tests' resolved message fired.
 var fired = nt.T0.Add(-10 * time.Minute)
-
-func digestOf(total int, ns ...notifiers.Notification) notifiers.Notification {
-	d := &notifiers.Digest{Total: total, Cause: "storm"}
-	for _, n := range ns {
-		d.Entries = append(d.Entries, notifiers.DigestEntry{Kind: n.Kind, Why: n.Why, Incident: n.Incident, At: n.At})
-	}
-	return notifiers.Notification{Kind: notifiers.KindDigest, Cluster: "prod-eu-1", At: nt.T0.Add(time.Minute), Digest: d}
-}
 
 func TestGolden(t *testing.T) {
 	for _, tc := range []struct {
@@ -35,7 +29,7 @@ func TestGolden(t *testing.T) {
 		{"firing_oomkilled", nt.OOMKilled()},
 		{"repeat_imagepull", nt.ImagePull()},
 		{"resolved_crashloop", nt.Resolved()},
-		{"digest", digestOf(3, nt.JobFailed(), nt.ImagePull(), nt.Resolved())},
+		{"digest", nt.DigestOf(3, nt.JobFailed(), nt.ImagePull(), nt.Resolved())},
 		{"test", notifiers.TestNotification("prod-eu-1", nt.T0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,7 +116,7 @@ func TestHostileMarkdown(t *testing.T) {
 		"@alice and @bob.smith", "<!everyone> <!here|here>", "https://evil.example/x www.evil.example", "![img](https://evil.example/x.png)",
 		"| a | b |\n|---|---|", "$x^2$", `\`, "\\`", "@"}
 	for _, s := range append(append([]string{}, nt.HostileStrings...), extra...) {
-		for _, n := range []notifiers.Notification{nt.Hostile(s), digestOf(2, nt.Hostile(s), nt.Hostile(s+"2"))} {
+		for _, n := range []notifiers.Notification{nt.Hostile(s), nt.DigestOf(2, nt.Hostile(s), nt.Hostile(s+"2"))} {
 			raw, err := RenderJSON(notifiers.NewMessage(n), fired)
 			if err != nil {
 				t.Fatal(err)
@@ -161,7 +155,7 @@ func fallback(n notifiers.Notification) notifiers.Notification {
 
 // checkPayload checks a rendered body against Mattermost's limits, counted as the peer counts
 // them, and checks that every text is inert: no control character, nothing forbidden, every
-// Markdown text read as Mattermost reads it (checkMarkdown).
+// Markdown text read as Mattermost reads it (markdown).
 func checkPayload(t *testing.T, raw []byte) {
 	t.Helper()
 	var compact strings.Builder
@@ -207,11 +201,11 @@ func checkPayload(t *testing.T, raw []byte) {
 		if strings.TrimSpace(f.Title) == "" || strings.TrimSpace(s) == "" {
 			t.Errorf("blank field %+v", f)
 		}
-		checkMarkdown(t, "field "+f.Title, s)
+		markdown.Check(t, "field "+f.Title, s)
 	}
-	checkMarkdown(t, "title", a.Title)
-	checkMarkdown(t, "text", a.Text)
-	for _, s := range jsonStrings(v) {
+	markdown.Check(t, "title", a.Title)
+	markdown.Check(t, "text", a.Text)
+	for _, s := range conformance.JSONStrings(t, raw) {
 		if !utf8.ValidString(s) || strings.ContainsAny(s, "\x1b\r\x00\u202e") {
 			t.Errorf("control or invalid text reaches Mattermost: %q", nt.Shorten(s))
 		}
@@ -223,68 +217,10 @@ func checkPayload(t *testing.T, raw []byte) {
 	}
 }
 
-func jsonStrings(v any) []string {
-	var out []string
-	switch x := v.(type) {
-	case map[string]any:
-		for _, c := range x {
-			out = append(out, jsonStrings(c)...)
-		}
-	case []any:
-		for _, c := range x {
-			out = append(out, jsonStrings(c)...)
-		}
-	case string:
-		out = append(out, x)
-	}
-	return out
-}
-
 // ownMarkup is the Markdown kpulse writes itself.
 var ownMarkup = regexp.MustCompile(`\*\*(Message|Termination message|Recent Warning events|Last log lines|Next step|Notifications)\*\*`)
 
-// checkMarkdown reads s as Mattermost reads Markdown: every Markdown character outside code is
+// markdown reads Markdown as Mattermost reads it: every Markdown character outside code is
 // escaped, every "@" outside code is followed by a zero-width space (no one is mentioned), every
 // code span and block is closed, and no backtick is inside one (which could close it early).
-func checkMarkdown(t *testing.T, where, s string) {
-	t.Helper()
-	rs := []rune(ownMarkup.ReplaceAllString(s, ""))
-	lineStart := true
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		switch {
-		case r == '\\':
-			if i+1 == len(rs) {
-				t.Errorf("%s: a backslash ends the text: %q", where, nt.Shorten(s))
-			}
-			i++
-		case strings.HasPrefix(string(rs[i:min(i+3, len(rs))]), "```"):
-			end := strings.Index(string(rs[i+3:]), "```")
-			if end < 0 {
-				t.Errorf("%s: a code block is left open: %q", where, nt.Shorten(s))
-				return
-			}
-			body := []rune(string(rs[i+3:])[:end])
-			if len(body) == 0 || body[0] != '\n' || body[len(body)-1] != '\n' {
-				t.Errorf("%s: a code block's fences are not on lines of their own: %q", where, nt.Shorten(string(body)))
-			}
-			i += 3 + len(body) + 2
-		case r == '`':
-			end := strings.IndexRune(string(rs[i+1:]), '`')
-			if end < 0 {
-				t.Errorf("%s: a code span is left open: %q", where, nt.Shorten(s))
-				return
-			}
-			body := []rune(string(rs[i+1:])[:end])
-			if strings.Contains(string(body), "\n") {
-				t.Errorf("%s: a code span spans lines", where)
-			}
-			i += len(body) + 1
-		case r == '@' && (i+1 == len(rs) || rs[i+1] != '\u200b'):
-			t.Errorf("%s: an @ that may mention someone: %q", where, nt.Shorten(s))
-		case strings.ContainsRune("*_~|[]>#$", r), lineStart && (r == '-' || r == '='):
-			t.Errorf("%s: an unescaped %q: %q", where, r, nt.Shorten(s))
-		}
-		lineStart = r == '\n'
-	}
-}
+var markdown = chatmdtest.Markdown{Own: ownMarkup, Backslash: true, Markup: "*_~|[]>#$", LineStarts: "-=", Mentions: true}
