@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -71,7 +70,7 @@ func render(m notifiers.Message, keyword string, firing time.Time) markdown {
 	if keyword != "" {
 		prefix = "[" + keyword + "] "
 	}
-	title := prefix + fitWith(emoji(m.Kind)+" "+m.Headline(), maxTitle-jsonLen(prefix), defuse, false)
+	title := prefix + fit.Escaped(emoji(m.Kind)+" "+m.Headline(), maxTitle-jsonLen(prefix), defuse, false)
 	budget := MaxBody - bodyOverhead - jsonLen(title)
 	text := ""
 	// A first render sized by the bytes JSON adds; rendered again smaller in the rare case an
@@ -104,39 +103,39 @@ func renderText(m notifiers.Message, keyword string, firing time.Time, budget in
 	foot := footer(m, keyword)
 	left := budget - jsonLen(head) - jsonLen(foot) - 4
 
-	var secs []section
+	var secs []notifiers.Block
 	if len(m.DigestLines) > 0 {
-		secs = append(secs, section{title: "**Notifications**", lines: m.DigestLines, hidden: m.DigestMore})
+		secs = append(secs, notifiers.Block{Title: "**Notifications**", Lines: m.DigestLines, Hidden: m.DigestMore})
 	} else if m.StatusMessage != "" {
-		secs = append(secs, section{title: "**Message**", lines: strings.Split(m.StatusMessage, "\n"), whole: true})
+		secs = append(secs, notifiers.Block{Title: "**Message**", Lines: strings.Split(m.StatusMessage, "\n"), Whole: true})
 	}
 	if m.TerminationMessage != "" && m.TerminationMessage != m.StatusMessage {
-		secs = append(secs, section{title: "**Termination message**", lines: strings.Split(m.TerminationMessage, "\n"), whole: true})
+		secs = append(secs, notifiers.Block{Title: "**Termination message**", Lines: strings.Split(m.TerminationMessage, "\n"), Whole: true})
 	}
 	if len(m.Events) > 0 {
 		lines := make([]string, len(m.Events))
 		for i, ev := range m.Events {
 			lines[i] = notifiers.EventLine(ev)
 		}
-		secs = append(secs, section{title: "**Recent Warning events**", lines: lines})
+		secs = append(secs, notifiers.Block{Title: "**Recent Warning events**", Lines: lines})
 	}
 	if len(m.Logs) > 0 {
 		title := "**Last log lines** (previous container)"
 		if ref := m.LogsRef(); ref != "" {
 			title = "**Last log lines** of " + fitEscaped(ref, 300) + " (previous container)"
 		}
-		secs = append(secs, section{title: title, lines: m.Logs, tail: true})
+		secs = append(secs, notifiers.Block{Title: title, Lines: m.Logs, Tail: true})
 	}
 	if m.Hint != "" && m.Kind != notifiers.KindResolved {
-		secs = append(secs, section{title: "**Next step**", lines: []string{m.Hint}, whole: true})
+		secs = append(secs, notifiers.Block{Title: "**Next step**", Lines: []string{m.Hint}, Whole: true})
 	}
 	want := make([]int, len(secs))
 	for i, s := range secs {
-		want[i] = jsonLen(s.render(1<<30)) + 4 // and the blank line before it
+		want[i] = jsonLen(quote.Render(s, 1<<30)) + 4 // and the blank line before it
 	}
 	parts := []string{head}
-	for i, b := range share(want, left) {
-		if text := secs[i].render(b - 4); text != "" {
+	for i, b := range notifiers.Share(want, left) {
+		if text := quote.Render(secs[i], b-4); text != "" {
 			parts = append(parts, text)
 		}
 	}
@@ -193,111 +192,15 @@ func footer(m notifiers.Message, keyword string) string {
 	return strings.Join(parts, " · ")
 }
 
-// section is a bold title over a quote of lines: a text (whole: its start kept when cut), or a
-// list of lines, the first that fit ("…and N more" after the quote), or with tail the last
-// ("…and N earlier lines").
-type section struct {
-	title  string
-	lines  []string
-	hidden int // lines left out before: a digest's notifications past MaxDigestLines
-	whole  bool
-	tail   bool
-}
+// quote lays out a section (a notifiers.Block) as a bold title over a quote of lines: a text
+// (whole: its start kept when cut), or a list of lines, the first that fit ("…and N more" after
+// the quote), or with tail the last ("…and N earlier lines").
+var quote = notifiers.BlockStyle{Measure: jsonLen, Open: "\n\n> ", Join: quoteJoin, EndSep: "\n\n",
+	Line: quoteLine, Cut: fitQuoteLine, Min: minSection}
 
 // quoteJoin ends a quoted line with a hard break and opens the next: DingTalk joins the lines
 // of a quote into one paragraph otherwise.
 const quoteJoin = "  \n> "
-
-// render is the section within budget bytes (as JSON counts them), or "" when even its title
-// and a little text do not fit.
-func (s section) render(budget int) string {
-	ending := func(n int) string {
-		switch {
-		case n == 0:
-			return ""
-		case s.tail:
-			return fmt.Sprintf("\n\n…and %d earlier lines", n)
-		default:
-			return fmt.Sprintf("\n\n…and %d more", n)
-		}
-	}
-	all := make([]string, len(s.lines))
-	for i, l := range s.lines {
-		all[i] = quoteLine(l)
-	}
-	if full := s.title + "\n\n> " + strings.Join(all, quoteJoin) + ending(s.hidden); jsonLen(full) <= budget {
-		return full
-	}
-	room := budget - jsonLen(s.title) - jsonLen("\n\n> ")
-	if room-len(ending(len(s.lines)+s.hidden)) < minSection {
-		return ""
-	}
-	order := slices.Clone(s.lines)
-	if s.tail {
-		slices.Reverse(order)
-	}
-	hidden := s.hidden
-	var kept []string
-	size := 0
-	for i, l := range order {
-		left := hidden + len(order) - i - 1
-		if s.whole {
-			left = 0 // a text is cut, not counted in lines
-		}
-		end := len(ending(left))
-		sep := 0
-		if i > 0 {
-			sep = jsonLen(quoteJoin)
-		}
-		var e string
-		if s.tail {
-			e = all[len(all)-1-i]
-		} else {
-			e = all[i]
-		}
-		if size+sep+jsonLen(e)+end > room {
-			if !s.whole {
-				if i > 0 {
-					hidden += len(order) - i
-					break
-				}
-				hidden += len(order) - 1
-			}
-			// Even the first line is too long, or a text ends here: cut it.
-			if r := room - end - size - sep; r >= minSection/2 {
-				kept = append(kept, fitQuoteLine(l, r, s.tail))
-			}
-			break
-		}
-		kept = append(kept, e)
-		size += sep + jsonLen(e)
-	}
-	if len(kept) == 0 {
-		return ""
-	}
-	if s.tail {
-		slices.Reverse(kept)
-	}
-	return s.title + "\n\n> " + strings.Join(kept, quoteJoin) + ending(hidden)
-}
-
-// share divides budget between parts that want want[i] each: all they want when everything
-// fits; otherwise the small ones get theirs and the others an equal share of the rest.
-func share(want []int, budget int) []int {
-	got := make([]int, len(want))
-	left, n := max(budget, 0), len(want)
-	order := make([]int, len(want))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return want[a] - want[b] })
-	for _, i := range order {
-		got[i] = min(want[i], left/n)
-		left -= got[i]
-		n--
-	}
-	return got
-}
 
 // fitList joins escaped items with ", ", keeping the first that fit budget bytes together with
 // the " …and N more" that ends the text when any is left out (hidden counts those left out
@@ -380,53 +283,20 @@ func quoteLine(s string) string {
 
 // fitEscaped escapes s and, when that is longer than max bytes, cuts s so that the escaped
 // rest with an ellipsis fits.
-func fitEscaped(s string, max int) string { return fitWith(s, max, escape, false) }
+func fitEscaped(s string, max int) string { return fit.Escaped(s, max, escape, false) }
 
 // fitQuoteLine is quoteLine of s cut to max bytes as JSON counts them (its start, or with
 // tail its end).
 func fitQuoteLine(s string, max int, tail bool) string {
 	if tail {
-		return fitWith(s, max, func(p string) string { return escape(p) }, true)
+		return fit.Escaped(s, max, escape, true)
 	}
-	return fitWith(s, max, quoteLine, false)
+	return fit.Escaped(s, max, quoteLine, false)
 }
 
-// fitWith is esc(s) when it fits max bytes (as JSON counts them), else the longest part of s
-// (its start, or its end when tail) whose escape fits with "…". The part is escaped whole, so no
-// escape is split.
-func fitWith(s string, max int, esc func(string) string, tail bool) string {
-	if e := esc(s); jsonLen(e) <= max {
-		return e
-	}
-	if max < len("…")+1 {
-		return ""
-	}
-	runes := []rune(s)
-	part := func(n int) string {
-		if tail {
-			return string(runes[len(runes)-n:])
-		}
-		return string(runes[:n])
-	}
-	lo, hi := 0, min(len(runes), max)
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if jsonLen(esc(part(mid)))+len("…") <= max {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	if tail {
-		return "…" + esc(part(lo))
-	}
-	return esc(part(lo)) + "…"
-}
-
-// fitBytes cuts plain s to max bytes as JSON counts them, with "…".
-func fitBytes(s string, max int) string {
-	return fitWith(s, max, func(p string) string { return p }, false)
-}
+// fit cuts text to bytes of the body, as jsonLen counts them; a cut keeps room for a byte of
+// text besides its "…", or is "".
+var fit = notifiers.Fitter{Measure: jsonLen, Spare: 1}
 
 // jsonLen is how many bytes s takes in the body: a quote, a backslash and a line break take
 // two, a control character six, and U+2028 and U+2029, which encoding/json escapes, six.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -157,40 +156,40 @@ func elements(m notifiers.Message, keyword string, firing time.Time, budget int)
 	note := element{Tag: "note", Elements: []text{{Tag: "plain_text", Content: footer(m, keyword)}}}
 	left := budget - elementsLen(out) - elementsLen([]element{note})
 
-	var secs []section
+	var secs []notifiers.Block
 	if len(m.DigestLines) > 0 {
-		secs = append(secs, section{title: "**Notifications**", lines: m.DigestLines, hidden: m.DigestMore})
+		secs = append(secs, notifiers.Block{Title: "**Notifications**", Lines: m.DigestLines, Hidden: m.DigestMore})
 	} else if m.StatusMessage != "" {
-		secs = append(secs, section{title: "**Message**", lines: strings.Split(m.StatusMessage, "\n"), whole: true})
+		secs = append(secs, notifiers.Block{Title: "**Message**", Lines: strings.Split(m.StatusMessage, "\n"), Whole: true})
 	}
 	if m.TerminationMessage != "" && m.TerminationMessage != m.StatusMessage {
-		secs = append(secs, section{title: "**Termination message**", lines: strings.Split(m.TerminationMessage, "\n"), whole: true})
+		secs = append(secs, notifiers.Block{Title: "**Termination message**", Lines: strings.Split(m.TerminationMessage, "\n"), Whole: true})
 	}
 	if len(m.Events) > 0 {
 		lines := make([]string, len(m.Events))
 		for i, ev := range m.Events {
 			lines[i] = notifiers.EventLine(ev)
 		}
-		secs = append(secs, section{title: "**Recent Warning events**", lines: lines})
+		secs = append(secs, notifiers.Block{Title: "**Recent Warning events**", Lines: lines})
 	}
 	if len(m.Logs) > 0 {
 		title := "**Last log lines** (previous container)"
 		if ref := m.LogsRef(); ref != "" {
 			title = "**Last log lines** of " + fitEscaped(ref, 300) + " (previous container)"
 		}
-		secs = append(secs, section{title: title, lines: m.Logs, tail: true})
+		secs = append(secs, notifiers.Block{Title: title, Lines: m.Logs, Tail: true})
 	}
 	if m.Hint != "" && m.Kind != notifiers.KindResolved {
-		secs = append(secs, section{title: "**Next step**", lines: []string{m.Hint}, whole: true})
+		secs = append(secs, notifiers.Block{Title: "**Next step**", Lines: []string{m.Hint}, Whole: true})
 	}
 	const perBlock = 40 // {"tag":"markdown","content":""}, and a rule
 	want := make([]int, len(secs))
 	for i, s := range secs {
-		want[i] = jsonLen(s.render(1<<30)) + perBlock
+		want[i] = jsonLen(block.Render(s, 1<<30)) + perBlock
 	}
 	blocks := 0
-	for i, b := range share(want, left) {
-		if t := secs[i].render(b - perBlock); t != "" {
+	for i, b := range notifiers.Share(want, left) {
+		if t := block.Render(secs[i], b-perBlock); t != "" {
 			if blocks == 0 {
 				out = append(out, element{Tag: "hr"})
 			}
@@ -261,108 +260,18 @@ func footer(m notifiers.Message, keyword string) string {
 	return strings.Join(parts, " · ")
 }
 
-// section is a bold title over lines: a text (whole: its start kept when cut), or a list of
-// lines, the first that fit ("…and N more" after them), or with tail the last ("…and N earlier
-// lines").
-type section struct {
-	title  string
-	lines  []string
-	hidden int // lines left out before: a digest's notifications past MaxDigestLines
-	whole  bool
-	tail   bool
-}
+// block lays out a section (a notifiers.Block) as a bold title over lines: a text (whole: its
+// start kept when cut), or a list of lines, the first that fit ("…and N more" after them), or
+// with tail the last ("…and N earlier lines").
+var block = notifiers.BlockStyle{Measure: jsonLen, Open: "\n", Join: "\n", EndSep: "\n",
+	Line: lineStart, Cut: fitLine, Min: minSection}
 
-// render is the section within budget bytes (as JSON counts them), or "" when even its title
-// and a little text do not fit.
-func (s section) render(budget int) string {
-	ending := func(n int) string {
-		switch {
-		case n == 0:
-			return ""
-		case s.tail:
-			return fmt.Sprintf("\n…and %d earlier lines", n)
-		default:
-			return fmt.Sprintf("\n…and %d more", n)
-		}
+// fitLine is a line of a block cut to max bytes: its start, or with tail its end.
+func fitLine(s string, max int, tail bool) string {
+	if tail {
+		return fitTail(s, max)
 	}
-	all := make([]string, len(s.lines))
-	for i, l := range s.lines {
-		all[i] = lineStart(l)
-	}
-	if full := s.title + "\n" + strings.Join(all, "\n") + ending(s.hidden); jsonLen(full) <= budget {
-		return full
-	}
-	room := budget - jsonLen(s.title) - jsonLen("\n")
-	if room-len(ending(len(s.lines)+s.hidden)) < minSection {
-		return ""
-	}
-	hidden := s.hidden
-	var kept []string
-	size := 0
-	for i := range all {
-		e := all[i]
-		if s.tail {
-			e = all[len(all)-1-i]
-		}
-		left := hidden + len(all) - i - 1
-		if s.whole {
-			left = 0 // a text is cut, not counted in lines
-		}
-		end := len(ending(left))
-		sep := 0
-		if i > 0 {
-			sep = jsonLen("\n")
-		}
-		if size+sep+jsonLen(e)+end > room {
-			if !s.whole {
-				if i > 0 {
-					hidden += len(all) - i
-					break
-				}
-				hidden += len(all) - 1
-			}
-			// Even the first line is too long, or a text ends here: cut it.
-			orig := s.lines[i]
-			if s.tail {
-				orig = s.lines[len(all)-1-i]
-			}
-			if r := room - end - size - sep; r >= minSection/2 {
-				if s.tail {
-					kept = append(kept, fitTail(orig, r))
-				} else {
-					kept = append(kept, fitWith(orig, r, lineStart))
-				}
-			}
-			break
-		}
-		kept = append(kept, e)
-		size += sep + jsonLen(e)
-	}
-	if len(kept) == 0 {
-		return ""
-	}
-	if s.tail {
-		slices.Reverse(kept)
-	}
-	return s.title + "\n" + strings.Join(kept, "\n") + ending(hidden)
-}
-
-// share divides budget between parts that want want[i] each: all they want when everything
-// fits; otherwise the small ones get theirs and the others an equal share of the rest.
-func share(want []int, budget int) []int {
-	got := make([]int, len(want))
-	left, n := max(budget, 0), len(want)
-	order := make([]int, len(want))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return want[a] - want[b] })
-	for _, i := range order {
-		got[i] = min(want[i], left/n)
-		left -= got[i]
-		n--
-	}
-	return got
+	return fitWith(s, max, lineStart)
 }
 
 // fitList joins escaped items with ", ", keeping the first that fit budget bytes together with
@@ -455,40 +364,18 @@ func fitTail(s string, max int) string {
 	if e := lineStart(s); jsonLen(e) <= max {
 		return e
 	}
-	runes := []rune(s)
-	lo, hi := 0, min(len(runes), max)
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if jsonLen(escape(string(runes[len(runes)-mid:])))+len("…") <= max {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return "…" + escape(string(runes[len(runes)-lo:]))
+	return fit.Cut(s, max, escape, true)
 }
 
 // fitWith is esc(s) when it fits max bytes (as JSON counts them), else the longest start of s
 // whose escape fits with "…". The part is escaped whole, so no escape is split.
 func fitWith(s string, max int, esc func(string) string) string {
-	if e := esc(s); jsonLen(e) <= max {
-		return e
-	}
-	if max < len("…")+1 {
-		return ""
-	}
-	runes := []rune(s)
-	lo, hi := 0, min(len(runes), max)
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if jsonLen(esc(string(runes[:mid])))+len("…") <= max {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return esc(string(runes[:lo])) + "…"
+	return fit.Escaped(s, max, esc, false)
 }
+
+// fit cuts text to bytes of the body, as jsonLen counts them; a cut keeps room for a byte of
+// text besides its "…", or is "".
+var fit = notifiers.Fitter{Measure: jsonLen, Spare: 1}
 
 // jsonLen is how many bytes s takes in the body: a quote, a backslash and a line break take
 // two, a control character six, and U+2028 and U+2029, which encoding/json escapes, six.

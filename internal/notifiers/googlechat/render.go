@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
@@ -180,7 +178,7 @@ func render(n notifiers.Notification) message {
 	secs := sections(m)
 	var hint []widget
 	if m.Hint != "" && m.Kind != notifiers.KindResolved && m.Kind != notifiers.KindDigest {
-		hint = []widget{paragraph("<code>" + escape(fitText(inert(m.Hint), hintMax, false)) + "</code>")}
+		hint = []widget{paragraph("<code>" + escape(fit.Text(inert(m.Hint), hintMax, false)) + "</code>")}
 	}
 	footer := paragraph(footerOf(m))
 
@@ -210,7 +208,7 @@ func render(n notifiers.Notification) message {
 	contents := make([]string, len(secs))
 	var msg message
 	for range 3 {
-		budgets := share(want, room)
+		budgets := notifiers.Share(want, room)
 		for i, s := range secs {
 			contents[i] = s.fit(max(budgets[i], minSectionMax))
 		}
@@ -241,9 +239,9 @@ func render(n notifiers.Notification) message {
 // thread key, which makes every message of an incident a reply in the thread its first one
 // started. A test and a digest belong to no incident: each starts a thread of its own.
 func wrap(n notifiers.Notification, m notifiers.Message, lk look, secs []section) message {
-	headline := fitText(plain(m.Headline()), titleMax, false)
+	headline := fit.Text(plain(m.Headline()), titleMax, false)
 	msg := message{
-		FallbackText: fitText(lk.emoji+" "+headline, titleMax, false),
+		FallbackText: fit.Text(lk.emoji+" "+headline, titleMax, false),
 		CardsV2: []cardWithID{{CardID: cardID, Card: card{
 			Header:   header{Title: lk.emoji + " " + headline, Subtitle: subtitle(m)},
 			Sections: secs,
@@ -277,7 +275,7 @@ func subtitle(m notifiers.Message) string {
 	if m.Cluster == "" {
 		return "kpulse"
 	}
-	return fitText(plain("kpulse · cluster "+m.Cluster), subtitleMax, false)
+	return fit.Text(plain("kpulse · cluster "+m.Cluster), subtitleMax, false)
 }
 
 // minimal is the status alone, in case the parts of a card ever overflow their budget.
@@ -296,7 +294,7 @@ func statusWord(m notifiers.Message, lk look) string {
 
 // statusLine is the coloured state, the summary and, on a resolve, the alert it ends.
 func statusLine(n notifiers.Notification, m notifiers.Message, lk look) string {
-	s := statusWord(m, lk) + "<br>" + brs(fitText(inert(summary(n, m)), summaryMax, false))
+	s := statusWord(m, lk) + "<br>" + brs(fit.Text(inert(summary(n, m)), summaryMax, false))
 	if m.Kind == notifiers.KindResolved {
 		s += "<br>" + resolves(n, m)
 	}
@@ -324,7 +322,7 @@ func resolves(n notifiers.Notification, m notifiers.Message) string {
 	if fired.IsZero() {
 		fired = n.Incident.FirstSeen
 	}
-	s := "Resolves the alert <b>" + escape(fitText(inert("FIRING: "+m.Title()), resolvesMax-150, false)) + "</b>"
+	s := "Resolves the alert <b>" + escape(fit.Text(inert("FIRING: "+m.Title()), resolvesMax-150, false)) + "</b>"
 	if y := fired.UTC().Year(); !fired.IsZero() && y >= 1 && y <= 9999 {
 		s += ", which fired " + fired.UTC().Format("2006-01-02 15:04:05 MST")
 	}
@@ -351,9 +349,9 @@ func factWidgets(m notifiers.Message) []widget {
 	for _, f := range facts {
 		vals := make([]string, len(f.Values))
 		for i, v := range f.Values {
-			vals[i] = fitText(inert(v), factValueMax, false)
+			vals[i] = fit.Text(inert(v), factValueMax, false)
 		}
-		out = append(out, widget{DecoratedText: &decoratedText{TopLabel: f.Label, Text: escape(fitList(vals, f.Hidden, ", ", factListMax)), WrapText: true}})
+		out = append(out, widget{DecoratedText: &decoratedText{TopLabel: f.Label, Text: escape(fit.List(vals, f.Hidden, ", ", factListMax)), WrapText: true}})
 	}
 	return out
 }
@@ -364,9 +362,9 @@ func footerOf(m notifiers.Message) string {
 	if m.Fingerprint != "" {
 		parts = append(parts, "incident "+m.Fingerprint)
 	}
-	s := escape(fitText(inert(strings.Join(parts, " · ")), footerMax/3, false))
+	s := escape(fit.Text(inert(strings.Join(parts, " · ")), footerMax/3, false))
 	if len(m.Notes) > 0 {
-		s += "<br>" + escape(fitText(inert("Not shown: "+strings.Join(m.Notes, "; ")), footerMax*2/3, false))
+		s += "<br>" + escape(fit.Text(inert("Not shown: "+strings.Join(m.Notes, "; ")), footerMax*2/3, false))
 	}
 	return fmt.Sprintf(`<font color="%s">%s</font>`, colorSubtle, s)
 }
@@ -402,7 +400,7 @@ func sections(m notifiers.Message) []textSection {
 		out = append(out, textSection{header: "Recent Warning events", lines: lines, list: true})
 	}
 	if len(m.Logs) > 0 {
-		out = append(out, textSection{header: "Last log lines (previous container)", of: fitText(inert(m.LogsRef()), factValueMax, false),
+		out = append(out, textSection{header: "Last log lines (previous container)", of: fit.Text(inert(m.LogsRef()), factValueMax, false),
 			lines: inertAll(m.Logs), list: true, tail: true})
 	}
 	return out
@@ -426,32 +424,14 @@ func (s textSection) render(text string) section {
 }
 
 // size is how many bytes of JSON the whole text takes.
-func (s textSection) size() int { return htmlLen(s.fit(math.MaxInt)) }
+func (s textSection) size() int { return fit.Measure(s.fit(math.MaxInt)) }
 
 // fit is the text within budget bytes of JSON, once escaped.
 func (s textSection) fit(budget int) string {
 	if !s.list {
-		return fitText(strings.Join(s.lines, "\n"), budget, false)
+		return fit.Text(strings.Join(s.lines, "\n"), budget, false)
 	}
-	return fitLines(s.lines, s.hidden, budget, s.tail)
-}
-
-// share divides budget between parts that want want[i] each: each gets what it wants when all
-// fit; otherwise the small ones get theirs and the others equal shares of the rest.
-func share(want []int, budget int) []int {
-	got := make([]int, len(want))
-	left, n := max(budget, 0), len(want)
-	order := make([]int, len(want))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return want[a] - want[b] })
-	for _, i := range order {
-		got[i] = min(want[i], left/n)
-		left -= got[i]
-		n--
-	}
-	return got
+	return fit.Lines(s.lines, s.hidden, budget, s.tail)
 }
 
 func inertAll(lines []string) []string {
@@ -462,169 +442,8 @@ func inertAll(lines []string) []string {
 	return out
 }
 
-// htmlLen is how many bytes s takes once escaped as HTML text (a line break as <br>) and
-// written in a JSON string without its quotes, as encode writes it, or more: an invalid byte is
-// counted as the six of \ufffd.
-func htmlLen(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += 6
-		case r == '&':
-			n += 5
-		case r == '<' || r == '>' || r == '\n':
-			n += 4
-		case r == '"' || r == '\\' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
-			n += 2
-		case r < 0x20 || r == '\u2028' || r == '\u2029':
-			n += 6
-		default:
-			n += size
-		}
-	}
-	return n
-}
+// fit cuts text to bytes of JSON once escaped as HTML text, as encode writes it, or more.
+var fit = notifiers.Fitter{Measure: notifiers.HTMLJSONLen}
 
 // ellipsis marks a cut; it takes three bytes.
 const ellipsis = "…"
-
-// fitText is s when it takes at most budget bytes (htmlLen); otherwise its longest start (with
-// tail, end) that fits with an ellipsis marking the cut. It is total: any budget, any text.
-func fitText(s string, budget int, tail bool) string {
-	if htmlLen(s) <= budget {
-		return s
-	}
-	if budget < len(ellipsis) {
-		return ""
-	}
-	runes := []rune(s)
-	part := func(k int) string {
-		if tail {
-			return string(runes[len(runes)-k:])
-		}
-		return string(runes[:k])
-	}
-	lo, hi := 0, len(runes)
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if htmlLen(part(mid))+len(ellipsis) <= budget {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	if tail {
-		return ellipsis + part(lo)
-	}
-	return part(lo) + ellipsis
-}
-
-// fitLines joins lines, one a line, within budget bytes (htmlLen): the first ones that fit (with
-// tail, the last), then "…and N more" (with tail, first, "…and N earlier lines") when any is left
-// out; hidden counts those left out before. A first line too long on its own is cut.
-func fitLines(lines []string, hidden, budget int, tail bool) string {
-	ending := func(k int) string {
-		switch {
-		case k == 0:
-			return ""
-		case tail:
-			return fmt.Sprintf("…and %d earlier lines", k)
-		}
-		return fmt.Sprintf("…and %d more", k)
-	}
-	const sep = 4 // a line break, counted as <br>
-	if total, end := joinedLen(lines, sep), ending(hidden); total+htmlLen(end)+sep <= budget || total <= budget && end == "" {
-		switch {
-		case end == "":
-			return strings.Join(lines, "\n")
-		case tail:
-			return end + "\n" + strings.Join(lines, "\n")
-		}
-		return strings.Join(lines, "\n") + "\n" + end
-	}
-	order := slices.Clone(lines)
-	if tail {
-		slices.Reverse(order)
-	}
-	var kept []string
-	size := 0
-	for i, l := range order {
-		left := hidden + len(order) - i - 1
-		end := 0
-		if e := ending(left); e != "" {
-			end = htmlLen(e) + sep
-		}
-		s := 0
-		if i > 0 {
-			s = sep
-		}
-		if size+s+htmlLen(l)+end > budget {
-			if i > 0 {
-				hidden += len(order) - i
-				break
-			}
-			l = fitText(l, budget-end, tail)
-		}
-		kept = append(kept, l)
-		size += s + htmlLen(l)
-	}
-	if tail {
-		slices.Reverse(kept)
-	}
-	if e := ending(hidden); e != "" {
-		if tail {
-			kept = append([]string{e}, kept...)
-		} else {
-			kept = append(kept, e)
-		}
-	}
-	return strings.Join(kept, "\n")
-}
-
-// fitList joins items with sep within budget bytes (htmlLen): the first that fit, then " …and N
-// more" when any is left out (hidden counts those left out before).
-func fitList(items []string, hidden int, sep string, budget int) string {
-	ending := func(k int) string {
-		if k == 0 {
-			return ""
-		}
-		return fmt.Sprintf(" …and %d more", k)
-	}
-	if joinedLen(items, htmlLen(sep))+htmlLen(ending(hidden)) <= budget {
-		return strings.Join(items, sep) + ending(hidden)
-	}
-	var b strings.Builder
-	size := 0
-	for i, it := range items {
-		add := htmlLen(it)
-		if i > 0 {
-			add += htmlLen(sep)
-		}
-		left := hidden + len(items) - i - 1
-		if size+add+htmlLen(ending(left)) > budget {
-			hidden += len(items) - i
-			break
-		}
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		b.WriteString(it)
-		size += add
-	}
-	return b.String() + ending(hidden)
-}
-
-// joinedLen is how many bytes the items joined by a separator of sep bytes take.
-func joinedLen(items []string, sep int) int {
-	n := 0
-	for i, it := range items {
-		if i > 0 {
-			n += sep
-		}
-		n += htmlLen(it)
-	}
-	return n
-}

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
@@ -144,11 +143,11 @@ type part struct{ plain, html string }
 func render(n notifiers.Notification, replyTo string) content {
 	m := notifiers.NewMessage(n)
 	lk := lookOf(m)
-	headline := fitText(inert(lk.emoji+" "+m.Headline()), headlineMax, false)
+	headline := fit.Text(inert(lk.emoji+" "+m.Headline()), headlineMax, false)
 	head := []part{
 		{headline, fmt.Sprintf(`<h4><span data-mx-color="%s">%s</span></h4>`, lk.color, escape(headline))},
 	}
-	sum := fitText(inert(summary(n, m)), summaryMax, false)
+	sum := fit.Text(inert(summary(n, m)), summaryMax, false)
 	head = append(head, part{sum, "<p>" + brs(sum) + "</p>"})
 	if m.Kind == notifiers.KindResolved {
 		head = append(head, resolves(n, m))
@@ -159,7 +158,7 @@ func render(n notifiers.Notification, replyTo string) content {
 	secs := sections(m)
 	var tail []part
 	if m.Hint != "" && m.Kind != notifiers.KindResolved && m.Kind != notifiers.KindDigest {
-		h := fitText(inert(m.Hint), hintMax, false)
+		h := fit.Text(inert(m.Hint), hintMax, false)
 		tail = append(tail, part{"Next step: " + h, "<p><b>Next step</b><br><code>" + escape(h) + "</code></p>"})
 	}
 	tail = append(tail, footerOf(m))
@@ -185,7 +184,7 @@ func render(n notifiers.Notification, replyTo string) content {
 	contents := make([]string, len(secs))
 	var c content
 	for range 3 {
-		budgets := share(want, room)
+		budgets := notifiers.Share(want, room)
 		for i, s := range secs {
 			contents[i] = s.fit(max(budgets[i], minSectionMax))
 		}
@@ -229,7 +228,7 @@ func wrap(parts []part, replyTo string) content {
 
 // minimal is the headline alone, in case the parts of a message ever overflow their budget.
 func minimal(m notifiers.Message, lk look, replyTo string) content {
-	headline := fitText(inert(lk.emoji+" "+m.Headline()), headlineMax, false)
+	headline := fit.Text(inert(lk.emoji+" "+m.Headline()), headlineMax, false)
 	const note = "The details did not fit in a Matrix message: see /incidents on kpulse."
 	return wrap([]part{
 		{headline, fmt.Sprintf(`<h4><span data-mx-color="%s">%s</span></h4>`, lk.color, escape(headline))},
@@ -258,7 +257,7 @@ func resolves(n notifiers.Notification, m notifiers.Message) part {
 	if fired.IsZero() {
 		fired = n.Incident.FirstSeen
 	}
-	title := fitText(inert("FIRING: "+m.Title()), resolvesMax-150, false)
+	title := fit.Text(inert("FIRING: "+m.Title()), resolvesMax-150, false)
 	when := "."
 	if y := fired.UTC().Year(); !fired.IsZero() && y >= 1 && y <= 9999 {
 		when = ", which fired " + fired.UTC().Format("2006-01-02 15:04:05 MST") + "."
@@ -291,9 +290,9 @@ func facts(m notifiers.Message) part {
 	for _, f := range fs {
 		vals := make([]string, len(f.Values))
 		for i, v := range f.Values {
-			vals[i] = fitText(inert(v), factValueMax, false)
+			vals[i] = fit.Text(inert(v), factValueMax, false)
 		}
-		text := fitList(vals, f.Hidden, ", ", factListMax)
+		text := fit.List(vals, f.Hidden, ", ", factListMax)
 		plain = append(plain, f.Label+": "+text)
 		v := escape(text)
 		if f.Code {
@@ -311,10 +310,10 @@ func footerOf(m notifiers.Message) part {
 	if m.Fingerprint != "" {
 		parts = append(parts, "incident "+m.Fingerprint)
 	}
-	plain := fitText(inert(strings.Join(parts, " · ")), footerMax/3, false)
+	plain := fit.Text(inert(strings.Join(parts, " · ")), footerMax/3, false)
 	html := escape(plain)
 	if len(m.Notes) > 0 {
-		notes := fitText(inert("Not shown: "+strings.Join(m.Notes, "; ")), footerMax*2/3, false)
+		notes := fit.Text(inert("Not shown: "+strings.Join(m.Notes, "; ")), footerMax*2/3, false)
 		plain += "\n" + notes
 		html += "<br>" + escape(notes)
 	}
@@ -352,7 +351,7 @@ func sections(m notifiers.Message) []section {
 		out = append(out, section{title: "Recent Warning events", lines: lines, list: true})
 	}
 	if len(m.Logs) > 0 {
-		out = append(out, section{title: "Last log lines", of: fitText(inert(m.LogsRef()), factValueMax, false), lines: inertAll(m.Logs), list: true, tail: true})
+		out = append(out, section{title: "Last log lines", of: fit.Text(inert(m.LogsRef()), factValueMax, false), lines: inertAll(m.Logs), list: true, tail: true})
 	}
 	return out
 }
@@ -374,14 +373,14 @@ func (s section) render(text string) part {
 }
 
 // size is how many bytes of JSON the whole text takes, escaped.
-func (s section) size() int { return htmlLen(s.fit(math.MaxInt)) }
+func (s section) size() int { return fit.Measure(s.fit(math.MaxInt)) }
 
 // fit is the text within budget bytes of JSON, once escaped.
 func (s section) fit(budget int) string {
 	if !s.list {
-		return fitText(strings.Join(s.lines, "\n"), budget, false)
+		return fit.Text(strings.Join(s.lines, "\n"), budget, false)
 	}
-	return fitLines(s.lines, s.hidden, budget, s.tail)
+	return fit.Lines(s.lines, s.hidden, budget, s.tail)
 }
 
 func inertAll(lines []string) []string {
@@ -392,187 +391,8 @@ func inertAll(lines []string) []string {
 	return out
 }
 
-// share divides budget between parts that want want[i] each: each gets what it wants when all
-// fit; otherwise the small ones get theirs and the others equal shares of the rest.
-func share(want []int, budget int) []int {
-	got := make([]int, len(want))
-	left, n := max(budget, 0), len(want)
-	order := make([]int, len(want))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return want[a] - want[b] })
-	for _, i := range order {
-		got[i] = min(want[i], left/n)
-		left -= got[i]
-		n--
-	}
-	return got
-}
-
-// htmlLen is how many bytes s takes once escaped as HTML text (a line break as <br>) and written
-// in a JSON string without its quotes, as encode writes it, or more: an invalid byte is counted
-// as the six of \ufffd.
-func htmlLen(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += 6
-		case r == '&':
-			n += 5
-		case r == '<' || r == '>' || r == '\n':
-			n += 4
-		case r == '"' || r == '\\' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
-			n += 2
-		case r < 0x20 || r == '\u2028' || r == '\u2029':
-			n += 6
-		default:
-			n += size
-		}
-	}
-	return n
-}
+// fit cuts text to bytes of JSON once escaped as HTML text, as encode writes it, or more.
+var fit = notifiers.Fitter{Measure: notifiers.HTMLJSONLen}
 
 // ellipsis marks a cut; it takes three bytes.
 const ellipsis = "…"
-
-// fitText is s when it takes at most budget bytes (htmlLen); otherwise its longest start (with
-// tail, end) that fits with an ellipsis marking the cut. It is total: any budget, any text.
-func fitText(s string, budget int, tail bool) string {
-	if htmlLen(s) <= budget {
-		return s
-	}
-	if budget < len(ellipsis) {
-		return ""
-	}
-	runes := []rune(s)
-	piece := func(k int) string {
-		if tail {
-			return string(runes[len(runes)-k:])
-		}
-		return string(runes[:k])
-	}
-	lo, hi := 0, len(runes)
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if htmlLen(piece(mid))+len(ellipsis) <= budget {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	if tail {
-		return ellipsis + piece(lo)
-	}
-	return piece(lo) + ellipsis
-}
-
-// fitLines joins lines, one a line, within budget bytes (htmlLen): the first ones that fit (with
-// tail, the last), then "…and N more" (with tail, first, "…and N earlier lines") when any is left
-// out; hidden counts those left out before. A first line too long on its own is cut.
-func fitLines(lines []string, hidden, budget int, tail bool) string {
-	ending := func(k int) string {
-		switch {
-		case k == 0:
-			return ""
-		case tail:
-			return fmt.Sprintf("…and %d earlier lines", k)
-		}
-		return fmt.Sprintf("…and %d more", k)
-	}
-	const sep = 4 // a line break, counted as <br>
-	if total, end := joinedLen(lines, sep), ending(hidden); total+htmlLen(end)+sep <= budget || total <= budget && end == "" {
-		switch {
-		case end == "":
-			return strings.Join(lines, "\n")
-		case tail:
-			return end + "\n" + strings.Join(lines, "\n")
-		}
-		return strings.Join(lines, "\n") + "\n" + end
-	}
-	order := slices.Clone(lines)
-	if tail {
-		slices.Reverse(order)
-	}
-	var kept []string
-	size := 0
-	for i, l := range order {
-		left := hidden + len(order) - i - 1
-		end := 0
-		if e := ending(left); e != "" {
-			end = htmlLen(e) + sep
-		}
-		s := 0
-		if i > 0 {
-			s = sep
-		}
-		if size+s+htmlLen(l)+end > budget {
-			if i > 0 {
-				hidden += len(order) - i
-				break
-			}
-			l = fitText(l, budget-end, tail)
-		}
-		kept = append(kept, l)
-		size += s + htmlLen(l)
-	}
-	if tail {
-		slices.Reverse(kept)
-	}
-	if e := ending(hidden); e != "" {
-		if tail {
-			kept = append([]string{e}, kept...)
-		} else {
-			kept = append(kept, e)
-		}
-	}
-	return strings.Join(kept, "\n")
-}
-
-// fitList joins items with sep within budget bytes (htmlLen): the first that fit, then " …and N
-// more" when any is left out (hidden counts those left out before).
-func fitList(items []string, hidden int, sep string, budget int) string {
-	ending := func(k int) string {
-		if k == 0 {
-			return ""
-		}
-		return fmt.Sprintf(" …and %d more", k)
-	}
-	if joinedLen(items, htmlLen(sep))+htmlLen(ending(hidden)) <= budget {
-		return strings.Join(items, sep) + ending(hidden)
-	}
-	var b strings.Builder
-	size := 0
-	for i, it := range items {
-		add := htmlLen(it)
-		if i > 0 {
-			add += htmlLen(sep)
-		}
-		left := hidden + len(items) - i - 1
-		if size+add+htmlLen(ending(left)) > budget {
-			hidden += len(items) - i
-			break
-		}
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		b.WriteString(it)
-		size += add
-	}
-	return b.String() + ending(hidden)
-}
-
-// joinedLen is how many bytes the items joined by a separator of sep bytes take.
-func joinedLen(items []string, sep int) int {
-	n := 0
-	for i, it := range items {
-		if i > 0 {
-			n += sep
-		}
-		n += htmlLen(it)
-	}
-	return n
-}

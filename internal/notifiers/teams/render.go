@@ -3,12 +3,10 @@ package teams
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
 )
@@ -154,9 +152,9 @@ func render(n notifiers.Notification) message {
 	m := notifiers.NewMessage(n)
 	lk := lookOf(m)
 	header := []element{
-		richText(element{Type: "TextRun", Text: fitText(inert(lk.emoji+" "+m.Headline()), headlineMax, false),
+		richText(element{Type: "TextRun", Text: fit.Text(inert(lk.emoji+" "+m.Headline()), headlineMax, false),
 			Weight: "Bolder", Size: "Large", Color: lk.color}),
-		richText(textRun(fitText(inert(summary(n, m)), summaryMax, false))),
+		richText(textRun(fit.Text(inert(summary(n, m)), summaryMax, false))),
 	}
 	if m.Kind == notifiers.KindResolved {
 		header = append(header, resolves(n, m))
@@ -168,7 +166,7 @@ func render(n notifiers.Notification) message {
 	secs := sections(m)
 	var hint []element
 	if m.Hint != "" && m.Kind != notifiers.KindResolved && m.Kind != notifiers.KindDigest {
-		hint = []element{title("Next step"), richText(code(fitText(inert(m.Hint), hintMax, false)))}
+		hint = []element{title("Next step"), richText(code(fit.Text(inert(m.Hint), hintMax, false)))}
 	}
 	footer := footerOf(m)
 
@@ -196,7 +194,7 @@ func render(n notifiers.Notification) message {
 	contents := make([]string, len(secs))
 	var msg message
 	for range 3 {
-		budgets := share(want, room)
+		budgets := notifiers.Share(want, room)
 		for i, s := range secs {
 			contents[i] = s.fit(max(budgets[i], minSectionMax))
 		}
@@ -235,7 +233,7 @@ func wrap(body []element) message {
 // minimal is the headline alone, in case the parts of a card ever overflow their budget.
 func minimal(m notifiers.Message, lk look) message {
 	return wrap([]element{{Type: "Container", Style: lk.style, Bleed: true, Items: []element{
-		richText(element{Type: "TextRun", Text: fitText(inert(lk.emoji+" "+m.Headline()), headlineMax, false),
+		richText(element{Type: "TextRun", Text: fit.Text(inert(lk.emoji+" "+m.Headline()), headlineMax, false),
 			Weight: "Bolder", Size: "Large", Color: lk.color}),
 		richText(textRun("The details did not fit in a Teams card: see /incidents on kpulse.")),
 	}}})
@@ -265,7 +263,7 @@ func resolves(n notifiers.Notification, m notifiers.Message) element {
 		fired = n.Incident.FirstSeen
 	}
 	runs := []element{textRun("Resolves the alert "),
-		{Type: "TextRun", Text: fitText(inert("FIRING: "+m.Title()), resolvesMax-150, false), Weight: "Bolder"}}
+		{Type: "TextRun", Text: fit.Text(inert("FIRING: "+m.Title()), resolvesMax-150, false), Weight: "Bolder"}}
 	if y := fired.UTC().Year(); !fired.IsZero() && y >= 1 && y <= 9999 {
 		runs = append(runs, textRun(", which fired "+fired.UTC().Format("2006-01-02 15:04:05 MST")+"."))
 	} else {
@@ -294,9 +292,9 @@ func factRows(m notifiers.Message) []element {
 	for _, f := range facts {
 		vals := make([]string, len(f.Values))
 		for i, v := range f.Values {
-			vals[i] = fitText(inert(v), factValueMax, false)
+			vals[i] = fit.Text(inert(v), factValueMax, false)
 		}
-		text := fitList(vals, f.Hidden, ", ", factListMax)
+		text := fit.List(vals, f.Hidden, ", ", factListMax)
 		run := textRun(text)
 		if f.Code {
 			run = code(text)
@@ -315,9 +313,9 @@ func footerOf(m notifiers.Message) element {
 	if m.Fingerprint != "" {
 		parts = append(parts, "incident "+m.Fingerprint)
 	}
-	runs := []element{{Type: "TextRun", Text: fitText(inert(strings.Join(parts, " · ")), footerMax/3, false), IsSubtle: true, Size: "Small"}}
+	runs := []element{{Type: "TextRun", Text: fit.Text(inert(strings.Join(parts, " · ")), footerMax/3, false), IsSubtle: true, Size: "Small"}}
 	if len(m.Notes) > 0 {
-		runs = append(runs, element{Type: "TextRun", Text: fitText(inert("\nNot shown: "+strings.Join(m.Notes, "; ")), footerMax*2/3, false),
+		runs = append(runs, element{Type: "TextRun", Text: fit.Text(inert("\nNot shown: "+strings.Join(m.Notes, "; ")), footerMax*2/3, false),
 			IsSubtle: true, Size: "Small"})
 	}
 	return element{Type: "RichTextBlock", Spacing: "Medium", Inlines: runs}
@@ -358,7 +356,7 @@ func sections(m notifiers.Message) []section {
 			t = element{Type: "RichTextBlock", Spacing: "Medium", Inlines: []element{
 				{Type: "TextRun", Text: "Last log lines", Weight: "Bolder"},
 				textRun(" of "),
-				code(fitText(inert(ref), factValueMax, false)),
+				code(fit.Text(inert(ref), factValueMax, false)),
 				textRun(" (previous container)"),
 			}}
 		}
@@ -380,32 +378,14 @@ func (s section) content(text string) element {
 }
 
 // size is how many bytes of JSON the whole text takes.
-func (s section) size() int { return encodedLen(s.fit(math.MaxInt)) }
+func (s section) size() int { return fit.Measure(s.fit(math.MaxInt)) }
 
 // fit is the text within budget bytes of JSON.
 func (s section) fit(budget int) string {
 	if !s.list {
-		return fitText(strings.Join(s.lines, "\n"), budget, false)
+		return fit.Text(strings.Join(s.lines, "\n"), budget, false)
 	}
-	return fitLines(s.lines, s.hidden, budget, s.tail)
-}
-
-// share divides budget between parts that want want[i] each: each gets what it wants when all
-// fit; otherwise the small ones get theirs and the others equal shares of the rest.
-func share(want []int, budget int) []int {
-	got := make([]int, len(want))
-	left, n := max(budget, 0), len(want)
-	order := make([]int, len(want))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return want[a] - want[b] })
-	for _, i := range order {
-		got[i] = min(want[i], left/n)
-		left -= got[i]
-		n--
-	}
-	return got
+	return fit.Lines(s.lines, s.hidden, budget, s.tail)
 }
 
 func title(label string) element {
@@ -426,163 +406,8 @@ func inertAll(lines []string) []string {
 	return out
 }
 
-// encodedLen is how many bytes s takes in a JSON string (without its quotes), as encode writes
-// it, or more: an invalid byte is counted as the six of \ufffd.
-func encodedLen(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += 6
-		case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
-			n += 2
-		case r < 0x20 || r == '\u2028' || r == '\u2029':
-			n += 6
-		default:
-			n += size
-		}
-	}
-	return n
-}
+// fit cuts text to bytes of JSON, as encode writes it, or more.
+var fit = notifiers.Fitter{Measure: notifiers.JSONLen}
 
 // ellipsis marks a cut; it takes three bytes of JSON.
 const ellipsis = "…"
-
-// fitText is s when it takes at most budget bytes of JSON; otherwise its longest start (with
-// tail, end) that fits with an ellipsis marking the cut. It is total: any budget, any text.
-func fitText(s string, budget int, tail bool) string {
-	if encodedLen(s) <= budget {
-		return s
-	}
-	if budget < len(ellipsis) {
-		return ""
-	}
-	runes := []rune(s)
-	part := func(k int) string {
-		if tail {
-			return string(runes[len(runes)-k:])
-		}
-		return string(runes[:k])
-	}
-	lo, hi := 0, len(runes)
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if encodedLen(part(mid))+len(ellipsis) <= budget {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	if tail {
-		return ellipsis + part(lo)
-	}
-	return part(lo) + ellipsis
-}
-
-// fitLines joins lines, one a line, within budget bytes of JSON: the first ones that fit (with
-// tail, the last), then "…and N more" (with tail, first, "…and N earlier lines") when any is
-// left out; hidden counts those left out before. A first line too long on its own is cut.
-func fitLines(lines []string, hidden, budget int, tail bool) string {
-	ending := func(k int) string {
-		switch {
-		case k == 0:
-			return ""
-		case tail:
-			return fmt.Sprintf("…and %d earlier lines", k)
-		}
-		return fmt.Sprintf("…and %d more", k)
-	}
-	if total, end := joinedLen(lines, "\n"), ending(hidden); total+encodedLen(end)+2 <= budget || total <= budget && end == "" {
-		if end == "" {
-			return strings.Join(lines, "\n")
-		}
-		if tail {
-			return end + "\n" + strings.Join(lines, "\n")
-		}
-		return strings.Join(lines, "\n") + "\n" + end
-	}
-	order := slices.Clone(lines)
-	if tail {
-		slices.Reverse(order)
-	}
-	var kept []string
-	size := 0
-	for i, l := range order {
-		left := hidden + len(order) - i - 1
-		end := 0
-		if e := ending(left); e != "" {
-			end = encodedLen(e) + 2
-		}
-		sep := 0
-		if i > 0 {
-			sep = 2
-		}
-		if size+sep+encodedLen(l)+end > budget {
-			if i > 0 {
-				hidden += len(order) - i
-				break
-			}
-			l = fitText(l, budget-end, tail)
-		}
-		kept = append(kept, l)
-		size += sep + encodedLen(l)
-	}
-	if tail {
-		slices.Reverse(kept)
-	}
-	if e := ending(hidden); e != "" {
-		if tail {
-			kept = append([]string{e}, kept...)
-		} else {
-			kept = append(kept, e)
-		}
-	}
-	return strings.Join(kept, "\n")
-}
-
-// fitList joins items with sep within budget bytes of JSON: the first that fit, then " …and N
-// more" when any is left out (hidden counts those left out before). Items are cut first.
-func fitList(items []string, hidden int, sep string, budget int) string {
-	ending := func(k int) string {
-		if k == 0 {
-			return ""
-		}
-		return fmt.Sprintf(" …and %d more", k)
-	}
-	if joinedLen(items, sep)+encodedLen(ending(hidden)) <= budget {
-		return strings.Join(items, sep) + ending(hidden)
-	}
-	var b strings.Builder
-	size := 0
-	for i, it := range items {
-		add := encodedLen(it)
-		if i > 0 {
-			add += encodedLen(sep)
-		}
-		left := hidden + len(items) - i - 1
-		if size+add+encodedLen(ending(left)) > budget {
-			hidden += len(items) - i
-			break
-		}
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		b.WriteString(it)
-		size += add
-	}
-	return b.String() + ending(hidden)
-}
-
-// joinedLen is how many bytes of JSON the items joined with sep take.
-func joinedLen(items []string, sep string) int {
-	n := 0
-	for i, it := range items {
-		if i > 0 {
-			n += encodedLen(sep)
-		}
-		n += encodedLen(it)
-	}
-	return n
-}
