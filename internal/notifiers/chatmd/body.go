@@ -56,7 +56,7 @@ func (d Dialect) Body(m notifiers.Message, budget, sectionMax int) string {
 		want[i] = d.Len(d.section(s, sectionMax)) + 2 // and the blank line before it
 	}
 	parts := []string{head}
-	for i, b := range Share(want, left) {
+	for i, b := range notifiers.Share(want, left) {
 		if t := d.section(secs[i], b-2); t != "" {
 			parts = append(parts, t)
 		}

@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -125,24 +124,6 @@ func (d Dialect) FitList(items []string, hidden int, sep string, budget int) str
 		size += add
 	}
 	return strings.TrimPrefix(b.String()+ending(hidden), " ")
-}
-
-// Share divides budget between parts that want want[i] each: all they want when everything
-// fits; otherwise the small ones get theirs and the others an equal share of the rest.
-func Share(want []int, budget int) []int {
-	got := make([]int, len(want))
-	left, n := max(budget, 0), len(want)
-	order := make([]int, len(want))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return want[a] - want[b] })
-	for _, i := range order {
-		got[i] = min(want[i], left/n)
-		left -= got[i]
-		n--
-	}
-	return got
 }
 
 // Emoji leads a message's title: its state at a glance.

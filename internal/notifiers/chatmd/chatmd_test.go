@@ -1,7 +1,6 @@
 package chatmd
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -58,23 +57,6 @@ func TestFitList(t *testing.T) {
 	} {
 		if got := plain.FitList(items, tc.hidden, ", ", tc.budget); got != tc.want {
 			t.Errorf("budget %d, hidden %d: %q, want %q", tc.budget, tc.hidden, got, tc.want)
-		}
-	}
-}
-
-func TestShare(t *testing.T) {
-	for _, tc := range []struct {
-		want    []int
-		budget  int
-		wantGot []int
-	}{
-		{[]int{10, 20}, 100, []int{10, 20}},
-		{[]int{10, 100, 100}, 110, []int{10, 50, 50}},
-		{[]int{10, 20}, -5, []int{0, 0}},
-		{nil, 10, []int{}},
-	} {
-		if got := Share(tc.want, tc.budget); !slices.Equal(got, tc.wantGot) {
-			t.Errorf("Share(%v, %d) = %v, want %v", tc.want, tc.budget, got, tc.wantGot)
 		}
 	}
 }
