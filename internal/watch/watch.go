@@ -367,7 +367,8 @@ func (w *Watcher) Synced() bool { return w.synced.Load() }
 
 // Run starts the informers, waits for their caches, then runs the workers with handle until ctx
 // ends. Once the caches have synced it sweeps them (every cached object is handled once, see
-// sweep.go); events are queued from then on. On return the queue has drained and every goroutine it started has ended.
+// sweep.go); events are queued from then on. On return the queue has drained and every
+// goroutine it started has ended.
 func (w *Watcher) Run(ctx context.Context, handle Handler) error {
 	informerCtx, stopInformers := context.WithCancel(ctx)
 	var informers, workers sync.WaitGroup
