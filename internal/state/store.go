@@ -445,7 +445,15 @@ func (s *Store) Flush(ctx context.Context) error {
 		at[i] = len(jobs)
 		jobs = append(jobs, job{idx: i, data: map[string]string{}, version: s.versions[i]})
 	}
+	// A change that came after this round's marks were cleared (while the snapshots were taken
+	// and encoded) left its incident stale: its shard stays dirty for the next round, which its
+	// touch has already kicked. Clearing it with the rest would leave the change unwritten until
+	// some other change came to the shard.
+	again := map[int]bool{}
 	for fp, rec := range s.records {
+		if rec.stale && rec.shard >= 0 {
+			again[rec.shard] = true
+		}
 		if b, ok := encoded[fp]; ok {
 			rec.encoded = b
 		}
@@ -455,7 +463,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		}
 		jobs[j].data[fp] = rec.encoded
 	}
-	s.dirty = map[int]bool{}
+	s.dirty = again
 	s.mu.Unlock()
 
 	var errs []error

@@ -222,3 +222,57 @@ func TestPendingIncidentPersists(t *testing.T) {
 		t.Fatalf("Tick at t0+4m = %+v; want the first message, severity warning", ts)
 	}
 }
+
+// racingSource is an engine whose incident changes while the store encodes it: its first
+// Snapshot returns the incident as it was and, before returning, tells the store of a change
+// (a delivery settled), as the engine does from another goroutine.
+type racingSource struct {
+	s         *state.Store
+	before    incident.Incident
+	after     incident.Incident
+	snapshots int
+}
+
+func (r *racingSource) Snapshot(fp string, _ int) (incident.Incident, bool) {
+	r.snapshots++
+	if r.snapshots == 1 {
+		r.s.Changed(fp)
+		return r.before, true
+	}
+	return r.after, true
+}
+
+// TestChangeDuringAFlushIsWrittenNext: a change that lands while a flush encodes (after the
+// snapshot it took) is written by the next flush, not left until some other change. Before the
+// fix the first flush cleared the shard's dirty mark and the settled delivery stayed pending in
+// the ConfigMap.
+func TestChangeDuringAFlushIsWrittenNext(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	s, _ := newStore(t, ns, prometheus.NewRegistry())
+	before := big(1, 2)
+	after := before.DeepCopy()
+	for ch, cs := range after.Deliveries {
+		cs.Pending = nil
+		after.Deliveries[ch] = cs
+	}
+	s.Put(before)
+	s.Bind(&racingSource{s: s, before: before, after: after})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Dirty() {
+		t.Fatal("the change made during the flush is not waiting to be written")
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := newStore(t, ns, prometheus.NewRegistry())
+	if err := next.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := next.Get(before.Fingerprint)
+	if !ok || got.HasPending() {
+		t.Fatalf("read back %v (found %v); want the incident with nothing pending", got.Deliveries, ok)
+	}
+}
