@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -40,7 +39,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"github.com/kpulse/kpulse/internal/app"
 	"github.com/kpulse/kpulse/internal/testbed"
 )
 
@@ -128,7 +126,7 @@ func mainControllers(args []string) int {
 	fs.IntVar(&o.QPS, "qps", 1000, "client QPS of the controller manager, the scheduler and kwok")
 	fs.IntVar(&o.Syncs, "syncs", 25, "Deployments and ReplicaSets the controller manager syncs at once")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")
-	fs.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", fmt.Sprintf("%dMiB", app.GoMemoryLimit(256<<20)>>20)), "GOMEMLIMIT for kpulse, as it sets for itself in the manifests' 256Mi container ('off' for none)")
+	fs.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", containerGoMemLimit()), "GOMEMLIMIT for kpulse, as it sets for itself in the manifests' 256Mi container ('off' for none)")
 	fs.StringVar(&o.APIServerFlags, "apiserver-flags", envOr("APISERVER_FLAGS", ""), "extra kube-apiserver flags, name=value,...")
 	fs.StringVar(&o.KpulseBin, "kpulse", "", "kpulse binary (empty: this binary runs the daemon)")
 	fs.StringVar(&o.FloorBin, "floor", "", "floor binary (empty: this binary runs the floor)")
@@ -141,14 +139,10 @@ func mainControllers(args []string) int {
 		fmt.Fprintln(os.Stderr, "bench controllers: want nodes, deployments and replicas >= 1, and rollouts + break <= deployments")
 		return 2
 	}
-	flags := map[string]string{}
-	for kv := range strings.SplitSeq(o.APIServerFlags, ",") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
-			flags[strings.TrimLeft(k, "-")] = v
-		} else if kv != "" {
-			fmt.Fprintf(os.Stderr, "bench controllers: -apiserver-flags: %q is not name=value\n", kv)
-			return 2
-		}
+	flags, err := parseFlagList("-apiserver-flags", o.APIServerFlags)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench controllers:", err)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -96,7 +96,7 @@ func main() {
 	flag.IntVar(&o.Runs, "runs", 3, "starts of each subject per size (memory and startup are medians)")
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent API requests of the bench's writer")
 	flag.StringVar(&o.GoMemLimit, "gomemlimit", "", "GOMEMLIMIT for both subjects (empty: off)")
-	containerLimit := fmt.Sprintf("%dMiB", app.GoMemoryLimit(256<<20)>>20)
+	containerLimit := containerGoMemLimit()
 	flag.StringVar(&o.KpulseMemLimit, "kpulse-gomemlimit", envOr("KPULSE_GOMEMLIMIT", containerLimit),
 		"GOMEMLIMIT for kpulse only, as it sets for itself in the manifests' 256Mi container ("+containerLimit+"); 'off' for none (env KPULSE_GOMEMLIMIT)")
 	flag.StringVar(&o.KpulseBin, "kpulse", "", "kpulse binary (empty: this binary runs the daemon in-process)")
@@ -168,6 +168,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// containerGoMemLimit is the GOMEMLIMIT kpulse sets for itself in the manifests' 256Mi
+// container, as the runtime spells it.
+func containerGoMemLimit() string { return fmt.Sprintf("%dMiB", app.GoMemoryLimit(256<<20)>>20) }
 
 // parseFlagList reads "name=value,..." (a leading dash on a name is dropped) into a map; name
 // says which option it came from.

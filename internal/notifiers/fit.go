@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -212,6 +213,17 @@ func Share(want []int, budget int) []int {
 		n--
 	}
 	return got
+}
+
+// UTF16Len counts s in UTF-16 code units, as JavaScript and several services' APIs count text:
+// a character outside the basic plane (most emoji) counts twice; an invalid byte counts once
+// (it is sent as U+FFFD).
+func UTF16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }
 
 // JSONLen is how many bytes s takes in a JSON string, without its quotes, as encoding/json

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	. "github.com/kpulse/kpulse/internal/notifiers"
@@ -326,4 +327,14 @@ func FuzzFit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string, budget int, tail bool) {
 		checkFit(t, s, budget, tail)
 	})
+}
+
+// TestUTF16Len: a character outside the basic plane counts two units, an invalid byte one, as
+// utf16.Encode of the runes a range gives.
+func TestUTF16Len(t *testing.T) {
+	for s, want := range map[string]int{"": 0, "abc": 3, "é世": 2, "🙂": 2, "a🙂\x80b": 5} {
+		if got := UTF16Len(s); got != want || got != len(utf16.Encode([]rune(s))) {
+			t.Errorf("UTF16Len(%q) = %d, want %d", s, got, want)
+		}
+	}
 }

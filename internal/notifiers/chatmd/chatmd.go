@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/kpulse/kpulse/internal/notifiers"
@@ -39,15 +38,8 @@ type Dialect struct {
 // Runes counts Unicode code points, as Go and Mattermost count.
 func Runes(s string) int { return utf8.RuneCountInString(s) }
 
-// UTF16 counts UTF-16 code units, as JavaScript counts: a character outside the basic plane (most
-// emoji) counts twice.
-func UTF16(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
+// UTF16 counts UTF-16 code units, as JavaScript counts (notifiers.UTF16Len).
+func UTF16(s string) int { return notifiers.UTF16Len(s) }
 
 // Code is s defused and with every backtick turned into ˋ (U+02CB), for code spans and blocks,
 // whose text the services show as it is: it can then neither close the code nor open another.

@@ -118,17 +118,8 @@ func Cut(s string, max int, tail string) string {
 	return s
 }
 
-// Units counts s in UTF-16 code units.
-func Units(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if r > 0xFFFF {
-			n++
-		}
-	}
-	return n
-}
+// Units counts s in UTF-16 code units (notifiers.UTF16Len).
+func Units(s string) int { return notifiers.UTF16Len(s) }
 
 // Fields are the facts of an incident with fixed keys, so that a service's rules (alert
 // attributes, routes, event rules) can match on them: incident.io's metadata and Zenduty's

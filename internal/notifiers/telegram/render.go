@@ -100,16 +100,7 @@ var (
 )
 
 // units counts s as the Bot API counts a text: UTF-16 code units.
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		n++
-		if r > 0xFFFF {
-			n++
-		}
-	}
-	return n
-}
+func units(s string) int { return notifiers.UTF16Len(s) }
 
 // cut cuts s to at most max units, keeping its start and ending in "…" when it is cut.
 func cut(s string, max int) string {
